@@ -1,0 +1,47 @@
+"""Error types. Library code raises these; only the CLI edge turns them into exit codes.
+
+Exit codes are the contract with the Jenkins steps:
+  0 ok, 1 a check ran and said no, 2 bad input or usage, 3 infrastructure unreachable.
+"""
+
+from __future__ import annotations
+
+
+class MlciError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 2
+
+
+class UsageError(MlciError):
+    """Bad input: config, data, arguments. One clear line, exit 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """mlci.yaml (or another config file) is invalid."""
+
+
+class DataError(UsageError):
+    """A data file is missing, unreadable or unusable."""
+
+
+class NotFoundError(UsageError):
+    """A model, version, alias or run that was asked for does not exist."""
+
+
+class CheckFailed(MlciError):
+    """A check ran and said no (gate not met, validation failed, unhealthy deploy)."""
+
+    exit_code = 1
+
+
+class InfraError(MlciError):
+    """Store, registry, Docker daemon or Jenkins unreachable after retries."""
+
+    exit_code = 3
+
+
+class IntegrityError(UsageError):
+    """A stored file does not match its recorded checksum, or a record is corrupt."""

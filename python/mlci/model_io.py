@@ -1,0 +1,83 @@
+"""The model directory format: a skops file, its signature, and checksums.
+
+  model/model.skops       the fitted estimator (scikit-learn Pipeline), saved with skops
+  model/signature.json    inputs (name, dtype), target, task, classes
+  model/MLmodel.json      format, flavor, files with sha256 (checked before loading)
+
+Loading never unpickles: skops only builds types we trust (scikit-learn, numpy, scipy and
+the standard containers) plus those named in ``model.trusted_types``. Every file's sha256 is
+verified first, so a tampered or truncated model is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlci.errors import IntegrityError, UsageError
+from mlci.store.base import dumps, sha256_file
+
+MODEL_FILE = "model.skops"
+SIGNATURE_FILE = "signature.json"
+META_FILE = "MLmodel.json"
+
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "_operator.", "math.")
+
+
+def save(estimator: Any, directory: Path, signature: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    import skops.io as sio
+
+    directory.mkdir(parents=True, exist_ok=True)
+    sio.dump(estimator, directory / MODEL_FILE)
+    (directory / SIGNATURE_FILE).write_bytes(dumps(signature))
+    meta = {"format": "skops", "flavor": "sklearn", **(extra or {}),
+            "files": {name: sha256_file(directory / name) for name in (MODEL_FILE, SIGNATURE_FILE)}}
+    (directory / META_FILE).write_bytes(dumps(meta))
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    meta_path = directory / META_FILE
+    if not meta_path.is_file():
+        raise UsageError(f"{directory}: not a model directory (no {META_FILE})")
+    try:
+        return json.loads(meta_path.read_text())
+    except ValueError as exc:
+        raise IntegrityError(f"{meta_path}: not valid JSON ({exc})") from None
+
+
+def verify(directory: Path) -> dict[str, Any]:
+    """Check every file's sha256 against MLmodel.json; return the metadata."""
+    meta = read_meta(directory)
+    for name, expected in meta.get("files", {}).items():
+        path = directory / name
+        if not path.is_file():
+            raise IntegrityError(f"{path}: missing from the model directory")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise IntegrityError(f"{path}: checksum mismatch (expected {expected[:12]}, got {actual[:12]})")
+    return meta
+
+
+def signature(directory: Path) -> dict[str, Any]:
+    return json.loads((directory / SIGNATURE_FILE).read_text())
+
+
+def load(directory: Path, trusted: list[str] | None = None) -> Any:
+    """Verify and load a model directory's estimator."""
+    import skops.io as sio
+
+    meta = verify(directory)
+    if meta.get("format") != "skops":
+        raise UsageError(f"{directory}: model format {meta.get('format')!r} is not loadable here")
+    path = directory / MODEL_FILE
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises assorted errors on corrupt files
+        raise IntegrityError(f"{path}: not a readable skops file ({exc})") from None
+    extra = set(trusted or [])
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES) and t not in extra]
+    if refused:
+        raise IntegrityError(f"{path}: refusing to load untrusted types {', '.join(sorted(refused))} "
+                             "(list them in model.trusted_types if you trust them)")
+    return sio.load(path, trusted=list(untrusted))

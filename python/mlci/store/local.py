@@ -1,0 +1,128 @@
+"""LocalStore: the embedded default, a directory on local disk (or a shared mount)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from mlci.errors import InfraError
+from mlci.store.base import KeyMissing, Store
+
+
+class LocalStore(Store):
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root).expanduser().resolve()
+        self.uri = str(self.root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InfraError(f"store {self.root}: cannot create ({exc.strerror})") from None
+        if not os.access(self.root, os.W_OK):
+            raise InfraError(f"store {self.root}: not writable")
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"bad store key {key!r}")
+        return self.root / key
+
+    def _tmp(self, target: Path) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        return Path(name)
+
+    def _write_tmp(self, target: Path, data: bytes) -> Path:
+        tmp = self._tmp(target)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return tmp
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise KeyMissing(key) from None
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        os.replace(self._write_tmp(target, data), target)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        target = self._path(key)
+        tmp = self._write_tmp(target, data)
+        try:
+            os.link(tmp, target)  # atomic, fails if the name exists; content complete when visible
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @contextmanager
+    def _lock(self, target: Path) -> Iterator[None]:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target.parent / f".{target.name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        data = self.get_bytes(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_if_match(self, key: str, data: bytes, token: str | None) -> bool:
+        target = self._path(key)
+        with self._lock(target):
+            try:
+                current = hashlib.sha256(target.read_bytes()).hexdigest()
+            except FileNotFoundError:
+                current = None
+            if current != token:
+                return False
+            os.replace(self._write_tmp(target, data), target)
+            return True
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        if not base.exists():
+            return []
+        if base.is_file():
+            return [prefix]
+        out = []
+        for dirpath, _, files in os.walk(base):
+            for name in files:
+                if name.startswith("."):
+                    continue
+                out.append(str(Path(dirpath, name).relative_to(self.root)).replace(os.sep, "/"))
+        return sorted(out)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        tmp = self._tmp(target)
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+
+    def get_file(self, key: str, dest: Path) -> None:
+        src = self._path(key)
+        if not src.is_file():
+            raise KeyMissing(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp(dest)
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)

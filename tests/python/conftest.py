@@ -1,0 +1,37 @@
+"""Shared fixtures: run the real CLI in a subprocess, build example projects in tmp dirs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON_SRC = REPO / "python"
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PYTHON_SRC), env.get("PYTHONPATH")]))
+    env.setdefault("MLCI_RETRIES", "2")
+    env.setdefault("MLCI_RETRY_DELAY", "0.05")
+    env.pop("MLCI_STORE", None)
+    env["COLUMNS"] = "200"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+            input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mlci", *map(str, args)], cwd=cwd,
+                          env=cli_env(env), input=input, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def mlci():
+    """Call the mlci CLI: ``mlci("train", "-c", cfg, cwd=tmp_path)`` -> CompletedProcess."""
+    return run_cli
