@@ -11,6 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_SRC = REPO / "python"
+# in-process imports use this checkout's package, whatever is installed
+sys.path.insert(0, str(PYTHON_SRC))
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
