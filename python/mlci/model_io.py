@@ -81,3 +81,23 @@ def load(directory: Path, trusted: list[str] | None = None) -> Any:
         raise IntegrityError(f"{path}: refusing to load untrusted types {', '.join(sorted(refused))} "
                              "(list them in model.trusted_types if you trust them)")
     return sio.load(path, trusted=list(untrusted))
+
+
+def load_any(directory: Path, trusted: list[str] | None = None, allow_code: bool = True) -> Any:
+    """Verify and load a model directory of any format into an object with ``predict(df)``,
+    ``predict_proba(df)`` (when the model has it) and ``classes_`` (classification).
+
+    ``skops``: the scikit-learn Pipeline, exactly as ``load``. ``command``: the model trained
+    by a `trainer: command` script, loaded through its own predict.py (see
+    mlci.trainers.command). That runs the project's own code, after every file's sha256 was
+    checked against MLmodel.json; ``allow_code=False`` refuses such models instead.
+    """
+    meta = read_meta(Path(directory))
+    fmt = meta.get("format")
+    if fmt == "command":
+        if not allow_code:
+            raise UsageError(f"{directory}: a `command` model runs its own predict.py; refused here")
+        from mlci.trainers.command import load_command_model
+
+        return load_command_model(Path(directory))
+    return load(Path(directory), trusted)

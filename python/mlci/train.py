@@ -124,8 +124,11 @@ def load_split(project: Project) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
 
 
 def train(project: Project, force: bool = False,
-          on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train unless the run for these inputs is already trained. Returns a summary."""
+          on_step: Callable[[str], None] | None = None, device: Any = None,
+          on_output: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train unless the run for these inputs is already trained. Returns a summary.
+    ``device`` (mlci.devices.Device) is recorded and handed to a command trainer, whose
+    output lines go to ``on_output``."""
     step = on_step or (lambda _msg: None)
     cfg = project.config
     started = time.time()
@@ -137,6 +140,14 @@ def train(project: Project, force: bool = False,
     if done and not force and (final / "model" / model_io.META_FILE).is_file():
         project.set_latest(run_id)
         return {"run_id": run_id, "status": "up to date", "fingerprint": fingerprint, **done["summary"]}
+    if device is None:
+        from mlci.devices import for_training
+
+        device = for_training(cfg.train.device, cfg.model.trainer)
+    if cfg.model.trainer == "command":
+        from mlci.trainers.command import train_command
+
+        return train_command(project, run_id, fingerprint, started, step, device, on_output)
 
     step("loading data")
     t0 = time.perf_counter()
@@ -192,6 +203,7 @@ def train(project: Project, force: bool = False,
             "n_train": len(X_train), "n_test": len(X_test), "code": project.code,
             "versions": project.versions, "config": cfg.normalized(),
             "timings_s": {"load": round(t_load, 3), "fit": round(t_fit, 3), "save": round(t_save, 3)},
+            "device": device.as_record() if device is not None else None,
         }
         write_json(tmp / "run.json", run_info)
         if final.exists():

@@ -3,26 +3,55 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from mlci.commands import add_force, load_project
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     add_force(parser)
+    parser.add_argument("--device", metavar="DEVICE",
+                        help="auto | cpu | cuda | cuda:N (default: train.device in mlci.yaml, else auto)")
+    parser.add_argument("--in-container", action="store_true", default=None,
+                        help="train inside the agent image (train.container.image) with the GPUs passed through")
+    parser.add_argument("--no-container", dest="in_container", action="store_false",
+                        help="train here even if train.in_container is set")
+    parser.add_argument("--image", help="image for --in-container (default: train.container.image)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlci import train, ui
+    from mlci import devices, ui
 
     project = load_project(args)
+    cfg = project.config
     con = ui.console()
+    spec = args.device or cfg.train.device
+    in_container = cfg.train.in_container if args.in_container is None else args.in_container
+    if in_container and not os.environ.get("MLCI_IN_CONTAINER"):
+        from mlci.trainers.container import train_in_container
+
+        device = devices.select(spec)
+        code = train_in_container(project, device, image=args.image, force=args.force,
+                                  on_output=lambda line: con.print(line, markup=False, highlight=False),
+                                  json_out=args.json)
+        return code
+
+    device = devices.for_training(spec, cfg.model.trainer)
+    from mlci import train
+
+    def show(line: str) -> None:
+        if not args.quiet:
+            con.print(line, markup=False, highlight=False)
+
     with con.status("train: starting") as status:
-        out = train.train(project, force=args.force, on_step=lambda m: status.update(f"train: {m}"))
+        out = train.train(project, force=args.force, on_step=lambda m: status.update(f"train: {m}"),
+                          device=device, on_output=show)
     if args.json:
         ui.print_json(out)
     elif out["status"] == "up to date":
         con.print(f"[green]train[/]: up to date (run {out['run_id']})")
     else:
-        con.print(f"[green]train[/]: trained {out['estimator']} on {out['n_train']} rows in "
+        on = f" on {device.describe()}" if device.kind == "cuda" else ""
+        con.print(f"[green]train[/]: trained {out['estimator']} on {out['n_train']} rows{on} in "
                   f"{out['fit_s']:.2f}s -> {project.runs_dir / out['run_id']}")
     return 0

@@ -1,0 +1,1 @@
+"""Trainers other than the built-in scikit-learn one (``model.trainer``)."""

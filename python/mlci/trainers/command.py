@@ -1,0 +1,414 @@
+"""`model.trainer: command`: train with any framework through a script of the project's own.
+
+mlci splits the data exactly as for a scikit-learn model, writes the two halves as Parquet
+files and runs ``model.command`` (split like a shell would, but never run by one) from the
+directory of mlci.yaml with this environment:
+
+  MLCI_TRAIN_DATA   Parquet file: training rows, feature columns + the target column
+  MLCI_TEST_DATA    Parquet file: test rows, same columns (for early stopping or a report;
+                    mlci's own evaluation scores the model on these rows again)
+  MLCI_TARGET       name of the target column
+  MLCI_FEATURES     JSON list of the feature columns, in order
+  MLCI_CATEGORICAL  JSON list of the feature columns that are categorical
+  MLCI_CLASSES      JSON list of the classes, sorted (classification only); predict_proba's
+                    columns must follow this order
+  MLCI_PARAMS       JSON of model.params
+  MLCI_OUTPUT_DIR   directory the script writes its model into (empty at the start)
+  MLCI_SEED         integer seed (split.seed)
+  MLCI_DEVICE       cpu or cuda; the chosen GPU is the only one visible (CUDA_VISIBLE_DEVICES)
+  MLCI_TASK         classification or regression
+  MLCI_RUN_ID       the run id
+
+The script writes into MLCI_OUTPUT_DIR its model files (in a format that needs no pickle:
+e.g. torch state_dict with torch.save + torch.load(weights_only=True), safetensors, JSON,
+ONNX, XGBoost's JSON), a ``predict.py`` and optionally ``metrics.json`` (its own numbers,
+e.g. the final training loss: recorded in run.json as trainer_metrics). predict.py defines
+
+    def load(model_dir: str) -> object
+    def predict(model, df: pandas.DataFrame) -> array-like of predictions (class labels)
+    def predict_proba(model, df) -> 2-D array, one column per class in MLCI_CLASSES order  (optional)
+
+predict.py must be self-contained (it may import installed packages, not its neighbours).
+mlci checks it right after training by predicting a few test rows, then records every file
+with its sha256 in MLmodel.json (format ``command``). Loading such a model executes its
+predict.py: it is the project's own code, and it is executed only after every file in the
+model directory matched its recorded checksum. Load command models only from stores whose
+writers you trust as much as your repository.
+
+Exit codes: the script failing (non-zero exit, killed, timed out) or breaking the output
+contract fails training with exit 2, like bad config or data: the project's input is wrong,
+the infrastructure is not at fault. The last lines of its output are in the message and
+the whole log is kept (.mlci/logs/train-<run-id>.log, and train.log in the run directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import types
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+from mlci import model_io
+from mlci.errors import ConfigError, IntegrityError, UsageError
+from mlci.store.base import dumps, sha256_file
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT = "predict.py"
+TRAINER_METRICS = "metrics.json"
+RESERVED = (model_io.META_FILE, model_io.SIGNATURE_FILE)
+TAIL_LINES = 20
+SMOKE_ROWS = 5
+
+
+def command_argv(command: str, root: Path) -> list[str]:
+    """The argument list of ``model.command``: shell-like splitting, no shell. A leading
+    ``python``/``python3`` is the interpreter mlci itself runs under (the same environment)."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"model.command: cannot split {command!r}: {exc}") from None
+    if not argv:
+        raise ConfigError("model.command: empty command")
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    elif "/" in argv[0]:
+        exe = Path(argv[0])
+        argv[0] = str(exe if exe.is_absolute() else root / exe)
+        if not Path(argv[0]).is_file():
+            raise ConfigError(f"model.command: {argv[0]} not found")
+    elif shutil.which(argv[0]) is None:
+        raise ConfigError(f"model.command: `{argv[0]}` not found on PATH")
+    return argv
+
+
+def contract_env(project: Any, run_id: str, scratch: Path, out_dir: Path, features: list[str],
+                 categorical: list[str], classes: list[Any] | None, device: Any) -> dict[str, str]:
+    cfg = project.config
+    env = {
+        "MLCI_TRAIN_DATA": str(scratch / "train.parquet"),
+        "MLCI_TEST_DATA": str(scratch / "test.parquet"),
+        "MLCI_TARGET": cfg.data.target,
+        "MLCI_FEATURES": json.dumps(features),
+        "MLCI_CATEGORICAL": json.dumps(categorical),
+        "MLCI_PARAMS": json.dumps(cfg.model.params, default=str),
+        "MLCI_OUTPUT_DIR": str(out_dir),
+        "MLCI_SEED": str(cfg.split.seed),
+        "MLCI_DEVICE": device.torch_name if device is not None else "cpu",
+        "MLCI_TASK": cfg.task,
+        "MLCI_RUN_ID": run_id,
+        "PYTHONUNBUFFERED": "1",
+    }
+    if classes is not None:
+        env["MLCI_CLASSES"] = json.dumps(classes)
+    if device is not None:
+        env.update(device.env)
+    return env
+
+
+def run_command(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path, timeout: float | None,
+                on_output: Callable[[str], None] | None = None) -> tuple[int | None, list[str], bool]:
+    """Run without a shell, streaming each output line to ``on_output`` and the log file.
+    Returns (exit code or None when killed by mlci, last lines, timed out)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    emit = on_output or (lambda line: log.info("train: %s", line))
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    except OSError as exc:
+        raise ConfigError(f"model.command: cannot start {argv[0]}: {exc.strerror or exc}") from None
+
+    def pump() -> None:
+        with open(log_path, "w", encoding="utf-8") as fh:
+            assert proc.stdout is not None
+            for raw in iter(proc.stdout.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                fh.write(line + "\n")
+                fh.flush()
+                tail.append(line)
+                emit(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+    finally:
+        if proc.poll() is None:  # mlci itself interrupted (Ctrl-C, Jenkins abort)
+            _kill_group(proc)
+        reader.join(timeout=10)
+    return (None if timed_out else proc.returncode), list(tail), timed_out
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """TERM the script's process group, then KILL what is left after 5 seconds."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _failure(argv: list[str], code: int | None, timed_out: bool, timeout: float | None,
+             tail: list[str], log_path: Path) -> UsageError:
+    cmd = " ".join(shlex.quote(a) for a in argv)
+    if timed_out:
+        what = f"timed out after {timeout:g}s (train.timeout) and was stopped"
+    elif code is not None and code < 0:
+        sig = -code
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        hint = " (out of memory?)" if sig == signal.SIGKILL else ""
+        what = f"was killed by {name}{hint}"
+    else:
+        what = f"exited with code {code}"
+    last = " | ".join(line.strip() for line in tail[-5:] if line.strip())
+    return UsageError(f"model.command `{cmd}` {what}; log: {log_path}" + (f"; last output: {last}" if last else ""))
+
+
+def _files(directory: Path) -> dict[str, str]:
+    """Relative POSIX path -> sha256 of every file under ``directory``."""
+    return {p.relative_to(directory).as_posix(): sha256_file(p)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def finish_model_dir(out_dir: Path, signature: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Check the script's output against the contract and write signature.json + MLmodel.json.
+    Returns the script's own metrics (metrics.json), removed from the model directory."""
+    for name in RESERVED:
+        if (out_dir / name).exists():
+            raise UsageError(f"model.command: wrote {name} into MLCI_OUTPUT_DIR; that name is mlci's own")
+    if not (out_dir / ENTRY_POINT).is_file():
+        found = ", ".join(sorted(p.name for p in out_dir.iterdir())) or "nothing"
+        raise UsageError(f"model.command: no {ENTRY_POINT} in MLCI_OUTPUT_DIR ({out_dir}); it wrote: {found}. "
+                         f"The contract: model files + {ENTRY_POINT} defining load(model_dir) and "
+                         "predict(model, dataframe)")
+    trainer_metrics: dict[str, Any] = {}
+    mpath = out_dir / TRAINER_METRICS
+    if mpath.is_file():
+        try:
+            trainer_metrics = json.loads(mpath.read_text())
+        except ValueError as exc:
+            raise UsageError(f"model.command: {TRAINER_METRICS} is not valid JSON ({exc})") from None
+        if not isinstance(trainer_metrics, dict):
+            raise UsageError(f"model.command: {TRAINER_METRICS} must be a JSON object")
+        mpath.unlink()
+    for cache in list(out_dir.rglob("__pycache__")):
+        shutil.rmtree(cache, ignore_errors=True)
+    for link in [p for p in out_dir.rglob("*") if p.is_symlink()]:
+        raise UsageError(f"model.command: {link.relative_to(out_dir)} is a symbolic link; write real files")
+    (out_dir / model_io.SIGNATURE_FILE).write_bytes(dumps(signature))
+    meta = {"format": "command", "flavor": "command", "entry_point": ENTRY_POINT, **extra,
+            "files": _files(out_dir)}
+    (out_dir / model_io.META_FILE).write_bytes(dumps(meta))
+    return trainer_metrics
+
+
+# --- loading -----------------------------------------------------------------------------
+
+class CommandModel:
+    """A model trained by a command, used through its predict.py; feeds it the signature's
+    input columns in order."""
+
+    def __init__(self, directory: Path, module: types.ModuleType, signature: dict[str, Any]):
+        self.directory = directory
+        self.module = module
+        self.signature = signature
+        self.inputs = [i["name"] for i in signature.get("inputs", [])]
+        if signature.get("classes") is not None:
+            self.classes_ = list(signature["classes"])
+        try:
+            self.model = module.load(str(directory))
+        except Exception as exc:  # the project's own code: report, don't crash the caller
+            raise UsageError(f"{directory / ENTRY_POINT}: load() failed: {type(exc).__name__}: {exc}") from None
+        if callable(getattr(module, "predict_proba", None)):
+            self.predict_proba = self._predict_proba
+
+    def _frame(self, X: Any) -> Any:
+        missing = [c for c in self.inputs if c not in X.columns]
+        if missing:
+            raise UsageError(f"input is missing columns {', '.join(missing)}")
+        return X[self.inputs]
+
+    def predict(self, X: Any) -> Any:
+        import numpy as np
+
+        out = np.asarray(self.module.predict(self.model, self._frame(X)))
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        return out
+
+    def _predict_proba(self, X: Any) -> Any:
+        import numpy as np
+
+        return np.asarray(self.module.predict_proba(self.model, self._frame(X)), dtype=float)
+
+
+def load_command_model(directory: Path) -> CommandModel:
+    """Verify every file of a `command` model, then execute its predict.py (from the bytes that
+    were verified; no bytecode is written into the model directory) and load the model."""
+    meta = model_io.verify(directory)
+    entry = meta.get("entry_point", ENTRY_POINT)
+    if "/" in entry or entry.startswith("."):
+        raise IntegrityError(f"{directory}: entry point {entry!r} must be a file in the model directory")
+    path = directory / entry
+    source = path.read_bytes()
+    expected = meta.get("files", {}).get(entry)
+    if expected is None or hashlib.sha256(source).hexdigest() != expected:
+        raise IntegrityError(f"{path}: not recorded in {model_io.META_FILE} or changed since")
+    name = f"mlci_model_{hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]}"
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    try:
+        exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 - the project's own code
+    except Exception as exc:
+        raise UsageError(f"{path}: failed to import: {type(exc).__name__}: {exc}") from None
+    for fn in ("load", "predict"):
+        if not callable(getattr(module, fn, None)):
+            raise UsageError(f"{path}: defines no `{fn}` function (the contract: load(model_dir), "
+                             "predict(model, dataframe), optionally predict_proba(model, dataframe))")
+    return CommandModel(directory, module, model_io.signature(directory))
+
+
+def smoke_test(model_dir: Path, X: Any, task: str, classes: list[Any] | None) -> None:
+    """Predict a few rows right after training so a broken predict.py fails the train stage."""
+    model = load_command_model(model_dir)
+    rows = X.head(SMOKE_ROWS)
+    try:
+        pred = model.predict(rows)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"{model_dir / ENTRY_POINT}: predict() failed on {len(rows)} test rows: "
+                         f"{type(exc).__name__}: {exc}") from None
+    if pred.ndim != 1 or len(pred) != len(rows):
+        raise UsageError(f"{model_dir / ENTRY_POINT}: predict() returned shape {pred.shape} for "
+                         f"{len(rows)} rows; expected ({len(rows)},)")
+    if task == "classification" and classes is not None:
+        unknown = sorted({str(v) for v in pred.tolist()} - {str(c) for c in classes})
+        if unknown:
+            raise UsageError(f"{model_dir / ENTRY_POINT}: predict() returned {', '.join(unknown[:3])}, "
+                             f"not among the classes {classes}; return class labels")
+    if hasattr(model, "predict_proba"):
+        try:
+            proba = model.predict_proba(rows)
+        except Exception as exc:
+            raise UsageError(f"{model_dir / ENTRY_POINT}: predict_proba() failed: "
+                             f"{type(exc).__name__}: {exc}") from None
+        want = (len(rows), len(classes or []))
+        if proba.shape != want:
+            raise UsageError(f"{model_dir / ENTRY_POINT}: predict_proba() returned shape {proba.shape}; "
+                             f"expected {want} (one column per class, in MLCI_CLASSES order)")
+
+
+# --- the train stage ------------------------------------------------------------------------
+
+def train_command(project: Any, run_id: str, fingerprint: str, started: float,
+                  step: Callable[[str], None], device: Any = None,
+                  on_output: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train with model.command and write the run directory, as train.train does for sklearn."""
+    from mlci import data as data_io
+    from mlci.registry import now
+    from mlci.runs import Run, write_json
+    from mlci.train import _json_safe, load_split
+
+    cfg = project.config
+    argv = command_argv(cfg.model.command or "", cfg.root)
+    step("loading data")
+    t0 = time.perf_counter()
+    X_train, X_test, y_train, y_test, info = load_split(project)
+    t_load = time.perf_counter() - t0
+    features = list(X_train.columns)
+    categorical = data_io.categorical_columns(X_train, cfg)
+    classes = sorted(_json_safe(y_train.unique())) if cfg.task == "classification" else None
+
+    project.runs_dir.mkdir(parents=True, exist_ok=True)
+    tmp = project.runs_dir / f".tmp-{run_id}-{time.time_ns()}"
+    scratch = tmp / ".data"
+    out_dir = tmp / "model"
+    log_path = project.workspace / "logs" / f"train-{run_id}.log"
+    final = project.runs_dir / run_id
+    try:
+        scratch.mkdir(parents=True)
+        out_dir.mkdir()
+        train_df = X_train.copy()
+        train_df[cfg.data.target] = y_train
+        test = X_test.copy()
+        test[cfg.data.target] = y_test
+        train_df.reset_index(drop=True).to_parquet(scratch / "train.parquet")
+        test.reset_index(drop=True).to_parquet(scratch / "test.parquet")
+        env = contract_env(project, run_id, scratch, out_dir, features, categorical, classes, device)
+
+        step(f"running {' '.join(shlex.quote(a) for a in argv)} on {len(X_train)} rows"
+             + (f" ({device.describe()})" if device is not None else ""))
+        t0 = time.perf_counter()
+        code, tail, timed_out = run_command(argv, env, cfg.root, log_path, cfg.train.timeout, on_output)
+        t_fit = time.perf_counter() - t0
+        if timed_out or code != 0:
+            raise _failure(argv, code, timed_out, cfg.train.timeout, tail, log_path)
+
+        step("checking the model")
+        t0 = time.perf_counter()
+        signature = {
+            "inputs": [{"name": c, "dtype": data_io.dtype_name(X_train[c]), "categorical": c in categorical}
+                       for c in features],
+            "target": cfg.data.target, "task": cfg.task,
+        }
+        if classes is not None:
+            signature["classes"] = classes
+        estimator = f"command: {cfg.model.command}"
+        trainer_metrics = finish_model_dir(out_dir, signature, {"name": cfg.name, "run_id": run_id,
+                                                                "estimator": estimator, "command": argv[1:]})
+        smoke_test(out_dir, X_test, cfg.task, classes)
+        shutil.rmtree(scratch)
+        shutil.copyfile(log_path, tmp / "train.log")
+        test.reset_index(drop=True).to_parquet(tmp / "test.parquet")
+        t_save = time.perf_counter() - t0
+        summary = {"estimator": estimator, "n_train": len(X_train), "n_test": len(X_test),
+                   "features": len(features), "categorical": categorical,
+                   "device": device.kind if device is not None else "cpu"}
+        run_info = {
+            "run_id": run_id, "name": cfg.name, "task": cfg.task, "fingerprint": fingerprint,
+            "created": now(), "estimator": estimator, "trainer": "command", "command": argv[1:],
+            "params": cfg.model.params,
+            "data": {role: {"path": str(p), "sha256": project.data_hashes.get(role)}
+                     for role, p in project.data_files().items()},
+            "split": info, "features": features, "categorical": categorical,
+            "n_train": len(X_train), "n_test": len(X_test), "code": project.code,
+            "versions": project.versions, "config": cfg.normalized(),
+            "device": device.as_record() if device is not None else None,
+            "trainer_metrics": trainer_metrics,
+            "timings_s": {"load": round(t_load, 3), "fit": round(t_fit, 3), "save": round(t_save, 3)},
+        }
+        write_json(tmp / "run.json", run_info)
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    Run(run_id, final).record("train", fingerprint, 0, started, summary)
+    project.set_latest(run_id)
+    return {"run_id": run_id, "status": "trained", "fingerprint": fingerprint,
+            "fit_s": round(t_fit, 3), **summary}
+
