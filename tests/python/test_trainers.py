@@ -95,7 +95,7 @@ def test_command_trainer_records_evaluates_and_skips_unchanged(tmp_path, mlci):
     assert r.returncode == 0, r.stderr
     # the script's output is streamed to the user
     assert "training on 120 rows, 40 test rows, params={'k': 7}, device=cpu seed=3" in r.stderr
-    assert "trained command: python train.py on 120 rows" in r.stderr
+    assert "trained command on 120 rows" in r.stderr
 
     run_dir = next(p for p in (tmp_path / "p" / ".mlci" / "runs").iterdir() if p.is_dir())
     meta = json.loads((run_dir / "model" / "MLmodel.json").read_text())
@@ -215,3 +215,29 @@ def test_sklearn_models_still_load_through_load_any(tmp_path):
     model_io.save(pipe, tmp_path / "m", {"inputs": [{"name": "a", "dtype": "float64"}]})
     loaded = model_io.load_any(tmp_path / "m")
     assert type(loaded).__name__ == "Pipeline" and loaded.predict(X).tolist() == [0, 0, 1, 1]
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "torch-tabular"
+
+
+def test_torch_example_trains_on_cpu_and_is_blessed(tmp_path, mlci):
+    pytest.importorskip("torch", reason="torch is not installed (pip install torch==2.13.0)")
+    import shutil
+    import subprocess
+    import sys
+
+    project = tmp_path / "torch-tabular"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("data", ".mlci", "__pycache__"))
+    subprocess.run([sys.executable, str(project / "make_data.py")], check=True, capture_output=True)
+    r = mlci("train", "-c", project / "mlci.yaml", "--device", "cpu", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "epoch  150/150 loss" in r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "trained" and out["device"] == "cpu"
+    run_dir = project / ".mlci" / "runs" / out["run_id"]
+    assert sorted(json.loads((run_dir / "model" / "MLmodel.json").read_text())["files"]) == [
+        "model.json", "predict.py", "signature.json", "weights.pt"]
+    r = mlci("evaluate", "-c", project / "mlci.yaml", "--json")
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads(r.stdout)["metrics"]
+    assert metrics["roc_auc"] >= 0.97 and metrics["accuracy"] >= 0.93

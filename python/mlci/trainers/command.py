@@ -376,7 +376,7 @@ def train_command(project: Any, run_id: str, fingerprint: str, started: float,
         }
         if classes is not None:
             signature["classes"] = classes
-        estimator = f"command: {cfg.model.command}"
+        estimator = "command"
         trainer_metrics = finish_model_dir(out_dir, signature, {"name": cfg.name, "run_id": run_id,
                                                                 "estimator": estimator, "command": argv[1:]})
         smoke_test(out_dir, X_test, cfg.task, classes)
