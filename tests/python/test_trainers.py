@@ -24,7 +24,8 @@ classes = json.loads(os.environ["MLCI_CLASSES"])
 params = json.loads(os.environ["MLCI_PARAMS"])
 out = os.environ["MLCI_OUTPUT_DIR"]
 print(f"training on {len(df)} rows, {len(test)} test rows, params={params}, "
-      f"device={os.environ['MLCI_DEVICE']} seed={os.environ['MLCI_SEED']} task={os.environ['MLCI_TASK']}",
+      f"device={os.environ['MLCI_DEVICE']} seed={os.environ['MLCI_SEED']} task={os.environ['MLCI_TASK']} "
+      f"visible={os.environ.get('CUDA_VISIBLE_DEVICES')!r}",
       flush=True)
 if params.get("fail"):
     print("something went wrong in epoch 3", file=sys.stderr)
