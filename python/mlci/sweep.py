@@ -1,0 +1,348 @@
+"""Parameter sweeps: a grid of config overrides, each combination a normal train + evaluate run.
+
+grid.yaml maps dotted mlci.yaml keys to lists of values:
+
+    model.params.n_estimators: [50, 100, 200]
+    model.params.max_depth: [4, 8]
+
+Every combination is validated (config.load with the overrides, and for the scikit-learn
+trainer the estimator's parameters) before anything runs. Each combination is its own run with
+its own fingerprint, so a rerun skips what is unchanged. The best candidate is chosen by the
+first gate's metric (by evaluate.metrics' first entry without gates), in the metric's
+direction, blessed candidates first. Sharding (``--shard I/N``) runs every N-th combination
+so a Jenkins `parallel` can fan the grid out across agents; ``select`` merges the shards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Callable
+
+from mlci import fingerprint as fp
+from mlci.errors import ConfigError, MlciError, NotFoundError, UsageError
+
+log = logging.getLogger(__name__)
+
+SHARD_FILE = "sweep-shard-{i}-of-{n}.json"
+SWEEP_FILE = "sweep.json"
+
+
+# --- the grid --------------------------------------------------------------------------------
+
+def read_grid(path: Path) -> dict[str, list[Any]]:
+    from mlci.config import read_yaml
+
+    data = read_yaml(path, "a mapping of dotted config keys to lists of values")
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{path}: expected a mapping of dotted config keys to lists of values "
+                          "(e.g. `model.params.n_estimators: [50, 100]`)")
+    grid: dict[str, list[Any]] = {}
+    for key, values in data.items():
+        if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"{path}: {key!r}: expected a dotted config key such as model.params.C")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{path}: {key}: expected a non-empty list of values, got {values!r}")
+        grid[key] = values
+    return grid
+
+
+def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination, in a fixed order (the last key varies fastest)."""
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text}: expected I/N, e.g. 1/4") from None
+    if not (n >= 1 and 1 <= i <= n):
+        raise UsageError(f"--shard {text}: expected 1 <= I <= N")
+    return i, n
+
+
+def in_shard(index: int, shard: tuple[int, int] | None) -> bool:
+    return shard is None or index % shard[1] == shard[0] - 1
+
+
+def label(overrides: dict[str, Any]) -> str:
+    return " ".join(f"{k.rsplit('.', 1)[-1] if k.startswith('model.params.') else k}={v}"
+                    for k, v in overrides.items())
+
+
+def validate(config_path: Path, combos: list[dict[str, Any]], grid_path: Path) -> list[Any]:
+    """Load the config with each combination's overrides; a bad key or value is a ConfigError
+    naming the grid file, the key and the combination. Returns the loaded configs."""
+    from mlci import config
+    from mlci.train import DEFAULT_ESTIMATORS, make_estimator, resolve_estimator
+
+    base = config.read_yaml(config_path)
+    configs = []
+    for combo in combos:
+        for key in combo:
+            _check_key(base, key, grid_path)
+        try:
+            cfg = config.load(config_path, overrides=combo)
+            if cfg.model.trainer == "sklearn":
+                cls = resolve_estimator(cfg.model.estimator or DEFAULT_ESTIMATORS[cfg.task], cfg.task)
+                make_estimator(cls, cfg.model.params, cfg.split.seed)
+        except ConfigError as exc:
+            raise ConfigError(f"{grid_path}: combination {label(combo)}: {exc}") from None
+        configs.append(cfg)
+    return configs
+
+
+def _check_key(base: Any, key: str, grid_path: Path) -> None:
+    """A key must name a field of the schema; under model.params any name is allowed (the
+    estimator checks them), elsewhere an unknown key is an error with a suggestion."""
+    from pydantic import BaseModel
+
+    from mlci.config import Config, _unknown
+
+    model: Any = Config
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return  # a free mapping (model.params, train.container.env): anything goes
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        if part not in fields:
+            where = ".".join(parts[:depth]) or "the top level"
+            raise ConfigError(f"{grid_path}: {key}: {_unknown(part, sorted(fields), f'key under {where}')}")
+        ann = fields[part].annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None and depth < len(parts) - 1 and not _is_mapping(ann):
+            raise ConfigError(f"{grid_path}: {key}: `{'.'.join(parts[:depth + 1])}` is not a mapping")
+
+
+def _is_mapping(ann: Any) -> bool:
+    origin = getattr(ann, "__origin__", None)
+    return ann is dict or origin is dict or any(_is_mapping(a) for a in getattr(ann, "__args__", ()) or ())
+
+
+# --- choosing ---------------------------------------------------------------------------------
+
+def objective(cfg: Any) -> tuple[str, bool]:
+    """(metric, greater_is_better) that ranks candidates."""
+    from mlci import gates
+    from mlci.metrics import METRICS
+
+    if cfg.evaluate.gates:
+        gate = cfg.evaluate.gates[0]
+        return gate.metric, gates.direction(gate)
+    name = cfg.metric_names[0]
+    return name, METRICS[name].greater_is_better
+
+
+def best_of(candidates: list[dict[str, Any]], metric: str, greater: bool) -> dict[str, Any] | None:
+    """Blessed candidates first, then by the metric in its direction, then grid order."""
+    def usable(c: dict[str, Any]) -> bool:
+        v = (c.get("metrics") or {}).get(metric)
+        return c.get("status") == "ok" and isinstance(v, (int, float)) and not math.isnan(v)
+
+    pool = [c for c in candidates if usable(c)]
+    if not pool:
+        return None
+    return min(pool, key=lambda c: (not c.get("blessed"),
+                                    -c["metrics"][metric] if greater else c["metrics"][metric],
+                                    c["index"]))
+
+
+# --- running ----------------------------------------------------------------------------------
+
+def _run_group(config_path: str, combos: list[tuple[int, dict[str, Any]]], force: bool,
+               device: Any) -> list[dict[str, Any]]:
+    """In a worker process: train + evaluate each combination (they share one run id)."""
+    from mlci import config
+    from mlci.evaluate import evaluate
+    from mlci.runs import Project
+    from mlci.train import train
+
+    out = []
+    for index, overrides in combos:
+        t0 = time.perf_counter()
+        rec: dict[str, Any] = {"index": index, "overrides": overrides, "label": label(overrides)}
+        try:
+            project = Project(config.load(config_path, overrides=overrides))
+            dev = device
+            if dev is None:
+                from mlci.devices import for_training
+
+                dev = for_training(project.config.train.device, project.config.model.trainer)
+            t = train(project, force=force, device=dev)
+            run = project.run(t["run_id"])
+            e = evaluate(project, run, force=force)
+            rec.update(status="ok", exit_code=0 if e["blessed"] else 1, run_id=t["run_id"],
+                       trained=t["status"], blessed=e["blessed"], metrics=e["metrics"],
+                       failed=e.get("failed", []), device=dev.describe())
+        except MlciError as exc:
+            rec.update(status="failed", exit_code=exc.exit_code, error=str(exc))
+        except Exception as exc:  # a bug or a crash in one job must not lose the others
+            rec.update(status="failed", exit_code=4, error=f"{type(exc).__name__}: {exc}")
+        rec["duration_s"] = round(time.perf_counter() - t0, 3)
+        out.append(rec)
+    return out
+
+
+def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[int, int] | None = None,
+              force: bool = False, device: Any = None, out_dir: Path | None = None,
+              on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Validate the whole grid, run this shard's combinations in ``jobs`` processes, write
+    the sweep file and return it."""
+    import multiprocessing
+
+    from mlci.runs import Project, write_json
+
+    config_path = Path(config_path).resolve()
+    grid = read_grid(grid_path)
+    combos = combinations(grid)
+    configs = validate(config_path, combos, grid_path)
+    metric, greater = objective(configs[0])
+    sweep_id = fp.digest({"config": config_path.read_text(), "grid": grid})[:12]
+    project = Project(configs[0])
+    out_dir = Path(out_dir) if out_dir else project.workspace / "sweeps" / sweep_id
+
+    mine = [(i, c, cfg) for i, (c, cfg) in enumerate(zip(combos, configs)) if in_shard(i, shard)]
+    # one group per run id: combinations that train the same model run one after the other.
+    # Computing the ids here also fills the file-hash cache before the workers start.
+    groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for i, combo, cfg in mine:
+        groups.setdefault(Project(cfg).run_id(), []).append((i, combo))
+    from mlci.devices import spread
+
+    devices_ = spread(device, len(groups)) if device is not None else [None] * len(groups)
+    jobs = max(1, min(jobs, len(groups) or 1))
+    results: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    if jobs == 1:
+        for (_, group), dev in zip(groups.items(), devices_):
+            for rec in _run_group(str(config_path), group, force, dev):
+                results.append(rec)
+                (on_result or (lambda r: None))(rec)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(_run_group, str(config_path), group, force, dev)
+                       for (_, group), dev in zip(groups.items(), devices_)]
+            for fut in as_completed(futures):
+                for rec in fut.result():
+                    results.append(rec)
+                    (on_result or (lambda r: None))(rec)
+    results.sort(key=lambda r: r["index"])
+    best = best_of(results, metric, greater)
+    sweep = {"sweep_id": sweep_id, "name": configs[0].name, "config": str(config_path),
+             "grid_file": str(Path(grid_path).resolve()), "grid": grid, "combinations": len(combos),
+             "shard": f"{shard[0]}/{shard[1]}" if shard else None, "metric": metric,
+             "greater_is_better": greater, "jobs": jobs, "elapsed_s": round(time.perf_counter() - t0, 3),
+             "candidates": results, "best": best}
+    name = SHARD_FILE.format(i=shard[0], n=shard[1]) if shard else SWEEP_FILE
+    if shard and best is not None:  # the best run travels with the shard file (Jenkins stash)
+        src = project.runs_dir / best["run_id"]
+        dest = out_dir / "runs" / best["run_id"]
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(src, dest)
+    write_json(out_dir / name, sweep)
+    if best is not None:
+        project.set_latest(best["run_id"])
+    sweep["file"] = str(out_dir / name)
+    return sweep
+
+
+def exit_code(sweep: dict[str, Any]) -> int:
+    """0: the best candidate is blessed; else the worst error of a failed job (2, 3, 4), else 1."""
+    best = sweep.get("best")
+    if best is not None and best.get("blessed"):
+        return 0
+    errors = [c["exit_code"] for c in sweep["candidates"] if c.get("status") == "failed"]
+    return max(errors) if errors else 1
+
+
+# --- merging shards ---------------------------------------------------------------------------
+
+def _sweep_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(p.rglob("sweep-shard-*.json")) + sorted(p.rglob(SWEEP_FILE))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise NotFoundError(f"{p}: no such file or directory")
+    if not files:
+        raise NotFoundError(f"no sweep files under {', '.join(map(str, paths))} "
+                            "(expected sweep-shard-I-of-N.json or sweep.json)")
+    return files
+
+
+def select(paths: list[Path]) -> dict[str, Any]:
+    """Merge shard files (or sweep.json files) of one sweep and pick the best candidate.
+    Every shard 1..N must be present."""
+    sweeps = []
+    for f in _sweep_files(paths):
+        try:
+            data = json.loads(f.read_text())
+        except ValueError as exc:
+            raise UsageError(f"{f}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or "candidates" not in data or "sweep_id" not in data:
+            raise UsageError(f"{f}: not a sweep file (no sweep_id/candidates)")
+        data["_file"] = f
+        sweeps.append(data)
+    ids = {s["sweep_id"] for s in sweeps}
+    if len(ids) > 1:
+        raise UsageError(f"the files belong to different sweeps ({', '.join(sorted(ids))}): "
+                         "same mlci.yaml and grid expected")
+    shards = {s["shard"] for s in sweeps}
+    if None not in shards:
+        n = int(next(iter(shards)).split("/")[1])
+        missing = [f"{i}/{n}" for i in range(1, n + 1) if f"{i}/{n}" not in shards]
+        if missing:
+            raise UsageError(f"shard {', '.join(missing)} missing; got {', '.join(sorted(shards))}")
+    candidates: dict[int, dict[str, Any]] = {}
+    for s in sweeps:
+        for c in s["candidates"]:
+            candidates[c["index"]] = {**c, "shard": s["shard"], "sweep_file": str(s["_file"])}
+    merged = [candidates[i] for i in sorted(candidates)]
+    first = sweeps[0]
+    best = best_of(merged, first["metric"], first["greater_is_better"])
+    return {"sweep_id": first["sweep_id"], "name": first.get("name"), "grid": first["grid"],
+            "combinations": first["combinations"], "metric": first["metric"],
+            "greater_is_better": first["greater_is_better"], "shards": sorted(s for s in shards if s),
+            "candidates": merged, "best": best}
+
+
+def import_best_run(project: Any, best: dict[str, Any]) -> Any:
+    """The best run in this workspace: already here, or copied from beside its shard file."""
+    run_id = best["run_id"]
+    dest = project.runs_dir / run_id
+    if not (dest / "run.json").is_file():
+        src = Path(best.get("sweep_file", "")).parent / "runs" / run_id
+        if not (src / "run.json").is_file():
+            raise NotFoundError(f"run {run_id} is neither in {project.runs_dir} nor in {src.parent} "
+                                "(stash the shard's output directory with its runs/)")
+        tmp = project.runs_dir / f".tmp-import-{run_id}-{os.getpid()}"
+        shutil.copytree(src, tmp)
+        os.replace(tmp, dest) if not dest.exists() else shutil.rmtree(tmp)
+    project.set_latest(run_id)
+    return project.run(run_id)
+
+
+def publish_best(config_path: Path, best: dict[str, Any], actor: str | None = None) -> dict[str, Any]:
+    from mlci import config
+    from mlci.publish import publish
+    from mlci.runs import Project
+
+    project = Project(config.load(config_path, overrides=best["overrides"]))
+    run = import_best_run(project, best)
+    return publish(project, run, actor=actor)

@@ -1,0 +1,156 @@
+"""mlci sweep: a grid of overrides, each a normal run; validation before anything runs;
+parallel jobs; the best candidate by the first gate's metric; shards merged by `select`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def make_project(root: Path, gates: list | None = None) -> Path:
+    rng = np.random.default_rng(1)
+    n = 200
+    x1 = rng.normal(size=n)
+    x2 = rng.normal(size=n)
+    y = ((x1 > 0) ^ (x2 > 0.5)).astype(int)  # needs depth 2+ to learn
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(exist_ok=True)
+    pd.DataFrame({"x1": x1, "x2": x2, "y": y}).to_csv(root / "data" / "train.csv", index=False)
+    cfg = {
+        "name": "tree", "task": "classification",
+        "data": {"train": "data/train.csv", "target": "y"},
+        "model": {"estimator": "sklearn.tree.DecisionTreeClassifier", "params": {"random_state": 0}},
+        "evaluate": {"metrics": ["accuracy", "log_loss"], "baseline": None,
+                     "gates": gates if gates is not None else [{"metric": "accuracy", "threshold": 0.8}]},
+    }
+    (root / "mlci.yaml").write_text(json.dumps(cfg, indent=1))
+    return root / "mlci.yaml"
+
+
+def write_grid(root: Path, grid: dict, name: str = "grid.yaml") -> Path:
+    (root / name).write_text(json.dumps(grid))
+    return root / name
+
+
+GRID = {"model.params.max_depth": [1, 4], "model.params.min_samples_leaf": [1, 20]}
+
+
+def test_sweep_runs_the_grid_in_parallel_and_names_the_best(tmp_path, mlci):
+    cfg = make_project(tmp_path / "p")
+    grid = write_grid(tmp_path / "p", GRID)
+    r = mlci("sweep", "-c", cfg, "--grid", grid, "--jobs", "2")
+    assert r.returncode == 0, r.stderr
+    assert "combinations, 2 jobs" in r.stderr
+    assert "max_depth=4 min_samples_leaf=1" in r.stderr
+    assert "(accuracy: higher is better)" in r.stderr
+    sweep_file = Path(r.stderr.split("sweep file: ")[1].split()[0])
+    sweep = json.loads(sweep_file.read_text())
+    assert len(sweep["candidates"]) == 4 and sweep["metric"] == "accuracy"
+    assert [c["overrides"] for c in sweep["candidates"]][:2] == [
+        {"model.params.max_depth": 1, "model.params.min_samples_leaf": 1},
+        {"model.params.max_depth": 1, "model.params.min_samples_leaf": 20}]
+    best = sweep["best"]
+    assert best["overrides"]["model.params.max_depth"] == 4 and best["blessed"] is True
+    accs = [c["metrics"]["accuracy"] for c in sweep["candidates"]]
+    assert best["metrics"]["accuracy"] == max(accs)
+    assert not sweep["candidates"][0]["blessed"]  # a stump cannot learn xor
+    assert len({c["run_id"] for c in sweep["candidates"]}) == 4  # each its own run
+    latest = (tmp_path / "p" / ".mlci" / "runs" / "LATEST").read_text().strip()
+    assert latest == best["run_id"]
+
+    again = mlci("sweep", "-c", cfg, "--grid", grid, "--jobs", "2", "--json")
+    assert again.returncode == 0, again.stderr
+    rerun = json.loads(again.stdout)
+    assert {c["trained"] for c in rerun["candidates"]} == {"up to date"}
+    assert rerun["best"]["run_id"] == best["run_id"]
+
+
+def test_lower_is_better_metric_picks_the_minimum(tmp_path, mlci):
+    cfg = make_project(tmp_path / "p", gates=[{"metric": "log_loss", "threshold": 5.0}])
+    grid = write_grid(tmp_path / "p", {"model.params.max_depth": [1, 3]})
+    r = mlci("sweep", "-c", cfg, "--grid", grid, "--json")
+    assert r.returncode == 0, r.stderr
+    sweep = json.loads(r.stdout)
+    assert sweep["metric"] == "log_loss" and sweep["greater_is_better"] is False
+    losses = [c["metrics"]["log_loss"] for c in sweep["candidates"]]
+    assert sweep["best"]["metrics"]["log_loss"] == min(losses)
+
+
+def test_invalid_keys_and_values_fail_before_anything_runs(tmp_path, mlci):
+    cfg = make_project(tmp_path / "p")
+    bad_section = write_grid(tmp_path / "p", {"model.parms.max_depth": [1, 2]}, "a.yaml")
+    r = mlci("sweep", "-c", cfg, "--grid", bad_section)
+    assert r.returncode == 2
+    assert "a.yaml: model.parms.max_depth: unknown key under model `parms` (did you mean `params`?)" in r.stderr
+
+    bad_param = write_grid(tmp_path / "p", {"model.params.max_dept": [1, 2]}, "b.yaml")
+    r = mlci("sweep", "-c", cfg, "--grid", bad_param)
+    assert r.returncode == 2
+    assert "b.yaml: combination max_dept=1: model.params.max_dept: DecisionTreeClassifier has no parameter" in r.stderr
+    assert "(did you mean `max_depth`?)" in r.stderr
+
+    bad_value = write_grid(tmp_path / "p", {"split.test_size": [0.2, 3]}, "c.yaml")
+    r = mlci("sweep", "-c", cfg, "--grid", bad_value)
+    assert r.returncode == 2
+    assert "c.yaml: combination split.test_size=3:" in r.stderr and "split.test_size" in r.stderr
+
+    not_list = write_grid(tmp_path / "p", {"model.params.max_depth": 3}, "d.yaml")
+    r = mlci("sweep", "-c", cfg, "--grid", not_list)
+    assert r.returncode == 2 and "model.params.max_depth: expected a non-empty list of values, got 3" in r.stderr
+    assert not (tmp_path / "p" / ".mlci" / "runs").exists()  # nothing ran
+
+
+def test_a_failing_combination_is_reported_and_the_rest_still_ranked(tmp_path, mlci):
+    cfg = make_project(tmp_path / "p")
+    grid = write_grid(tmp_path / "p", {"model.params.max_depth": [3, -1]})  # -1 fails at fit time
+    r = mlci("sweep", "-c", cfg, "--grid", grid, "--json")
+    assert r.returncode == 0, r.stderr
+    sweep = json.loads(r.stdout)
+    failed = sweep["candidates"][1]
+    assert failed["status"] == "failed" and failed["exit_code"] == 2 and "max_depth" in failed["error"]
+    assert sweep["best"]["index"] == 0
+
+
+def test_no_blessed_candidate_exits_1(tmp_path, mlci):
+    cfg = make_project(tmp_path / "p", gates=[{"metric": "accuracy", "threshold": 0.999}])
+    grid = write_grid(tmp_path / "p", {"model.params.max_depth": [1]})
+    r = mlci("sweep", "-c", cfg, "--grid", grid)
+    assert r.returncode == 1
+    assert "(not blessed)" in r.stderr
+
+
+def test_shards_merge_with_select_and_the_best_is_published(tmp_path, mlci):
+    # two "agents": separate copies of the project, each running one shard
+    shards = []
+    for i in (1, 2):
+        agent = tmp_path / f"agent{i}"
+        cfg = make_project(agent)
+        grid = write_grid(agent, GRID)
+        out = tmp_path / "stash" / f"shard{i}"
+        r = mlci("sweep", "-c", cfg, "--grid", grid, "--shard", f"{i}/2", "--out", out, "--json")
+        assert r.returncode in (0, 1), r.stderr
+        data = json.loads(r.stdout)
+        assert data["shard"] == f"{i}/2" and len(data["candidates"]) == 2
+        assert [c["index"] for c in data["candidates"]] == ([0, 2] if i == 1 else [1, 3])
+        shards.append(data)
+    assert (tmp_path / "stash" / "shard2" / "sweep-shard-2-of-2.json").is_file()
+
+    only_one = mlci("sweep", "select", tmp_path / "stash" / "shard1")
+    assert only_one.returncode == 2 and "shard 2/2 missing" in only_one.stderr
+
+    collector = tmp_path / "collector"
+    cfg = make_project(collector)
+    r = mlci("sweep", "-c", cfg, "select", tmp_path / "stash", "--publish", "--json")
+    assert r.returncode == 0, r.stderr
+    merged = json.loads(r.stdout)
+    assert [c["index"] for c in merged["candidates"]] == [0, 1, 2, 3]
+    best = merged["best"]
+    assert best["overrides"]["model.params.max_depth"] == 4
+    assert merged["published"]["version"] == 1
+    assert (collector / ".mlci" / "runs" / best["run_id"] / "publish.json").is_file()
+    r = mlci("registry", "-c", cfg, "--json", "list", "tree")
+    assert r.returncode == 0, r.stderr
+    assert best["run_id"] in r.stdout
