@@ -79,6 +79,8 @@ class Project:
 
     @cached_property
     def code(self) -> dict[str, Any]:
+        if os.environ.get("MLCI_CODE_VERSION"):  # computed by the host for `train --in-container`
+            return json.loads(os.environ["MLCI_CODE_VERSION"])
         exclude = {self.config.path, *self.data_files().values()}
         result = fp.code_version(self.config.root, exclude, self.hashes)
         self.hashes.save()

@@ -242,3 +242,59 @@ def test_torch_example_trains_on_cpu_and_is_blessed(tmp_path, mlci):
     assert r.returncode == 0, r.stderr
     metrics = json.loads(r.stdout)["metrics"]
     assert metrics["roc_auc"] >= 0.97 and metrics["accuracy"] >= 0.93
+
+
+BASE_IMAGE = "mlci-test/python:3.11-slim"
+
+
+def _docker_with_base_image():
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except Exception as exc:
+        pytest.skip(f"no Docker daemon ({exc})")
+    try:
+        client.images.get(BASE_IMAGE)
+    except Exception:
+        pytest.skip(f"{BASE_IMAGE} not built (tests/setup.d/20-base-image.sh builds it offline)")
+
+
+def test_train_in_container_on_cpu_gives_the_same_run_as_the_host(tmp_path, mlci):
+    """The offline base image has python3 only: this checkout's package and the host's
+    libraries (same Python minor version) are mounted read-only through train.container."""
+    _docker_with_base_image()
+    import sysconfig
+
+    from conftest import PYTHON_SRC
+
+    site = sysconfig.get_paths()["purelib"]
+    container = {"volumes": [f"{PYTHON_SRC}:/opt/mlci-src:ro", f"{site}:/opt/site:ro"],
+                 "env": {"PYTHONPATH": "/opt/mlci-src:/opt/site"}}
+    extra = '"train": ' + json.dumps({"container": container})
+    cfg = make_project(tmp_path / "p", extra=extra)
+    r = mlci("train", "-c", cfg, "--in-container", "--image", BASE_IMAGE, "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"training in {BASE_IMAGE}" in r.stderr
+    assert "training on 120 rows" in r.stderr  # the script's output, streamed from the container
+    out = json.loads(r.stdout)
+    assert out["status"] == "trained"
+    run_dir = tmp_path / "p" / ".mlci" / "runs" / out["run_id"]
+    assert (run_dir / "model" / "MLmodel.json").is_file()
+    assert run_dir.stat().st_uid == __import__("os").getuid()
+    # the host sees the container's training as its own: same fingerprint, nothing to redo
+    again = mlci("train", "-c", cfg, "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["status"] == "up to date"
+    assert json.loads(again.stdout)["run_id"] == out["run_id"]
+    r = mlci("evaluate", "-c", cfg)
+    assert r.returncode == 0, r.stderr
+
+
+def test_in_container_with_a_missing_image_is_a_clear_error(tmp_path, mlci):
+    _docker_with_base_image()
+    cfg = make_project(tmp_path / "p")
+    r = mlci("train", "-c", cfg, "--in-container", "--image", "mlci-test/no-such-image:1")
+    assert r.returncode == 2
+    assert "image mlci-test/no-such-image:1 is not on this host and cannot be pulled" in r.stderr
