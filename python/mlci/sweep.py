@@ -202,7 +202,7 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     the sweep file and return it."""
     import multiprocessing
 
-    from mlci.runs import Project, write_json
+    from mlci.runs import Project, Run, write_json
 
     config_path = Path(config_path).resolve()
     grid = read_grid(grid_path)
@@ -217,12 +217,19 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     # one group per run id: combinations that train the same model run one after the other.
     # Computing the ids here also fills the file-hash cache before the workers start.
     groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    to_train = set()
     for i, combo, cfg in mine:
-        groups.setdefault(Project(cfg).run_id(), []).append((i, combo))
+        p = Project(cfg)
+        fingerprint = p.train_fingerprint()
+        run_id = fingerprint[:16]
+        groups.setdefault(run_id, []).append((i, combo))
+        if not Run(run_id, p.runs_dir / run_id).up_to_date("train", fingerprint) or force:
+            to_train.add(run_id)
     from mlci.devices import spread
 
     devices_ = spread(device, len(groups)) if device is not None else [None] * len(groups)
-    jobs = max(1, min(jobs, len(groups) or 1))
+    # worker processes pay off only for trainings; a rerun with everything trained runs here
+    jobs = max(1, min(jobs, len(to_train)))
     results: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     if jobs == 1:
