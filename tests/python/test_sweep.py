@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 
 def make_project(root: Path, gates: list | None = None) -> Path:
@@ -86,20 +87,21 @@ def test_invalid_keys_and_values_fail_before_anything_runs(tmp_path, mlci):
     assert r.returncode == 2
     assert "a.yaml: model.parms.max_depth: unknown key under model `parms` (did you mean `params`?)" in r.stderr
 
-    bad_param = write_grid(tmp_path / "p", {"model.params.max_dept": [1, 2]}, "b.yaml")
-    r = mlci("sweep", "-c", cfg, "--grid", bad_param)
-    assert r.returncode == 2
-    assert "b.yaml: combination max_dept=1: model.params.max_dept: DecisionTreeClassifier has no parameter" in r.stderr
-    assert "(did you mean `max_depth`?)" in r.stderr
+    # the same messages, straight from the library (what the CLI prints after "mlci sweep: error: ")
+    from mlci import sweep
+    from mlci.errors import ConfigError
 
+    bad_param = write_grid(tmp_path / "p", {"model.params.max_dept": [1, 2]}, "b.yaml")
+    with pytest.raises(ConfigError, match=r"b.yaml: combination max_dept=1: model.params.max_dept: "
+                                          r"DecisionTreeClassifier has no parameter `max_dept` \(did you mean `max_depth`\?\)"):
+        sweep.validate(cfg, sweep.combinations(sweep.read_grid(bad_param)), bad_param)
     bad_value = write_grid(tmp_path / "p", {"split.test_size": [0.2, 3]}, "c.yaml")
-    r = mlci("sweep", "-c", cfg, "--grid", bad_value)
-    assert r.returncode == 2
-    assert "c.yaml: combination split.test_size=3:" in r.stderr and "split.test_size" in r.stderr
+    with pytest.raises(ConfigError, match=r"c.yaml: combination split.test_size=3: .*split.test_size"):
+        sweep.validate(cfg, sweep.combinations(sweep.read_grid(bad_value)), bad_value)
 
     not_list = write_grid(tmp_path / "p", {"model.params.max_depth": 3}, "d.yaml")
-    r = mlci("sweep", "-c", cfg, "--grid", not_list)
-    assert r.returncode == 2 and "model.params.max_depth: expected a non-empty list of values, got 3" in r.stderr
+    with pytest.raises(ConfigError, match="d.yaml: model.params.max_depth: expected a non-empty list of values, got 3"):
+        sweep.read_grid(not_list)
     assert not (tmp_path / "p" / ".mlci" / "runs").exists()  # nothing ran
 
 
@@ -151,6 +153,9 @@ def test_shards_merge_with_select_and_the_best_is_published(tmp_path, mlci):
     assert best["overrides"]["model.params.max_depth"] == 4
     assert merged["published"]["version"] == 1
     assert (collector / ".mlci" / "runs" / best["run_id"] / "publish.json").is_file()
-    r = mlci("registry", "-c", cfg, "--json", "list", "tree")
-    assert r.returncode == 0, r.stderr
-    assert best["run_id"] in r.stdout
+    from mlci import config
+    from mlci.registry import Registry
+    from mlci.runs import Project
+
+    record = Registry(Project(config.load(cfg)).open_store(), "tree").get(1)
+    assert record["run_id"] == best["run_id"] and record["blessed"] is True
