@@ -147,9 +147,12 @@ def _trigger(args: argparse.Namespace) -> int:
     if timeout <= 0:
         from mlci.errors import UsageError
         raise UsageError(f"--timeout {args.timeout}: expected a positive number of seconds")
+    from rich.markup import escape
+
     out = ui.console()
     quiet = args.quiet
     status = None
+    started: dict[str, Any] = {}
     if out.is_terminal and not quiet:
         status = out.status(f"queueing `{job}`")
         status.start()
@@ -162,17 +165,19 @@ def _trigger(args: argparse.Namespace) -> int:
         elif kind == "waiting":
             line = f"waiting in the queue: {data['why']}"
         elif kind == "started":
+            started.update(data)
             line = f"started `{job}` #{data['number']}: {data['url']}"
         elif kind == "stage":
             st = data.get("status")
-            line = (f"stage [bold]{data.get('name')}[/]: [{_STYLE.get(st, 'white')}]{st}[/]"
+            line = (f"stage [bold]{escape(str(data.get('name')))}[/]: [{_STYLE.get(st, 'white')}]{st}[/]"
                     f"{_seconds(data.get('durationMillis')) if st in builds.STAGE_DONE else ''}")
         elif kind == "input":
+            number = started.get("number", "BUILD")
             line = (f"waiting for input `{data.get('id')}`: {data.get('message')} — answer with "
-                    f"`mlci jenkins approve {job} BUILD` or `mlci jenkins abort {job} BUILD`")
+                    f"`mlci jenkins approve {job} {number} --reason TEXT` or `mlci jenkins abort {job} {number}`")
         else:
             return
-        out.print(line, markup=kind == "stage", highlight=False)
+        out.print(line, markup=kind == "stage", highlight=False, soft_wrap=True)
         if status is not None:
             status.update(line if kind != "stage" else f"`{job}`: stage {data.get('name')} {data.get('status')}")
 

@@ -128,6 +128,7 @@ class FakeJenkins:
         self.requests: list[tuple[str, str, str | None]] = []   # (method, path, user)
         self.sessions: dict[str, str] = {}                      # cookie -> crumb
         self.fail_next: list[int] = []                          # status codes to answer next
+        self.csrf = True                                        # False: no crumb issuer (404)
         self.server: ThreadingHTTPServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -156,6 +157,7 @@ class FakeJenkins:
         with self.lock:
             self.items.clear(); self.builds.clear(); self.queue.clear(); self.plans.clear()
             self.approvals.clear(); self.requests.clear(); self.fail_next.clear()
+            self.csrf = True
 
     # -- test helpers -----------------------------------------------------------------------
     def add_folder(self, name: str) -> None:
@@ -297,11 +299,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(403, "Authentication required")
         sid, new = self._session()
         extra = {"Set-Cookie": f"JSESSIONID.fake={sid}; Path=/; HttpOnly"} if new else {}
-        if method == "POST":
+        if method == "POST" and fake.csrf:
             if fake.sessions.get(sid) != self.headers.get("Jenkins-Crumb") or new:
                 return self._error(403, "No valid crumb was included in the request")
-            if user in fake.read_only:
-                return self._error(403, f"{user} is missing the Job/Configure permission")
+        if method == "POST" and user in fake.read_only:
+            return self._error(403, f"{user} is missing the Job/Configure permission")
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         try:
             with fake.lock:
@@ -312,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, query: dict, body: bytes, user: str, sid: str,
                extra: dict[str, str]) -> None:
         fake = self.jenkins
-        if path == "/crumbIssuer/api/json" and method == "GET":
+        if path == "/crumbIssuer/api/json" and method == "GET" and fake.csrf:
             return self._send(200, json.dumps({
                 "_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": fake.sessions[sid],
                 "crumbRequestField": "Jenkins-Crumb"}), "application/json;charset=utf-8", extra)

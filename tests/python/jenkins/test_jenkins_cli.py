@@ -291,6 +291,13 @@ def test_fake_refuses_post_without_crumb(jenkins):
     assert r.status_code == 403 and "No valid crumb" in r.text
 
 
+def test_works_without_csrf_protection(run, jenkins):
+    jenkins.csrf = False  # crumbIssuer answers 404, as on a Jenkins with CSRF protection off
+    jenkins.add_pipeline("m")
+    r = run("trigger", "m", "--wait")
+    assert r.returncode == 0, r.stderr
+
+
 def test_unreachable_jenkins_exits_3(run):
     import socket
 
@@ -362,6 +369,7 @@ def test_pending_approve_with_reason(mlci, run, jenv, tmp_path, jenkins):
                                   "action": "proceed", "values": {"REASON": "beats production by 2% AUC"}}]
     assert proc.returncode == 0, err
     assert "waiting for input `Promote`: Promote to production?" in err
+    assert "mlci jenkins approve team/model 1 --reason TEXT" in err
     assert "stage Promote: PAUSED_PENDING_INPUT" in err and "stage Promote: SUCCESS" in err
     assert "team/model #1 SUCCESS" in out
 
