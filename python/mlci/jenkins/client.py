@@ -322,7 +322,10 @@ class JenkinsClient:
         try:
             data = self.get_json(self._build_path(name, number) + "wfapi/pendingInputActions")
         except self._jenkins.NotFoundException:
-            raise self._missing_build(name, number) from None
+            self.build_info(name, number)  # names a missing job or build
+            raise UsageError(f"Jenkins at {self.url} does not serve wfapi/pendingInputActions for "
+                             f"`{name}` #{number}: is it a Pipeline build, and is the Pipeline: "
+                             "Stage View plugin installed?") from None
         return data if isinstance(data, list) else []
 
     def _input_post(self, name: str, number: int, input_id: str, action: str, data: Any = None) -> None:

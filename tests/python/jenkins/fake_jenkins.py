@@ -129,6 +129,7 @@ class FakeJenkins:
         self.sessions: dict[str, str] = {}                      # cookie -> crumb
         self.fail_next: list[int] = []                          # status codes to answer next
         self.csrf = True                                        # False: no crumb issuer (404)
+        self.wfapi = True                                       # False: no Stage View plugin
         self.server: ThreadingHTTPServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -158,6 +159,7 @@ class FakeJenkins:
             self.items.clear(); self.builds.clear(); self.queue.clear(); self.plans.clear()
             self.approvals.clear(); self.requests.clear(); self.fail_next.clear()
             self.csrf = True
+            self.wfapi = True
 
     # -- test helpers -----------------------------------------------------------------------
     def add_folder(self, name: str) -> None:
@@ -461,6 +463,8 @@ class _Handler(BaseHTTPRequestHandler):
                                "duration": 0 if build.result is None else 4242,
                                "actions": [{"_class": "hudson.model.ParametersAction",
                                             "parameters": [{"name": k, "value": v} for k, v in build.params.items()]}]})
+        if rest.startswith("wfapi/") and not fake.wfapi:
+            raise _NotFound()
         if rest == "wfapi/describe" and method == "GET":
             stages = build.stages_json(base_path)
             status = ("PAUSED_PENDING_INPUT" if build.input_state == "pending" else

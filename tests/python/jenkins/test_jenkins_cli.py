@@ -298,6 +298,16 @@ def test_works_without_csrf_protection(run, jenkins):
     assert r.returncode == 0, r.stderr
 
 
+def test_without_stage_view_plugin(run, jenkins):
+    jenkins.wfapi = False
+    jenkins.add_pipeline("m")
+    r = run("trigger", "m", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert "stage " not in r.stderr and "m #1 SUCCESS" in r.stdout
+    r = run("pending", "m", "1")
+    assert r.returncode == 2 and "Pipeline: Stage View plugin" in r.stderr
+
+
 def test_unreachable_jenkins_exits_3(run):
     import socket
 
