@@ -17,30 +17,16 @@ from pathlib import Path
 from typing import Any
 
 
-def _common() -> argparse.ArgumentParser:
-    """The common options again, for use after the subcommand (defaults left to the parent)."""
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("-c", "--config", default=argparse.SUPPRESS, metavar="PATH",
-                   help="pipeline configuration (default: ./mlci.yaml)")
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                   help="print machine-readable results on stdout")
-    p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output")
-    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                   help="only errors on stderr")
-    return p
-
-
 def register(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("Connection from JENKINS_URL (else jenkins.url in mlci.yaml), JENKINS_USER and "
                      "JENKINS_TOKEN. Exit codes: 0 ok; 1 build not SUCCESS; 2 bad input, bad "
                      "credentials or missing job; 3 Jenkins unreachable or timeout.")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    common = _common()
 
-    p = sub.add_parser("apply", parents=[common], help="create or update the project's jobs from mlci.yaml")
+    p = sub.add_parser("apply", help="create or update the project's jobs from mlci.yaml")
     p.add_argument("--dry-run", action="store_true", help="show the diff to each job's config.xml; change nothing")
 
-    p = sub.add_parser("trigger", parents=[common], help="queue a build and follow it")
+    p = sub.add_parser("trigger", help="queue a build and follow it")
     p.add_argument("job", metavar="JOB", help="job path, e.g. team/model-nightly (or its URL)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", default=[],
                    help="build parameter (repeat for more)")
@@ -49,13 +35,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="give up waiting after this long (default: 300 to start, 7200 with --wait)")
 
-    p = sub.add_parser("pending", parents=[common], help="list pending inputs (promotion approvals)")
+    p = sub.add_parser("pending", help="list pending inputs (promotion approvals)")
     p.add_argument("job", metavar="JOB")
     p.add_argument("build", metavar="BUILD", nargs="?", type=int, help="build number; default: all running")
 
     for name, text in (("approve", "approve a pending input (Proceed)"),
                        ("abort", "reject a pending input (Abort); the build ends ABORTED")):
-        p = sub.add_parser(name, parents=[common], help=text)
+        p = sub.add_parser(name, help=text)
         p.add_argument("job", metavar="JOB")
         p.add_argument("build", metavar="BUILD", type=int)
         p.add_argument("--input-id", default=None, metavar="ID",

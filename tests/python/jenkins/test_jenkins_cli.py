@@ -14,10 +14,35 @@ from xml.etree import ElementTree as ET
 import pytest
 import requests
 
-from fake_jenkins import InputPlan, Plan
+from fake_jenkins import FakeJenkins, InputPlan, Plan
 
 TOKEN = "alice-token-1"
 PYTHON_SRC = Path(__file__).resolve().parents[3] / "python"
+
+
+# Fixtures live here, not in a conftest.py: a second `conftest` module would shadow the shared
+# tests/python/conftest.py that other test files import from.
+@pytest.fixture(scope="session")
+def _jenkins_server():
+    """One local Jenkins REST fake per test session (see fake_jenkins.py; it is not a Jenkins)."""
+    fake = FakeJenkins()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def jenkins(_jenkins_server):
+    """The fake Jenkins, emptied for each test."""
+    _jenkins_server.reset()
+    return _jenkins_server
+
+
+@pytest.fixture
+def jenv(jenkins):
+    """Environment for the CLI: alice's credentials, fast polling."""
+    return {"JENKINS_URL": jenkins.url, "JENKINS_USER": "alice", "JENKINS_TOKEN": TOKEN,
+            "MLCI_JENKINS_POLL": "0.01"}
 
 
 def write_config(tmp_path: Path, jenkins_yaml: str = "", name: str = "breast-cancer") -> Path:
