@@ -49,6 +49,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         if name == "approve":
             p.add_argument("--reason", default=None, metavar="TEXT",
                            help="why; sent as the input's reason parameter (recorded in the audit log)")
+            p.add_argument("--param", action="append", metavar="NAME=VALUE", default=[],
+                           help="another input parameter (others are sent with their defaults)")
 
 
 def _settings(args: argparse.Namespace, required: bool) -> tuple[Any, Any]:
@@ -222,7 +224,7 @@ def _approve(args: argparse.Namespace) -> int:
     client = _client(settings)
     job = normalize_job_name(args.job, client.url)
     result = builds.approve(client, job, args.build, args.input_id or settings.promote_input,
-                            args.reason, settings.reason_parameter)
+                            args.reason, settings.reason_parameter, builds.parse_params(args.param))
     if args.json:
         ui.print_json(result)
     else:

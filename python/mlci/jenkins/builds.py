@@ -216,17 +216,32 @@ def reason_parameter(item: PendingInput, configured: str | None) -> str | None:
 
 
 def approve(client: Any, job: str, number: int, input_id: str, reason: str | None,
-            reason_param: str | None = None) -> dict[str, Any]:
-    """Answer the input with Proceed; the reason goes into the input's reason parameter."""
+            reason_param: str | None = None, params: dict[str, str] | None = None) -> dict[str, Any]:
+    """Answer the input with Proceed; the reason goes into the input's reason parameter.
+
+    Jenkins settles every parameter left out of the submission as null (it does not apply the
+    declared defaults), so each parameter is sent: the reason, ``params``, else its default.
+    """
     item = find_input(client, job, number, input_id)
+    names = [str(p.get("name")) for p in item.parameters]
     values: dict[str, Any] = {}
+    for p in item.parameters:
+        default = (p.get("definition") or {}).get("defaultVal")
+        if default is not None:
+            values[str(p.get("name"))] = default
+    for key, value in (params or {}).items():
+        if key not in names:
+            listed = ", ".join(f"`{n}`" for n in names) or "none"
+            raise UsageError(f"input `{item.id}` of `{job}` #{number} has no parameter `{key}` "
+                             f"(its parameters: {listed})")
+        values[key] = value
     if reason is not None:
         name = reason_parameter(item, reason_param)
         if name is None:
-            names = ", ".join(f"`{p.get('name')}`" for p in item.parameters) or "none"
+            listed = ", ".join(f"`{n}`" for n in names) or "none"
             wanted = f"`{reason_param}`" if reason_param else "a reason"
             raise UsageError(f"input `{item.id}` of `{job}` #{number} has no parameter for {wanted} "
-                             f"(its parameters: {names}); the reason would be lost")
+                             f"(its parameters: {listed}); the reason would be lost")
         values[name] = reason
     approver = client.whoami()
     client.proceed(job, number, item.id, values or None)

@@ -483,7 +483,8 @@ class _Handler(BaseHTTPRequestHandler):
             inp = build.plan.input
             return self._json([{"id": inp.id, "proceedText": inp.ok, "message": inp.message,
                                 "inputs": [{"type": p["type"], "name": p["name"], "description": p.get("description"),
-                                            "definition": {"defaultVal": ""}} for p in inp.parameters],
+                                            "definition": ({"defaultVal": p["default"]} if "default" in p else {})}
+                                           for p in inp.parameters],
                                 "proceedUrl": f"{base_path}wfapi/inputSubmit?inputId={inp.id}",
                                 "abortUrl": f"{base_path}input/{inp.id}/abort",
                                 "redirectApprovalUrl": f"{base_path}input/"}])
@@ -516,6 +517,8 @@ class _Handler(BaseHTTPRequestHandler):
                     if p["name"] not in names:
                         return self._error(500, f"java.lang.IllegalArgumentException: No such parameter definition: {p['name']}")
                     values[p["name"]] = p["value"]
+            # like Jenkins: what was not submitted is settled as null, not as its default
+            values = {n["name"]: values.get(n["name"]) for n in inp.parameters}
             build.input_state = "approved"
             build.console.append(f"Approved by {user}")
             fake.approvals.append({"job": job, "build": build.number, "input": inp.id, "user": user,

@@ -449,6 +449,21 @@ def test_approve_without_reason_parameter_refuses_to_drop_reason(run, jenkins):
     assert jenkins.approvals[0]["action"] == "proceedEmpty"
 
 
+def test_approve_sends_defaults_of_other_parameters(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan(parameters=[
+        {"name": "REASON", "type": "TextParameterDefinition"},
+        {"name": "ALIAS", "type": "StringParameterDefinition", "default": "production"},
+        {"name": "CANARY", "type": "BooleanParameterDefinition", "default": True}]))
+    _pause(jenkins, "m")
+    r = run("approve", "m", "1", "--reason", "ok", "--param", "CANARY=false")
+    assert r.returncode == 0, r.stderr
+    assert jenkins.approvals[0]["values"] == {"REASON": "ok", "ALIAS": "production", "CANARY": "false"}
+    _pause(jenkins, "m")
+    r = run("approve", "m", "1", "--param", "NOPE=1")
+    assert r.returncode == 2 and "has no parameter `NOPE`" in r.stderr
+
+
 def test_approve_when_nothing_is_pending(run, jenkins):
     jenkins.add_pipeline("m")
     _pause(jenkins, "m", pending=False)
