@@ -74,18 +74,22 @@ def job_path(name: str) -> str:
 def normalize_job_name(name: str, base_url: str | None = None) -> str:
     """Accept 'team/model', '/team/model/', 'job/team/job/model' or a job URL; return 'team/model'."""
     text = name.strip()
-    if text.startswith(("http://", "https://")):
+    is_url = text.startswith(("http://", "https://"))
+    if is_url:
         path = urlsplit(text).path
         if base_url:
             base_path = urlsplit(base_url).path
             if path.startswith(base_path):
                 path = path[len(base_path):]
         text = path
-    parts = [unquote(p) for p in text.strip("/").split("/") if p]
+    parts = [p for p in text.strip("/").split("/") if p]
     if parts and parts[0] == "job":
         if len(parts) % 2 or any(p != "job" for p in parts[0::2]):
             raise UsageError(f"job {name!r}: expected a path like job/FOLDER/job/NAME")
-        parts = parts[1::2]
+        # a URL path: names are URL-encoded there (a branch `feature/x` is the item `feature%2Fx`)
+        parts = [unquote(p) for p in parts[1::2]]
+    elif is_url:
+        raise UsageError(f"job {name!r}: expected a job URL like {base_url or 'JENKINS_URL/'}job/NAME/")
     if not parts or any(p in (".", "..") for p in parts):
         raise UsageError(f"job {name!r}: expected a job name like `model` or `team/model`")
     return "/".join(parts)

@@ -16,12 +16,15 @@ from mlci.jenkins.jobs import groovy_literal, normalize_xml, unified_diff
     ("/team/model/", "team/model"),
     ("job/team/job/model-nightly", "team/model-nightly"),
     ("https://ci.example.org/jenkins/job/team/job/model%20x/", "team/model x"),
+    # multibranch: the branch feature/x is the item `feature%2Fx`, URL-encoded once more in URLs
+    ("team/bc/feature%2Fx", "team/bc/feature%2Fx"),
+    ("https://ci.example.org/jenkins/job/team/job/bc/job/feature%252Fx/", "team/bc/feature%2Fx"),
 ])
 def test_job_names(given, expected):
     assert normalize_job_name(given, "https://ci.example.org/jenkins/") == expected
 
 
-@pytest.mark.parametrize("bad", ["", "/", "team/../x", "job/team/model"])
+@pytest.mark.parametrize("bad", ["", "/", "team/../x", "job/team/model", "https://ci.example.org/jenkins/view/x"])
 def test_bad_job_names(bad):
     with pytest.raises(UsageError):
         normalize_job_name(bad)
@@ -29,6 +32,7 @@ def test_bad_job_names(bad):
 
 def test_job_path_quotes_each_part():
     assert job_path("team/model x") == "job/team/job/model%20x/"
+    assert job_path("team/bc/feature%2Fx") == "job/team/job/bc/job/feature%252Fx/"
     assert job_path("a/b#c") == "job/a/job/b%23c/"
 
 
