@@ -94,3 +94,23 @@ def test_keep_data_stores_the_training_data(tmp_path):
     publish(project, run)
     files = project.open_store().get_manifest(run.run_id)["files"]
     assert files["data/train.csv"]["sha256"] == project.data_hashes["train"]
+
+
+def test_reproduce_a_version_from_its_lineage(tmp_path, mlci):
+    classification_project(tmp_path, store={"uri": "st", "keep_data": True})
+    assert mlci("run", cwd=tmp_path).returncode == 0
+    # the data on disk changes afterwards: the stored copy is used
+    (tmp_path / "data" / "train.csv").write_text("patient_id,diagnosis\n1,0\n")
+    r = mlci("reproduce", "bc@1", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["identical"] is True and out["rows"] == out["matching_rows"] > 100
+
+
+def test_reproduce_without_stored_data_names_the_missing_file(tmp_path, mlci):
+    classification_project(tmp_path)
+    assert mlci("run", cwd=tmp_path).returncode == 0
+    (tmp_path / "data" / "train.csv").write_text("patient_id,diagnosis\n1,0\n")
+    r = mlci("reproduce", "bc@1", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "train data" in r.stderr and "store.keep_data: true" in r.stderr
