@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 from xml.etree import ElementTree as ET
 
 from mlci.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 FORCE_RETRAIN = "FORCE_RETRAIN"
 KEEP_BUILDS = 30
@@ -56,6 +59,8 @@ def groovy_literal(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(groovy_literal(v) for v in value) + "]"
     text = str(value)
     escaped = (text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
                .replace("\r", "\\r").replace("\t", "\\t"))
@@ -83,13 +88,22 @@ def config_path_in_repo(config_path: Path) -> str:
     return path.name
 
 
-def pipeline_script(cfg: Any, config_rel: str) -> str:
+def pipeline_script(cfg: Any, config_rel: str, nightly: bool = False) -> str:
+    """The inline script: the library reference and one mlciPipeline call.
+
+    Argument names are mlciPipeline's (vars/mlciPipeline.groovy). The nightly job also passes
+    ``nightly: true`` and the cron spec, so the pipeline's own ``triggers`` directive keeps the
+    schedule that the job config already has before the first run.
+    """
     js = cfg.jenkins
     args: dict[str, Any] = {"config": config_rel}
     optional = {"agentLabel": js.agents.label, "gpuLabel": js.agents.gpu_label,
+                "approvers": list(cfg.promote.approvers) or None,
                 "storeCredentialsId": js.credentials.store,
                 "registryCredentialsId": js.credentials.registry}
     args.update({k: v for k, v in optional.items() if v is not None})
+    if nightly:
+        args.update({"nightly": True, "cron": js.cron})
     args.update(js.pipeline_args)
     rendered = ", ".join(f"{k}: {groovy_literal(v)}" for k, v in args.items())
     return ("// Managed by `mlci jenkins apply` from mlci.yaml; changes made here are overwritten.\n"
@@ -117,6 +131,9 @@ def render_jobs(cfg: Any) -> list[JobSpec]:
     branch_name, nightly_name = js.job_names(cfg.name)
     config_rel = config_path_in_repo(cfg.path)
     script = pipeline_script(cfg, config_rel)
+    if not js.scm.url and not cfg.promote.approvers and js.pipeline_args.get("promote") is not False:
+        log.warning("promote.approvers is empty: mlciPipeline needs approvers for its promotion stage "
+                    "(or set `jenkins.pipeline_args: {promote: false}`)")
     description = (f"Model `{cfg.name}`: managed by mlci (`mlci jenkins apply -c {config_rel}`); "
                    "changes made in Jenkins are overwritten.")
     specs: list[JobSpec] = []
@@ -144,7 +161,8 @@ def render_jobs(cfg: Any) -> list[JobSpec]:
             raise ConfigError(f"{cfg.path}: jenkins.nightly_job: `{nightly_name}` is also the branch job's name")
         xml = env.get_template("pipeline-job.xml.j2").render(
             description=description.replace("Model", "Nightly retraining of model", 1),
-            script=script, scm=scm, parameters=_parameters(cfg), cron=js.cron, keep_builds=KEEP_BUILDS)
+            script=pipeline_script(cfg, config_rel, nightly=True), scm=scm, parameters=_parameters(cfg),
+            cron=js.cron, keep_builds=KEEP_BUILDS)
         specs.append(JobSpec(nightly_name, "nightly", "pipeline", xml))
     return specs
 

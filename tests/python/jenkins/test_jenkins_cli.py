@@ -72,6 +72,7 @@ def run(mlci, jenv, tmp_path):
 
 def test_apply_creates_folder_branch_and_nightly_jobs(run, jenkins, tmp_path):
     cfg = write_config(tmp_path, """\
+        promote: {approvers: [ml-leads, carol]}
         jenkins:
           folder: team
           library: {name: mlci, version: v1.2}
@@ -91,7 +92,7 @@ def test_apply_creates_folder_branch_and_nightly_jobs(run, jenkins, tmp_path):
     script = branch.findtext("definition/script")
     assert "@Library('mlci@v1.2') _" in script
     assert ("mlciPipeline(config: 'mlci.yaml', agentLabel: 'linux', gpuLabel: 'gpu', "
-            "storeCredentialsId: 's3-keys')") in script
+            "approvers: ['ml-leads', 'carol'], storeCredentialsId: 's3-keys')") in script
     assert branch.find(".//hudson.triggers.TimerTrigger") is None
 
     nightly = jenkins.config_of("team/breast-cancer-nightly")
@@ -100,14 +101,19 @@ def test_apply_creates_folder_branch_and_nightly_jobs(run, jenkins, tmp_path):
     assert params["FORCE_RETRAIN"]["type"] == "BooleanParameterDefinition"
     assert params["FORCE_RETRAIN"]["defaultParameterValue"]["value"] is False
     assert params["DATA_DATE"]["type"] == "StringParameterDefinition"
-    assert nightly.findtext("definition/script") == script
+    # the nightly run keeps its schedule through mlciPipeline's own `triggers` directive too
+    assert nightly.findtext("definition/script") == script.replace(
+        "storeCredentialsId: 's3-keys')", "storeCredentialsId: 's3-keys', nightly: true, cron: 'H 2 * * *')")
+    assert "WARNING" not in r.stderr
     # created inside the folder with createItem (folder URL path)
     assert "/job/team/createItem" in jenkins.posts()
 
 
 def test_apply_twice_changes_nothing(run, jenkins, tmp_path):
     cfg = write_config(tmp_path, "jenkins: {folder: team}\n")
-    assert run("apply", "-c", str(cfg)).returncode == 0
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert "promote.approvers is empty: mlciPipeline needs approvers" in r.stderr
     jenkins.requests.clear()
     r = run("apply", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
