@@ -65,8 +65,8 @@ def reproduce(store: Store, name: str, ref: str) -> dict[str, Any]:
         test = pd.read_parquet(work / "original" / "test.parquet")
         test.pop(cfg["data"]["target"])
         trusted = cfg.get("model", {}).get("trusted_types", [])
-        original = model_io.load(work / "original" / "model", trusted).predict(test)
-        retrained = model_io.load(run.file("model"), trusted).predict(test)
+        original = model_io.load_any(work / "original" / "model", trusted).predict(test)
+        retrained = model_io.load_any(run.file("model"), trusted).predict(test)
         same = int((original == retrained).sum())
         identical = same == len(test)
         code_now = project.code["hash"]
