@@ -42,7 +42,6 @@ def grid_search(project: Path, jobs: int) -> tuple[float, dict, float]:
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
     train = pd.read_csv(project / "data" / "train.csv")

@@ -4,7 +4,6 @@ loads the model through its predict.py. Real subprocesses, real files, the real 
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import numpy as np

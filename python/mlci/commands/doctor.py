@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 
@@ -24,10 +23,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlci import doctor, ui
 
-    explicit = any(a in ("-c", "--config") or a.startswith("--config=") for a in sys.argv[1:])
     want = {"docker": args.docker, "gpu": args.gpu, "s3": args.s3, "registry": args.registry,
             "jenkins": args.jenkins}
-    checks = doctor.run_checks(Path(args.config), explicit or args.config != "mlci.yaml", want,
+    checks = doctor.run_checks(Path(args.config), args.config != "mlci.yaml", want,
                                dict(os.environ), args.min_free_gb)
     code = doctor.exit_code(checks)
     if args.json:
