@@ -7,6 +7,7 @@ import difflib
 import importlib
 import inspect
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -125,10 +126,12 @@ def load_split(project: Project) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
 
 def train(project: Project, force: bool = False,
           on_step: Callable[[str], None] | None = None, device: Any = None,
-          on_output: Callable[[str], None] | None = None) -> dict[str, Any]:
+          on_output: Callable[[str], None] | None = None, in_container: bool | None = None,
+          image: str | None = None) -> dict[str, Any]:
     """Train unless the run for these inputs is already trained. Returns a summary.
     ``device`` (mlci.devices.Device) is recorded and handed to a command trainer, whose
-    output lines go to ``on_output``."""
+    output lines go to ``on_output``. ``in_container`` (default: train.in_container) trains
+    inside the agent image instead (mlci.trainers.container)."""
     step = on_step or (lambda _msg: None)
     cfg = project.config
     started = time.time()
@@ -144,6 +147,10 @@ def train(project: Project, force: bool = False,
         from mlci.devices import for_training
 
         device = for_training(cfg.train.device, cfg.model.trainer)
+    if (cfg.train.in_container if in_container is None else in_container) and not os.environ.get("MLCI_IN_CONTAINER"):
+        from mlci.trainers.container import train_in_container
+
+        return train_in_container(project, device, image=image, force=force, on_output=on_output)
     if cfg.model.trainer == "command":
         from mlci.trainers.command import train_command
 

@@ -291,6 +291,27 @@ def test_train_in_container_on_cpu_gives_the_same_run_as_the_host(tmp_path, mlci
     assert r.returncode == 0, r.stderr
 
 
+def test_pipeline_trains_in_container_from_config_and_reports_the_inner_failure(tmp_path, mlci):
+    """train.in_container: true makes `mlci run` train in the image too; the script's failure
+    inside comes back as the same one-line error and exit code."""
+    _docker_with_base_image()
+    import sysconfig
+
+    from conftest import PYTHON_SRC
+
+    site = sysconfig.get_paths()["purelib"]
+    train = {"in_container": True, "container": {
+        "image": BASE_IMAGE, "volumes": [f"{PYTHON_SRC}:/opt/mlci-src:ro", f"{site}:/opt/site:ro"],
+        "env": {"PYTHONPATH": "/opt/mlci-src:/opt/site"}}}
+    cfg = make_project(tmp_path / "p", params={"fail": 3}, extra='"train": ' + json.dumps(train))
+    r = mlci("run", "-c", cfg, "--json", timeout=300)
+    assert r.returncode == 2, r.stderr
+    stages = {s["stage"]: s for s in json.loads(r.stdout)["stages"]}
+    assert stages["train"]["status"] == "failed" and stages["train"]["exit_code"] == 2
+    assert "exited with code 3" in stages["train"]["detail"]
+    assert "something went wrong in epoch 3" in stages["train"]["detail"]
+
+
 def test_in_container_with_a_missing_image_is_a_clear_error(tmp_path, mlci):
     _docker_with_base_image()
     cfg = make_project(tmp_path / "p")

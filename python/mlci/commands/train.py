@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from mlci.commands import add_force, load_project
 
@@ -20,24 +19,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlci import devices, ui
+    from mlci import devices, train, ui
 
     project = load_project(args)
     cfg = project.config
     con = ui.console()
-    spec = args.device or cfg.train.device
-    in_container = cfg.train.in_container if args.in_container is None else args.in_container
-    if in_container and not os.environ.get("MLCI_IN_CONTAINER"):
-        from mlci.trainers.container import train_in_container
-
-        device = devices.select(spec)
-        code = train_in_container(project, device, image=args.image, force=args.force,
-                                  on_output=lambda line: con.print(line, markup=False, highlight=False),
-                                  json_out=args.json)
-        return code
-
-    device = devices.for_training(spec, cfg.model.trainer)
-    from mlci import train
+    device = devices.for_training(args.device or cfg.train.device, cfg.model.trainer)
 
     def show(line: str) -> None:
         if not args.quiet:
@@ -45,13 +32,14 @@ def run(args: argparse.Namespace) -> int:
 
     with con.status("train: starting") as status:
         out = train.train(project, force=args.force, on_step=lambda m: status.update(f"train: {m}"),
-                          device=device, on_output=show)
+                          device=device, on_output=show, in_container=args.in_container, image=args.image)
     if args.json:
         ui.print_json(out)
     elif out["status"] == "up to date":
         con.print(f"[green]train[/]: up to date (run {out['run_id']})")
     else:
         on = f" on {device.describe()}" if device.kind == "cuda" else ""
-        con.print(f"[green]train[/]: trained {out['estimator']} on {out['n_train']} rows{on} in "
+        where = f" in {out['container']['image']}" if out.get("container") else ""
+        con.print(f"[green]train[/]: trained {out['estimator']} on {out['n_train']} rows{on}{where} in "
                   f"{out['fit_s']:.2f}s -> {project.runs_dir / out['run_id']}")
     return 0

@@ -20,12 +20,25 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from mlci.errors import InfraError, UsageError
+from mlci.errors import CheckFailed, InfraError, MlciError, UsageError
 from mlci.trainers.settings import DEFAULT_CPU_IMAGE, DEFAULT_CUDA_IMAGE
 
 log = logging.getLogger(__name__)
 
 FORWARDED_ENV = ("MLCI_RETRIES", "MLCI_RETRY_DELAY", "MLCI_DEBUG")
+
+
+def inner_error(code: int, tail: list[str], image: str) -> MlciError:
+    """The error of the training inside: its own one-line message, its exit code."""
+    prefix = "mlci train: error: "
+    message = next((t[len(prefix):] for t in reversed(tail) if t.startswith(prefix)), None)
+    message = message or f"training in {image} exited with code {code}: " + " | ".join(tail[-3:])
+    cls = {1: CheckFailed, 2: UsageError, 3: InfraError}.get(code)
+    if cls is not None:
+        return cls(message)
+    err = MlciError(message)
+    err.exit_code = code
+    return err
 
 
 def choose_image(cfg: Any, device: Any, image: str | None) -> str:
@@ -74,19 +87,19 @@ def device_requests(device: Any) -> list[Any]:
     return [docker.types.DeviceRequest(device_ids=ids, count=None if ids else -1, capabilities=[["gpu"]])]
 
 
-def inner_command(project: Any, device: Any, force: bool, json_out: bool) -> list[str]:
+def inner_command(project: Any, device: Any, force: bool) -> list[str]:
     argv = ["python3", "-m", "mlci", "train", "-c", str(project.config.path), "--no-container",
-            "--device", "cuda" if device.kind == "cuda" else "cpu"]
+            "--device", "cuda" if device.kind == "cuda" else "cpu", "--json"]
     if force:
         argv.append("--force")
-    if json_out:
-        argv.append("--json")
     return argv
 
 
 def train_in_container(project: Any, device: Any, image: str | None = None, force: bool = False,
-                       on_output: Callable[[str], None] | None = None, json_out: bool = False) -> int:
-    """Run the training in a container; stream its log; return its exit code."""
+                       on_output: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the training in a container, streaming its log; return the inner training's summary
+    (what `mlci train --json` prints). A failing inner training raises the error type of its
+    exit code, with its message."""
     try:
         import docker
         from docker.errors import APIError, DockerException, ImageNotFound
@@ -118,7 +131,7 @@ def train_in_container(project: Any, device: Any, image: str | None = None, forc
     env.update({k: os.environ[k] for k in FORWARDED_ENV if k in os.environ})
     env.update(cfg.train.container.env)
     kwargs: dict[str, Any] = {
-        "command": inner_command(project, device, force, json_out), "environment": env,
+        "command": inner_command(project, device, force), "environment": env,
         "volumes": mounts(project), "working_dir": str(cfg.root.resolve()),
         "user": f"{os.getuid()}:{os.getgid()}", "detach": True,
         "labels": {"org.mlci.run": "train", "org.mlci.model": cfg.name},
@@ -163,20 +176,21 @@ def train_in_container(project: Any, device: Any, image: str | None = None, forc
                              f"({type(exc).__name__})") from None
         reader.join(timeout=10)
         code = int(result.get("StatusCode", 1))
-        if json_out:
-            out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            if out:
-                import sys
-
-                sys.stdout.write(out)
-                sys.stdout.flush()
+        out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
         container.reload()
         if container.attrs.get("State", {}).get("OOMKilled"):
             raise UsageError(f"--in-container: the training was killed: out of memory in {image}")
         if code in (126, 127) or (code == 1 and any("No module named mlci" in t for t in tail)):
             raise UsageError(f"--in-container: {image} cannot run `python3 -m mlci` (exit {code}); "
                              "the image needs python3 with mlci installed")
-        return code
+        if code != 0:
+            raise inner_error(code, tail, image)
+        try:
+            summary = json.loads(out)
+        except ValueError:
+            raise UsageError(f"--in-container: {image}: the training printed no result "
+                             f"(stdout: {out[-200:]!r})") from None
+        return {**summary, "container": {"image": image}}
     finally:
         try:
             container.remove(force=True)
