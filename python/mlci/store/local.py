@@ -9,10 +9,10 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from mlci.errors import InfraError
-from mlci.store.base import KeyMissing, Store
+from mlci.store.base import KeyMissing, ObjectInfo, Store
 
 
 class LocalStore(Store):
@@ -109,20 +109,41 @@ class LocalStore(Store):
                 out.append(str(Path(dirpath, name).relative_to(self.root)).replace(os.sep, "/"))
         return sorted(out)
 
+    def list_info(self, prefix: str) -> list[ObjectInfo]:
+        out = []
+        for key in self.list(prefix):
+            try:
+                st = self._path(key).stat()
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+            out.append(ObjectInfo(key, st.st_size, st.st_mtime))
+        return out
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, callback: Callable[[int], None] | None = None) -> None:
         target = self._path(key)
         tmp = self._tmp(target)
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if callback:
+            callback(target.stat().st_size)
 
-    def get_file(self, key: str, dest: Path) -> None:
+    def get_file(self, key: str, dest: Path, size: int | None = None,
+                 callback: Callable[[int], None] | None = None) -> None:
         src = self._path(key)
         if not src.is_file():
             raise KeyMissing(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp(dest)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if callback:
+            callback(dest.stat().st_size)
