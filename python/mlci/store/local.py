@@ -119,6 +119,24 @@ class LocalStore(Store):
             out.append(ObjectInfo(key, st.st_size, st.st_mtime))
         return out
 
+    def list_incomplete_uploads(self) -> list[ObjectInfo]:
+        """Temp files of writes that never finished (a crashed process leaves them)."""
+        out = []
+        for dirpath, _, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    path = Path(dirpath, name)
+                    try:
+                        st = path.stat()
+                    except FileNotFoundError:
+                        continue
+                    key = str(path.relative_to(self.root)).replace(os.sep, "/")
+                    out.append(ObjectInfo(key, st.st_size, st.st_mtime))
+        return sorted(out, key=lambda i: i.key)
+
+    def abort_upload(self, info: ObjectInfo) -> None:
+        self._path(info.key).unlink(missing_ok=True)
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
