@@ -247,3 +247,32 @@ def test_registry_concurrent_alias_moves_keep_a_consistent_history_on_s3(bucket)
     # every move is in the history exactly once: none was lost to a concurrent writer
     assert sorted([*final["history"], final["version"]]) == list(range(1, 11))
     assert len([e for e in reg.history() if e["event"] == "promote"]) == 10
+
+
+# --- the real pipeline on S3 -----------------------------------------------------------------
+def test_train_evaluate_publish_to_s3_then_fetch_and_load(bucket, s3_env, mlci, tmp_path):
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    (tmp_path / "data").mkdir()
+    frame.to_csv(tmp_path / "data" / "train.csv", index=False)
+    (tmp_path / "mlci.yaml").write_text(
+        "name: bc\ntask: classification\ndata: {train: data/train.csv, target: target}\n"
+        "model: {estimator: sklearn.tree.DecisionTreeClassifier, params: {max_depth: 3}}\n"
+        f"evaluate: {{metrics: [accuracy], baseline: null}}\nstore: {{uri: 's3://{bucket}/team'}}\n")
+    for stage in ("train", "evaluate"):
+        r = mlci(stage, cwd=tmp_path, env=s3_env)
+        assert r.returncode == 0, r.stderr
+    r = mlci("publish", "--json", cwd=tmp_path, env=s3_env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["version"] == 1
+    store = open_store(f"s3://{bucket}/team")
+    assert store.list("models/bc/versions/") == ["models/bc/versions/1.json"]
+
+    r = mlci("fetch", "bc@latest", "-o", tmp_path / "served", cwd=tmp_path, env=s3_env)
+    assert r.returncode == 0, r.stderr
+    from mlci import model_io
+
+    model = model_io.load(tmp_path / "served")
+    assert list(model.predict(frame.drop(columns=["target"]).head(5))) == list(frame["target"].head(5))
