@@ -59,6 +59,21 @@ def test_republishing_unchanged_content_sends_no_object(bucket, tmp_path):
     assert len(puts) == 1  # only r2's manifest
 
 
+def test_many_files_are_checked_with_one_listing_not_a_head_each(bucket, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    files = {f"shard/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(2_000)) for i in range(40)}
+    heads, lists, puts = (count_sends(store, op) for op in ("HeadObject", "ListObjectsV2", "PutObject"))
+    assert store.publish_run("r1", dict(list(files.items())[:20]))["uploaded"] == 20  # few: HEADs
+    assert (len(heads), len(lists)) == (20, 0)
+    heads.clear(), puts.clear()
+    manifest = store.publish_run("r2", files)
+    assert manifest["uploaded"] == 20 and manifest["uploaded_bytes"] == 20 * 2_000
+    assert (len(heads), len(lists), len(puts)) == (0, 1, 21)
+    puts.clear()
+    assert store.publish_run("r3", files)["uploaded"] == 0
+    assert (len(heads), len(lists), len(puts)) == (0, 2, 1)
+
+
 def test_large_file_goes_multipart_in_parallel_and_round_trips(bucket, tmp_path, monkeypatch):
     monkeypatch.setenv("MLCI_S3_MULTIPART_THRESHOLD", "5MiB")
     monkeypatch.setenv("MLCI_S3_CHUNK_SIZE", "5MiB")

@@ -142,12 +142,20 @@ class Store(ABC):
     def put_json(self, key: str, obj: Any) -> None:
         self.put_bytes(key, dumps(obj))
 
+    def known_blobs(self, shas: list[str]) -> set[str] | None:
+        """Which of these blobs the store has, if a backend can tell cheaply in bulk; None: ask
+        one by one (exists)."""
+        return None
+
     def put_blob(self, path: Path, sha: str | None = None,
-                 callback: Callable[[int], None] | None = None) -> tuple[str, bool]:
-        """Store a file by content; returns (sha256, uploaded). Existing blobs are not re-sent."""
+                 callback: Callable[[int], None] | None = None,
+                 exists: bool | None = None) -> tuple[str, bool]:
+        """Store a file by content; returns (sha256, uploaded). Existing blobs are not re-sent.
+
+        ``exists`` (when the caller already knows) saves the existence check."""
         sha = sha or sha256_file(path)
         key = blob_key(sha)
-        if self.exists(key):
+        if exists if exists is not None else self.exists(key):
             if callback:
                 callback(path.stat().st_size)
             return sha, False
@@ -181,29 +189,33 @@ class Store(ABC):
 
         ``progress(rel, size)`` is called once per finished file; ``on_bytes(n)`` as bytes go.
         """
-        lock = threading.Lock()
-        claimed: set[str] = set()
-
-        def one(item: tuple[str, Path]) -> tuple[str, dict[str, Any], bool]:
+        def digest(item: tuple[str, Path]) -> tuple[str, Path, str, int]:
             rel, path = item
-            size = path.stat().st_size
-            sha = sha256_file(path)
-            with lock:
-                first = sha not in claimed
-                claimed.add(sha)
-            sent = False
-            if first:  # the same content twice in one run is uploaded once
-                _, sent = self.put_blob(path, sha, callback=on_bytes)
-            elif on_bytes:
-                on_bytes(size)
+            return rel, path, sha256_file(path), path.stat().st_size
+
+        hashed = parallel(digest, sorted(files.items()), self._workers())
+        by_sha: dict[str, list[tuple[str, Path, int]]] = {}
+        for rel, path, sha, size in hashed:  # the same content twice in one run is sent once
+            by_sha.setdefault(sha, []).append((rel, path, size))
+        known = self.known_blobs(list(by_sha))
+        lock = threading.Lock()
+
+        def upload(sha: str) -> tuple[str, bool]:
+            rel, path, size = by_sha[sha][0]
+            _, sent = self.put_blob(path, sha, callback=on_bytes,
+                                    exists=None if known is None else sha in known)
+            for _rel, _, _size in by_sha[sha][1:]:
+                if on_bytes:
+                    on_bytes(_size)
             if progress is not None:
                 with lock:
-                    progress(rel, size)
-            return rel, {"sha256": sha, "size": size}, sent
+                    for _rel, _, _size in by_sha[sha]:
+                        progress(_rel, _size)
+            return sha, sent
 
-        results = parallel(one, sorted(files.items()), self._workers())
-        entries = {rel: entry for rel, entry, _ in results}
-        uploaded = sum(int(sent) for _, _, sent in results)
+        sent_shas = {sha for sha, sent in parallel(upload, list(by_sha), self._workers()) if sent}
+        entries = {rel: {"sha256": sha, "size": size} for rel, _, sha, size in hashed}
+        uploaded = len(sent_shas)
         manifest = {"run_id": run_id, "files": entries, **(meta or {})}
         key = manifest_key(run_id)
         if not self.put_if_absent(key, dumps(manifest)):
@@ -213,7 +225,7 @@ class Store(ABC):
                                      "a published run is never changed (use a new run id)")
             self.put_json(key, manifest)  # same files: refresh the metadata
         manifest["uploaded"] = uploaded
-        manifest["uploaded_bytes"] = sum(e["size"] for _, e, sent in results if sent)
+        manifest["uploaded_bytes"] = sum(by_sha[sha][0][2] for sha in sent_shas)
         return manifest
 
     def get_manifest(self, run_id: str) -> dict[str, Any]:

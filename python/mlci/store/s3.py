@@ -296,6 +296,29 @@ class S3Store(Store):
             items = [i for i in items if i.key == prefix or i.key.startswith(prefix.rstrip("/") + "/")]
         return sorted(items, key=lambda i: i.key)
 
+    def known_blobs(self, shas: list[str]) -> set[str] | None:
+        """For a publish of many files, one paginated LIST (1000 keys a page) can replace a HEAD
+        per file. Listing stops, and we fall back to HEADs, when the store holds so many blobs
+        that the listing would cost more requests than it saves."""
+        if len(shas) < 32:
+            return None
+        budget = max(1, len(shas) // 50)
+        base = self._key("blobs/sha256/")
+        out: set[str] = set()
+
+        def scan() -> bool:
+            out.clear()
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base)
+            for i, page in enumerate(pages):
+                if i >= budget:
+                    return False
+                for obj in page.get("Contents", []):
+                    out.add(obj["Key"][len(base):].replace("/", ""))
+            return True
+
+        complete = self._call("LIST", "blobs/sha256/", scan)
+        return set(shas) & out if complete else None
+
     def delete(self, key: str) -> None:
         self._call("DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
 
