@@ -254,8 +254,10 @@ class S3Store(Store):
                     # the object holds exactly our bytes, and the write was ours.
                     try:
                         current = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-                    except ClientError:
-                        return False
+                    except ClientError as again:
+                        if again.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                            return False  # gone again: it was not ours to keep
+                        raise
                     return current == data
                 return False
 
