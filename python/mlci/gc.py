@@ -101,35 +101,31 @@ def plan(store: Store, keep: int = 5, grace: float = DAY, models: list[str] | No
     dropped_runs -= kept_runs  # a run shared with a kept version stays
 
     # every run manifest in the store: registered, dropped, or not registered (yet)
-    all_runs = {k.split("/")[1]: k for k in store.list("runs/") if k.endswith("/manifest.json")}
-    manifest_info = {i.key: i for i in store.list_info("runs/") if i.key.endswith("/manifest.json")}
+    manifests = {i.key.split("/")[1]: i for i in store.list_info("runs/") if i.key.endswith("/manifest.json")}
+    run_ids = sorted(manifests)
+    shas_of = dict(zip(run_ids, parallel(lambda r: _manifest_shas(store, r), run_ids, store._workers())))
     live: set[str] = set()
     doomed: set[str] = set()
-    for run_id, key in sorted(all_runs.items()):
-        shas = _manifest_shas(store, run_id)
-        if shas is None:
+    for run_id in run_ids:
+        shas = shas_of[run_id]
+        if shas is None:  # deleted meanwhile
             continue
         if run_id in dropped_runs:
             p.manifests.append(run_id)
             doomed |= shas
-        elif run_id in kept_runs:
-            live |= shas
+        elif run_id in kept_runs or manifests[run_id].mtime >= cutoff:
+            live |= shas  # kept, or young: a publish that has not registered yet
             p.live_runs.add(run_id)
-        else:  # published but never registered: in progress, or a crash
-            info = manifest_info.get(key)
-            if info is not None and info.mtime < cutoff:
-                p.manifests.append(run_id)
-                doomed |= shas
-            else:
-                live |= shas
-                p.live_runs.add(run_id)
+        else:  # published but never registered, long ago: a crash between manifest and version
+            p.manifests.append(run_id)
+            doomed |= shas
     for info in store.list_info("blobs/"):
         sha = info.key.removeprefix("blobs/sha256/").replace("/", "")
         if sha in live:
             continue
         if sha in doomed:
             p.blobs.append(info)
-            p.reasons[info.key] = "only dropped versions use it"
+            p.reasons[info.key] = "only dropped runs list it"  # dropped versions, or never registered
         elif info.mtime < cutoff:
             p.blobs.append(info)
             p.reasons[info.key] = "orphan (no manifest lists it)"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import socket
 import threading
 import uuid

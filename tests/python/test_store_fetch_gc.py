@@ -182,13 +182,19 @@ def test_gc_orphans_wait_for_the_grace_period(where, mlci, tmp_path):
     crashed = tmp_path / "crashed.bin"
     crashed.write_bytes(b"half a publish")
     sha, _ = store.put_blob(crashed)  # a publish that died before its manifest
+    unregistered = tmp_path / "unregistered.bin"
+    unregistered.write_bytes(b"published, never registered")
+    store.publish_run("run-died-before-register", {"model/x.bin": unregistered})
     r = mlci("gc", "--dry-run", "--json", "--store", uri, env=env, cwd=tmp_path)
     assert json.loads(r.stdout)["blobs"] == []  # young: maybe still uploading
     r = mlci("gc", "--grace", "0", "--json", "--store", uri, env=env, cwd=tmp_path)
     out = json.loads(r.stdout)
-    assert [b["key"] for b in out["blobs"]] == [blob_key(sha)]
-    assert out["blobs"][0]["reason"] == "orphan (no manifest lists it)"
-    assert not store.exists(blob_key(sha))
+    unreg_key = blob_key(hashlib.sha256(unregistered.read_bytes()).hexdigest())
+    assert {b["key"]: b["reason"] for b in out["blobs"]} == {
+        blob_key(sha): "orphan (no manifest lists it)", unreg_key: "only dropped runs list it"}
+    assert out["manifests"] == ["run-died-before-register"]
+    assert not store.exists(blob_key(sha)) and not store.exists(unreg_key)
+    assert store.list("runs/run-died-before-register/") == []
     assert mlci("fetch", "bc@1", "-o", tmp_path / "o", "--store", uri, env=env, cwd=tmp_path).returncode == 0
 
 
