@@ -1,5 +1,5 @@
-"""`mlci fetch` and `mlci gc` through the real CLI, on a local store and on S3 (moto), and the
-registry's concurrency guarantees on S3."""
+"""`mlci fetch` and `mlci gc` through the real CLI, on a local store and on S3 (moto), and a
+train -> evaluate -> publish -> fetch -> load run against S3."""
 
 from __future__ import annotations
 
@@ -212,47 +212,6 @@ def test_gc_rejects_bad_options(mlci, tmp_path):
     assert r.returncode == 2 and "keep at least 1 version" in r.stderr
     r = mlci("gc", "--grace", "soon", "--store", str(tmp_path / "s"), cwd=tmp_path)
     assert r.returncode == 2 and "--grace 'soon': expected a duration" in r.stderr
-
-
-# --- the registry on S3 -----------------------------------------------------------------------
-def test_registry_concurrent_publishes_get_distinct_versions_on_s3(bucket, tmp_path):
-    store = open_store(f"s3://{bucket}/mlci")
-    reg = Registry(store, "bc")
-    results: list[int] = []
-    barrier = threading.Barrier(12)
-
-    def publish(i: int) -> None:
-        barrier.wait()
-        rec, created = reg.register({"run_id": f"r{i}", "fingerprint": f"fp{i}"}, actor=f"a{i}")
-        assert created
-        results.append(rec["version"])
-
-    threads = [threading.Thread(target=publish, args=(i,)) for i in range(12)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert sorted(results) == list(range(1, 13))
-    assert reg.version_numbers() == list(range(1, 13))
-    assert sorted(reg.get(v)["run_id"] for v in range(1, 13)) == sorted(f"r{i}" for i in range(12))
-
-
-def test_registry_concurrent_alias_moves_keep_a_consistent_history_on_s3(bucket):
-    store = open_store(f"s3://{bucket}/mlci")
-    reg = Registry(store, "bc")
-    for i in range(10):
-        reg.register({"run_id": f"r{i}", "fingerprint": f"fp{i}"}, actor="t")
-    barrier = threading.Barrier(10)
-
-    def promote(v: int) -> None:
-        barrier.wait()
-        reg.set_alias("production", v, actor=f"a{v}", reason="race")
-
-    threads = [threading.Thread(target=promote, args=(v,)) for v in range(1, 11)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    final = reg.alias("production")
-    # every move is in the history exactly once: none was lost to a concurrent writer
-    assert sorted([*final["history"], final["version"]]) == list(range(1, 11))
-    assert len([e for e in reg.history() if e["event"] == "promote"]) == 10
 
 
 # --- the real pipeline on S3 -----------------------------------------------------------------
