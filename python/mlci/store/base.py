@@ -159,7 +159,10 @@ class Store(ABC):
             if callback:
                 callback(path.stat().st_size)
             return sha, False
-        self.put_file(key, path, callback=callback)
+        if callback is not None:
+            self.put_file(key, path, callback=callback)
+        else:
+            self.put_file(key, path)
         return sha, True
 
     def get_blob(self, sha: str, dest: Path, size: int | None = None,
@@ -169,7 +172,8 @@ class Store(ABC):
         A blob that does not match is removed from ``dest`` and refused (IntegrityError).
         """
         try:
-            self.get_file(blob_key(sha), dest, size=size, callback=callback)
+            extra = {k: v for k, v in (("size", size), ("callback", callback)) if v is not None}
+            self.get_file(blob_key(sha), dest, **extra)
         except KeyMissing:
             raise NotFoundError(f"{self.uri}: blob {sha[:12]} is missing from the store") from None
         actual = sha256_file(dest)

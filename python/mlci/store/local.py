@@ -16,6 +16,7 @@ from mlci.store.base import KeyMissing, ObjectInfo, Store
 
 
 class LocalStore(Store):
+    workers = 1  # a local disk gains little from parallel copies; MLCI_STORE_WORKERS for NFS
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
