@@ -41,7 +41,7 @@ Map call(Map args = [:]) {
                     AWS_ENDPOINT_URL: cfg.endpoint])) {
                 withCredentials(Credentials.store(this, cfg.storeCredentialsId)) {
                     result = Cli.runText(this, 'mlciPromote', 'promote --config="$MLCI_CONFIG" --to="$MLCI_ALIAS" ' +
-                        '--approver="$MLCI_APPROVER" --reason="$MLCI_REASON" -- "$MLCI_MODEL" "$MLCI_VERSION"')
+                        '--approver="$MLCI_APPROVER" --reason="$MLCI_REASON" --json -- "$MLCI_MODEL" "$MLCI_VERSION"')
                 }
             }
             archiveArtifacts(artifacts: '.mlci/jenkins/mlciPromote/**', allowEmptyArchive: true)

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/../.."
 export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
 [ -x "$JAVA_HOME/bin/java" ] || export JAVA_HOME=/usr/lib/jvm/default-java
 export MLCI_REPO_ROOT="$PWD"
+# C1 only and the serial GC: these short runs spend most of their CPU in the JIT otherwise.
+export JAVA_OPTS="${JAVA_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1}"
 cp="tests/groovy/harness:tests/groovy/stubs:src:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar"
 
 lint_passed=0

@@ -13,21 +13,21 @@ import com.cloudbees.groovy.cps.NonCPS
 class Cli implements Serializable {
     private static final long serialVersionUID = 1L
 
-    /** Runs `mlci` with these words (each quoted by Shell) and returns the result; never throws on exit codes. */
+    /** Runs `mlci WORDS --json` (each word quoted by Shell) and returns the result; never throws on exit codes. */
     static Map run(Object script, String id, List words) {
-        return runText(script, id, Shell.command(words))
+        return runText(script, id, Shell.command(words + ['--json']))
     }
 
     /**
-     * Runs `mlci ARGS --json` where ARGS is shell text made only of fixed words, Shell-quoted values
-     * and "$VARIABLE" references to values passed through the environment (withEnv).
+     * Runs `mlci ARGS` where ARGS is shell text made only of fixed words, Shell-quoted values and
+     * "$VARIABLE" references to values passed through the environment (withEnv); ARGS asks for --json.
      */
     static Map runText(Object script, String id, String argsText) {
         String dir = ".mlci/jenkins/${id}"
         String q = Shell.quote(dir)
         String text = "mkdir -p ${q}\n" +
             "rc=0\n" +
-            "{ \"\${MLCI:-mlci}\" ${argsText} --json >${q}/result.json || rc=\$?; echo \"\$rc\" >${q}/rc; } 2>&1 | tee ${q}/stderr.log >&2\n" +
+            "{ \"\${MLCI:-mlci}\" ${argsText} >${q}/result.json || rc=\$?; echo \"\$rc\" >${q}/rc; } 2>&1 | tee ${q}/stderr.log >&2\n" +
             "exit \"\$(cat ${q}/rc)\"\n"
         int rc = script.sh(script: text, returnStatus: true, label: "mlci (${id})")
         String stdout = script.fileExists("${dir}/result.json") ? script.readFile("${dir}/result.json") : ''

@@ -1,10 +1,11 @@
 package org.mlci
 
 import com.cloudbees.groovy.cps.NonCPS
+import hudson.AbortException
 
 /**
  * Step arguments: the user's map over the step's defaults, in one call. An argument the step does
- * not know is an error that names the step and lists what it takes (a typo never passes silently).
+ * not know is an error (AbortException: a clean message, like `error`) that names the step and lists what it takes (a typo never passes silently).
  */
 class Defaults implements Serializable {
     private static final long serialVersionUID = 1L
@@ -19,7 +20,7 @@ class Defaults implements Serializable {
             }
         }
         if (!unknown.isEmpty()) {
-            throw new IllegalArgumentException(
+            throw new AbortException(
                 "${step}: unknown argument(s) ${unknown.join(', ')}; it takes: ${defaults.keySet().join(', ')}".toString())
         }
         Map merged = new LinkedHashMap(defaults)
@@ -47,7 +48,7 @@ class Defaults implements Serializable {
             }
         }
         if (!missing.isEmpty()) {
-            throw new IllegalArgumentException("${step}: missing required argument(s) ${missing.join(', ')}".toString())
+            throw new AbortException("${step}: missing required argument(s) ${missing.join(', ')}".toString())
         }
     }
 }

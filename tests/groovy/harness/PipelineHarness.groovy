@@ -50,7 +50,8 @@ class PipelineHarness {
     DeclarativeDsl pipelineDefinition
     Throwable failure
     boolean declarativeFailed
-    private final Map<String, Class> loaded = [:]
+    /** Compiled scripts, shared by every harness of a test run (compiling is the slow part). */
+    private static final Map<String, Class> COMPILED = [:]
     private final GroovyClassLoader loader
     private int shCount
 
@@ -64,8 +65,7 @@ class PipelineHarness {
         ImportCustomizer imports = new ImportCustomizer()
         imports.addImports('org.jenkinsci.plugins.workflow.libs.Library', 'com.cloudbees.groovy.cps.NonCPS')
         config.addCompilationCustomizers(imports)
-        loader = new GroovyClassLoader(PipelineHarness.classLoader, config)
-        loader.addClasspath(new File(this.root, 'src').path)
+        loader = sharedLoader(this.root, config)
         globalEnv.putAll([
             PATH: System.getenv('PATH'), HOME: System.getenv('HOME') ?: '/tmp', LANG: 'C.UTF-8',
             WORKSPACE: this.workspace.path, JOB_NAME: 'models/breast-cancer', BUILD_NUMBER: '1', BUILD_ID: '1',
@@ -84,7 +84,7 @@ class PipelineHarness {
     /** Runs a Jenkinsfile (a declarative or scripted pipeline) with the library loaded. */
     Object runJenkinsfile(String path) {
         File file = new File(root, path)
-        Script script = newScript(loader.parseClass(file.getText('UTF-8'), file.name))
+        Script script = newScript(compiled(file))
         return runBuild { script.run() }
     }
 
@@ -133,13 +133,28 @@ class PipelineHarness {
         return script
     }
 
-    Class varClass(String name) {
-        if (!loaded.containsKey(name)) {
-            File file = new File(root, "vars/${name}.groovy")
-            loaded[name] = file.exists() ? loader.parseClass(file.getText('UTF-8'), file.name) : null
+    private static GroovyClassLoader shared
+
+    private static synchronized GroovyClassLoader sharedLoader(File root, CompilerConfiguration config) {
+        if (shared == null) {
+            shared = new GroovyClassLoader(PipelineHarness.classLoader, config)
+            shared.addClasspath(new File(root, 'src').path)
         }
-        return loaded[name]
+        return shared
     }
+
+    /** The compiled script of a file (vars/NAME.groovy, a Jenkinsfile); null when the file does not exist. */
+    Class compiled(File file) {
+        String key = "${file.canonicalPath}@${file.lastModified()}"
+        synchronized (COMPILED) {
+            if (!COMPILED.containsKey(key)) {
+                COMPILED[key] = file.exists() ? loader.parseClass(file.getText('UTF-8'), file.name) : null
+            }
+            return COMPILED[key]
+        }
+    }
+
+    Class varClass(String name) { compiled(new File(root, "vars/${name}.groovy")) }
 
     /** A step or global variable called from a script or closure (PipelineScript.methodMissing). */
     Object invokeStep(Script script, String name, Object[] args) {
@@ -221,13 +236,24 @@ class PipelineHarness {
 
     List<Map> callsOf(String step) { calls.findAll { it.step == step } }
 
-    /** The records written by the fake mlci (argv, env, cwd), in order. */
+    /** The calls recorded by the fake mlci (tests/groovy/fake-bin/mlci): argv, env and cwd, in order. */
     List<Map> mlciCalls() {
-        File logFile = new File(globalEnv.FAKE_MLCI_LOG ?: '/nonexistent')
-        if (!logFile.exists()) {
-            return []
+        File logDir = new File(globalEnv.FAKE_MLCI_LOG ?: '/nonexistent')
+        int count = new File(logDir, 'count').exists() ? new File(logDir, 'count').text.trim() as int : 0
+        return (1..count).findAll { count > 0 }.collect { int n ->
+            File call = new File(logDir, n.toString())
+            Map env = [:]
+            nulSeparated(new File(call, 'env')).each { String entry ->
+                int eq = entry.indexOf('=')
+                env[entry.substring(0, eq)] = entry.substring(eq + 1)
+            }
+            [argv: nulSeparated(new File(call, 'argv')), env: env, cwd: new File(call, 'cwd').text.trim()]
         }
-        return logFile.readLines('UTF-8').findAll { it.trim() }.collect { (Map) new JsonSlurperClassic().parseText(it) }
+    }
+
+    private static List<String> nulSeparated(File file) {
+        String text = new String(file.bytes, 'UTF-8')
+        return text ? (text.split('\u0000', -1) as List).dropRight(1) : []
     }
 
     // ---- the steps ------------------------------------------------------------------------------
@@ -256,10 +282,9 @@ class PipelineHarness {
         Process process = builder.start()
         StringBuffer out = new StringBuffer()
         StringBuffer err = new StringBuffer()
-        process.consumeProcessOutput(out, err)
         process.outputStream.close()
-        int rc = process.waitFor()
         process.waitForProcessOutput(out, err)
+        int rc = process.waitFor()
         log.append(args.returnStdout ? err : out)
         shCalls.add([script: text, env: env, cwd: currentDir().path, rc: rc, output: out.toString(), stderr: err.toString(),
                      label: args.label, stage: stagePath.join(' / '), node: nodeLabels ? nodeLabels[-1] : null,

@@ -17,19 +17,29 @@ class StepFixture {
         dir = File.createTempDir('mlci-groovy-', '')
         h = new PipelineHarness(ROOT, new File(dir, 'workspace'))
         h.globalEnv.PATH = "${FAKE_BIN.path}:${System.getenv('PATH')}".toString()
-        h.globalEnv.FAKE_MLCI_LOG = new File(dir, 'mlci-calls.jsonl').path
-        h.globalEnv.FAKE_MLCI_PLAN = new File(dir, 'mlci-plan.json').path
-        savePlan()
+        h.globalEnv.FAKE_MLCI_LOG = new File(dir, 'mlci-calls').path
+        h.globalEnv.FAKE_MLCI_PLAN = new File(dir, 'mlci-plan').path
     }
 
     /** How the fake mlci answers COMMAND ("train", "image push", "*"): rc, stdout (JSON), stderr, files. */
     StepFixture answer(String command, Map answer) {
         plan[command] = answer
-        savePlan()
+        File to = new File(h.globalEnv.FAKE_MLCI_PLAN, command)
+        to.deleteDir()
+        to.mkdirs()
+        new File(to, 'rc').text = "${answer.rc ?: 0}\n"
+        Object stdout = answer.containsKey('stdout') ? answer.stdout : [:]
+        new File(to, 'stdout').setText(stdout instanceof String ? stdout : JsonOutput.toJson(stdout), 'UTF-8')
+        if (answer.stderr) {
+            new File(to, 'stderr').setText(answer.stderr + '\n', 'UTF-8')
+        }
+        (answer.files ?: [:]).each { String path, String text ->
+            File target = new File(to, "files/${path}")
+            target.parentFile.mkdirs()
+            target.setText(text, 'UTF-8')
+        }
         return this
     }
-
-    private void savePlan() { new File(h.globalEnv.FAKE_MLCI_PLAN).text = JsonOutput.toJson(plan) }
 
     /** The real CLI of this checkout first on PATH, as `mlci`. */
     StepFixture realMlci() {
