@@ -39,11 +39,11 @@ void call(Map args = [:]) {
                         steps { mlciSetup(cfg.setup) }
                     }
                     stage('Checks') {
-                        when { expression { cfg.checks } }
+                        when { expression { cfg.checks as boolean } }
                         steps { mlciCheck(config: cfg.config) }
                     }
                     stage('Validate') {
-                        when { expression { cfg.validate } }
+                        when { expression { cfg.validate as boolean } }
                         steps { mlciValidate(config: cfg.config) }
                     }
                     stage('Train') {
@@ -53,7 +53,7 @@ void call(Map args = [:]) {
                     stage('Train (GPU)') {
                         when {
                             beforeAgent true
-                            expression { cfg.gpuLabel }
+                            expression { cfg.gpuLabel as boolean }
                         }
                         agent { label cfg.gpuLabel }
                         steps {
@@ -84,7 +84,7 @@ void call(Map args = [:]) {
                         when {
                             allOf {
                                 branch cfg.defaultBranch
-                                expression { cfg.image }
+                                expression { cfg.image as boolean }
                             }
                         }
                         steps {
@@ -98,7 +98,7 @@ void call(Map args = [:]) {
                         when {
                             allOf {
                                 branch cfg.defaultBranch
-                                expression { cfg.stagingEnvironment }
+                                expression { cfg.stagingEnvironment as boolean }
                             }
                         }
                         steps {
@@ -118,7 +118,7 @@ void call(Map args = [:]) {
                 when {
                     allOf {
                         branch cfg.defaultBranch
-                        expression { cfg.promote }
+                        expression { cfg.promote as boolean }
                     }
                 }
                 steps {
@@ -132,9 +132,10 @@ void call(Map args = [:]) {
             }
             stage('Deploy production') {
                 when {
+                    beforeAgent true
                     allOf {
                         branch cfg.defaultBranch
-                        expression { cfg.productionEnvironment && state.promoted }
+                        expression { cfg.productionEnvironment && state.promoted ? true : false }
                     }
                 }
                 agent { label cfg.agentLabel }
