@@ -38,7 +38,11 @@ Map call(Map args = [:]) {
     for (int i = 1; i <= shards; i++) {
         unstash("mlci-sweep-${i}")
     }
-    Map result = Cli.run(this, 'mlciSweep', Shell.args(['sweep', 'select'], ['--config': cfg.config, '--grid': cfg.grid]))
+    Map result = withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
+        withCredentials(Credentials.store(this, cfg.storeCredentialsId)) {
+            Cli.run(this, 'mlciSweep', Shell.args(['sweep', 'select'], ['--config': cfg.config, '--grid': cfg.grid]))
+        }
+    }
     archiveArtifacts(artifacts: '.mlci/jenkins/mlciSweep*/**', allowEmptyArchive: true)
     return Cli.finish(this, result)
 }

@@ -30,6 +30,17 @@ class ExitCodeTest {
     }
 
     @Test
+    void aGateInTheShapeMlciEvaluateWritesIsNamed() {
+        // python/mlci/gates.py: one result per bound {metric, kind, bound, value, baseline, passed, reason}
+        f.answer('evaluate', [rc: 1, stdout: [blessed: false, gates: [
+            [metric: 'accuracy', kind: 'threshold', bound: 0.95, value: 0.93, baseline: null, passed: false,
+             reason: 'accuracy 0.93 < threshold 0.95'],
+            [metric: 'f1', kind: 'max_regression', bound: 0.01, value: 0.9, baseline: 0.9, passed: null, reason: 'no baseline']]]])
+        f.h.runStep('mlciEvaluate')
+        assert f.h.errorMessage == 'mlciEvaluate: check failed: accuracy threshold: value 0.93, bound 0.95 (accuracy 0.93 < threshold 0.95)'
+    }
+
+    @Test
     void theGateIsReadFromEvaluationJsonWhenTheOutputHasNone() {
         f.answer('evaluate', [rc: 1, stdout: [run_dir: '.mlci/runs/r7'], files: [
             '.mlci/runs/r7/evaluation.json': '{"blessed": false, "gates": {"accuracy": {"passed": false, "value": 0.8, "baseline": 0.85}}}']])

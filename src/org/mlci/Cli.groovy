@@ -139,8 +139,11 @@ class Cli implements Serializable {
         if (item.metric && item.metric != name) {
             name = "${name} (${item.metric})"
         }
+        if (item.kind) {
+            name = "${name} ${item.kind}"
+        }
         List parts = []
-        for (String key : ['column', 'observed', 'value', 'threshold', 'expected', 'baseline']) {
+        for (String key : ['column', 'observed', 'value', 'bound', 'threshold', 'expected', 'baseline']) {
             if (item.get(key) != null) {
                 parts.add("${key} ${item.get(key)}".toString())
             }
