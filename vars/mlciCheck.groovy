@@ -6,21 +6,21 @@
  * Publishes the merged JUnit XML; FAILURE when a blocking check failed, UNSTABLE when only
  * non-blocking checks failed. Returns the content of checks.json (empty map if none).
  */
-def call(Map args = [:]) {
+Map call(Map args = [:]) {
     Map config = [config: 'mlci.yaml', out: '.mlci/checks', junit: null, only: []] << args
     String junitPath = config.junit ?: "${config.out}/junit.xml"
-    String only = config.only instanceof Collection ? config.only.join(',') : (config.only ?: '').toString()
+    String only = [config.only].flatten().findAll { name -> name }.join(',')
     String script = 'mlci check -c "$MLCI_CONFIG" --json --junit "$MLCI_CHECK_JUNIT" --out "$MLCI_CHECK_OUT"'
     if (only) {
         script += ' --only "$MLCI_CHECK_ONLY"'
     }
-    int status = 0
+    int status = -1
     withEnv(["MLCI_CONFIG=${config.config}", "MLCI_CHECK_OUT=${config.out}",
              "MLCI_CHECK_JUNIT=${junitPath}", "MLCI_CHECK_ONLY=${only}"]) {
         status = sh(script: script, returnStatus: true, label: 'mlci check')
     }
     String resultsFile = "${config.out}/checks.json"
-    def results = fileExists(resultsFile) ? readJSON(file: resultsFile) : [:]
+    Map results = fileExists(resultsFile) ? readJSON(file: resultsFile) : [:]
     junit(testResults: junitPath, allowEmptyResults: true)
     if (status == 1) {
         error("mlciCheck: ${results.message ?: 'a blocking check failed'}")
