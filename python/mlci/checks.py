@@ -270,6 +270,22 @@ def _record(check: Check, argv: list[str], cwd: Path, junit: Path | None) -> dic
     }
 
 
+def check_environment(check: Check) -> dict[str, str]:
+    """The environment a check runs in: ours, then the check's ``env`` over it.
+
+    When mlci itself runs in a virtualenv, that virtualenv's bin directory goes first on PATH
+    (as if activated), so `python -m pytest` in a check uses the same environment as mlci.
+    """
+    env = dict(os.environ)
+    if sys.prefix != sys.base_prefix:
+        bin_dir = str(Path(sys.executable).parent)
+        parts = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir]
+        env["PATH"] = os.pathsep.join([bin_dir, *parts])
+        env["VIRTUAL_ENV"] = sys.prefix
+    env.update(check.env)
+    return env
+
+
 def _run_one(check: Check, config: Any, log_dir: Path, reporter: Reporter,
              running: _Running) -> _Outcome:
     argv = check.argv()
@@ -291,7 +307,7 @@ def _run_one(check: Check, config: Any, log_dir: Path, reporter: Reporter,
         return finish("failed", f"working directory not found: {cwd}")
     if junit is not None and junit.is_file():
         junit.unlink()  # a stale report from an earlier run must not be merged as this one's
-    env = {**os.environ, **check.env}
+    env = check_environment(check)
     reporter.started(check, argv, cwd)
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,

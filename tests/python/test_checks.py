@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import cli_env
 from mlci import checks as checks_mod
 from mlci import config as config_mod
 
@@ -230,15 +232,19 @@ def test_promised_junit_that_is_not_written_fails_and_stale_reports_are_removed(
     assert not stale.exists()
 
 
-def test_real_pytest_junit_of_the_example_is_merged(tmp_path, mlci):
+def test_the_example_checks_pass_with_real_pyflakes_and_pytest(tmp_path, mlci):
     example = REPO / "examples" / "breast-cancer"
-    cfg = project(tmp_path, [{
-        "name": "unit", "cwd": str(example),
-        "run": f"{PY} -m pytest -q -p no:cacheprovider tests --junitxml={tmp_path}/unit.xml",
-        "junit": str(tmp_path / "unit.xml"),
-    }])
+    cfg = project(tmp_path, [
+        {"name": "lint", "cwd": str(example), "run": f"{PY} -m pyflakes features.py tests",
+         "blocking": False},
+        {"name": "unit", "cwd": str(example),
+         "run": f"{PY} -m pytest -q -p no:cacheprovider tests --junitxml={tmp_path}/unit.xml",
+         "junit": str(tmp_path / "unit.xml")},
+    ])
     r = mlci("check", "-c", cfg, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    assert by_name(results(tmp_path))["lint"]["status"] == "passed"
+    assert results(tmp_path)["unstable"] is False
     rec = by_name(results(tmp_path))["unit"]
     assert rec["tests"]["tests"] >= 3 and rec["tests"]["failures"] == 0
     root = ET.parse(tmp_path / ".mlci" / "checks" / "junit.xml").getroot()
@@ -339,3 +345,14 @@ def test_run_checks_api_for_mlci_run(tmp_path):
     assert inputs["checks"][1]["blocking"] is False
     changed = config.model_copy(update={"checks": [config.checks[0]]})
     assert checks_mod.checks_fingerprint_inputs(changed) != inputs
+
+
+def test_checks_use_the_virtualenv_mlci_runs_in(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", venv],
+                   check=True)
+    cfg = project(tmp_path, [{"name": "which", "run": "python -c \"import sys; print(sys.prefix)\""}])
+    r = subprocess.run([venv / "bin" / "python", "-m", "mlci", "check", "-c", cfg], cwd=tmp_path,
+                       env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert by_name(results(tmp_path))["which"]["output_tail"] == [str(venv)]
