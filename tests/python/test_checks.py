@@ -248,7 +248,7 @@ def test_the_example_checks_pass_with_real_pyflakes_and_pytest(tmp_path, mlci):
     rec = by_name(results(tmp_path))["unit"]
     assert rec["tests"]["tests"] >= 3 and rec["tests"]["failures"] == 0
     root = ET.parse(tmp_path / ".mlci" / "checks" / "junit.xml").getroot()
-    assert root.find("testsuite").get("name") == "unit.pytest"
+    assert [s.get("name") for s in root.findall("testsuite")] == ["lint", "unit.pytest"]
 
 
 def test_run_is_not_given_to_a_shell(tmp_path, mlci):
