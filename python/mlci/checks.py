@@ -65,6 +65,15 @@ class Check(BaseModel):
     junit: str | None = Field(None, description="JUnit XML the command writes, relative to its cwd")
     needs: list[str] = Field(default_factory=list, description="checks that must pass before this one runs")
 
+    @field_validator("run", mode="before")
+    @classmethod
+    def _run_is_text_or_arguments(cls, value: Any) -> Any:
+        if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return value
+        got = {bool: "a boolean", int: "a number", float: "a number", dict: "a mapping",
+               list: "a list with non-string items", type(None): "null"}.get(type(value), type(value).__name__)
+        raise ValueError(f"expected a command (a string) or a list of string arguments, got {got}")
+
     @field_validator("env", mode="before")
     @classmethod
     def _env_scalars_as_text(cls, value: Any) -> Any:

@@ -310,6 +310,10 @@ def test_no_checks_configured_passes_quietly(tmp_path, mlci):
     ([{"name": "lint", "run": "echo 'unbalanced"}],
      "cannot split `run` into arguments: No closing quotation"),
     ([{"name": "has space", "run": "true"}], "checks[0].name: 'has space' is not allowed"),
+    ([{"name": "lint", "run": 123}],
+     "checks[0].run: expected a command (a string) or a list of string arguments, got a number"),
+    ([{"name": "lint", "run": ["ls", "-l"], "shell": True}],
+     "check `lint`: `shell: true` needs `run` as one string"),
 ])
 def test_config_errors_exit_2_with_the_field(tmp_path, mlci, checks, message):
     cfg = project(tmp_path, checks)
