@@ -305,9 +305,11 @@ def _run_one(check: Check, config: Any, log_dir: Path, reporter: Reporter,
     record["started_at"] = time.time()
     t0 = time.monotonic()
 
+    ended: list[float] = []  # when the command itself ended (before collecting leftovers)
+
     def finish(status: str, message: str = "") -> _Outcome:
         record["status"], record["message"] = status, message
-        record["duration_s"] = round(time.monotonic() - t0, 3)
+        record["duration_s"] = round((ended[0] if ended else time.monotonic()) - t0, 3)
         record["finished_at"] = time.time()
         reporter.finished(record)
         return out
@@ -345,15 +347,17 @@ def _run_one(check: Check, config: Any, log_dir: Path, reporter: Reporter,
 
     reader = threading.Thread(target=pump, name=f"mlci-check-{check.name}", daemon=True)
     reader.start()
-    timed_out = False
+    timed_out = leftovers = False
     try:
         proc.wait(timeout=check.timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
         _kill_group(proc)
     finally:
+        ended.append(time.monotonic())
         reader.join(timeout=PIPE_GRACE_S)
         if reader.is_alive():  # background children still hold the output pipe
+            leftovers = True
             _signal_group(proc, signal.SIGKILL)
             reader.join(timeout=PIPE_GRACE_S)
         running.remove(proc)
@@ -362,7 +366,7 @@ def _run_one(check: Check, config: Any, log_dir: Path, reporter: Reporter,
     record["output_tail"] = out.output[-TAIL_LINES:]
     code = proc.returncode
     if timed_out:
-        elapsed = time.monotonic() - t0
+        elapsed = ended[0] - t0
         return finish("timeout", f"timed out after {elapsed:.1f} s (limit {check.timeout:g} s); "
                                  "killed its process group")
     record["exit_code"] = code
@@ -378,6 +382,9 @@ def _run_one(check: Check, config: Any, log_dir: Path, reporter: Reporter,
         status, message = "failed", f"exit code {code}"
     if junit is not None:
         status, message = _read_command_junit(out, check, junit, status, message)
+    if leftovers:
+        note = f"killed background processes still holding its output {PIPE_GRACE_S:g} s after it ended"
+        message = f"{message}; {note}" if message else note
     return finish(status, message)
 
 
