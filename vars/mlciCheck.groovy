@@ -23,7 +23,7 @@ Map call(Map args = [:]) {
     Map results = fileExists(resultsFile) ? readJSON(file: resultsFile) : [:]
     junit(testResults: junitPath, allowEmptyResults: true)
     if (status == 1) {
-        error("mlciCheck: ${results.message ?: 'a blocking check failed'}")
+        error("mlciCheck: ${results.summary ?: 'a blocking check failed'}")
     }
     if (status == 127) {
         error('mlciCheck: `mlci` is not on the PATH of this agent (install it, e.g. with mlciSetup)')
@@ -33,7 +33,7 @@ Map call(Map args = [:]) {
               '3: infrastructure unreachable); see its message above')
     }
     if (results.unstable) {
-        unstable("mlciCheck: ${results.message}")
+        unstable("mlciCheck: ${results.summary}")
     }
     return results
 }

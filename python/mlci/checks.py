@@ -467,6 +467,7 @@ def run_checks(config: Any, out_dir: Path, only: list[str] | None = None, jobs: 
     ``reporter``: receives every output line; default: streamed to stderr as ``name | line``.
     Returns the checks.json content: ``passed`` (no blocking check failed), ``unstable``
     (passed, but a non-blocking check failed), ``result`` (passed|unstable|failed),
+    ``summary`` (one line for people), ``counts`` (per status),
     ``checks`` (one record each), ``failed_blocking``/``failed_non_blocking`` (names).
     Raises UsageError for an unknown name in ``only``.
     """
@@ -489,16 +490,16 @@ def run_checks(config: Any, out_dir: Path, only: list[str] | None = None, jobs: 
     failed_other = [r["name"] for r in records if not r["blocking"] and r["status"] != "passed"]
     passed = not failed_blocking
     unstable = passed and bool(failed_other)
-    summary = {s: sum(1 for r in records if r["status"] == s) for s in STATUSES}
-    summary["total"] = len(records)
+    counts = {s: sum(1 for r in records if r["status"] == s) for s in STATUSES}
+    counts["total"] = len(records)
     result: dict[str, Any] = {
         "passed": passed,
         "unstable": unstable,
         "result": "failed" if not passed else "unstable" if unstable else "passed",
-        "message": _message(records, failed_blocking, failed_other, bool(all_checks)),
+        "summary": _summary(records, failed_blocking, failed_other, bool(all_checks)),
         "failed_blocking": failed_blocking,
         "failed_non_blocking": failed_other,
-        "summary": summary,
+        "counts": counts,
         "duration_s": round(time.time() - started, 3),
         "config": str(getattr(config, "path", "")),
         "only": [c.name for c in selected] if only else None,
@@ -513,7 +514,7 @@ def run_checks(config: Any, out_dir: Path, only: list[str] | None = None, jobs: 
     return result
 
 
-def _message(records: list[dict[str, Any]], failed_blocking: list[str], failed_other: list[str],
+def _summary(records: list[dict[str, Any]], failed_blocking: list[str], failed_other: list[str],
              configured: bool) -> str:
     if not configured:
         return "no checks configured"

@@ -291,7 +291,7 @@ def test_no_checks_configured_passes_quietly(tmp_path, mlci):
     r = mlci("check", "-c", cfg, "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["passed"] is True and out["checks"] == [] and out["message"] == "no checks configured"
+    assert out["passed"] is True and out["checks"] == [] and out["summary"] == "no checks configured"
 
 
 @pytest.mark.parametrize("checks, message", [

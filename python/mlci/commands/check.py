@@ -69,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
                      [(r["name"], r["status"], f"{r['duration_s']:.1f} s",
                        "yes" if r["blocking"] else "no", _details(r)) for r in result["checks"]])
         if result["passed"]:
-            ui.console().print(result["message"], markup=False)
+            ui.console().print(result["summary"], markup=False)
         ui.console().print(f"results: {result['checks_json']}; JUnit: {result['junit']}",
                            markup=False)
 
     if not result["passed"]:
-        raise CheckFailed(result["message"])
+        raise CheckFailed(result["summary"])
     if result["unstable"] and args.quiet:
-        ui.console().print(f"mlci check: {result['message']}", markup=False)
+        ui.console().print(f"mlci check: {result['summary']}", markup=False)
     return 0
 
 
