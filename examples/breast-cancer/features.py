@@ -1,5 +1,7 @@
 """Feature engineering for the breast-cancer example: ratio features of the cell measurements.
 
+Column names are those of data/train.csv (scikit-learn's names with `_` for spaces).
+
 A small, tested function the example's `checks:` (lint + unit tests) exercise, so the demo
 pipeline shows the code-check stage. The model does not depend on it.
 """
@@ -10,9 +12,9 @@ import pandas as pd
 
 # numerator, denominator, name of the new column
 RATIOS = [
-    ("mean area", "mean perimeter", "area_per_perimeter"),
-    ("worst radius", "mean radius", "radius_growth"),
-    ("mean concave points", "mean concavity", "concave_points_per_concavity"),
+    ("mean_area", "mean_perimeter", "area_per_perimeter"),
+    ("worst_radius", "mean_radius", "radius_growth"),
+    ("mean_concave_points", "mean_concavity", "concave_points_per_concavity"),
 ]
 
 
