@@ -360,3 +360,25 @@ def test_checks_use_the_virtualenv_mlci_runs_in(tmp_path):
                        env=cli_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert by_name(results(tmp_path))["which"]["output_tail"] == [str(venv)]
+
+
+def test_terminating_mlci_kills_the_running_checks(tmp_path):
+    """Jenkins aborts a build with SIGTERM: the checks' process groups must not outlive mlci."""
+    import signal
+
+    cfg = project(tmp_path, [{"name": "hang", "shell": True, "run": "echo $$ > shell.pid; sleep 30"}])
+    proc = subprocess.Popen([sys.executable, "-m", "mlci", "check", "-c", str(cfg)], cwd=tmp_path,
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pidfile = tmp_path / "shell.pid"
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "mlci check: interrupted" in err
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
