@@ -73,7 +73,7 @@ void call(Map args = [:]) {
                         }
                     }
                     stage('Publish') {
-                        when { branch cfg.defaultBranch }
+                        when { expression { onDefaultBranch(cfg) } }
                         steps {
                             script {
                                 state.published = mlciPublish([config: cfg.config] + store)
@@ -83,7 +83,7 @@ void call(Map args = [:]) {
                     stage('Image') {
                         when {
                             allOf {
-                                branch cfg.defaultBranch
+                                expression { onDefaultBranch(cfg) }
                                 expression { cfg.image as boolean }
                             }
                         }
@@ -97,7 +97,7 @@ void call(Map args = [:]) {
                     stage('Deploy staging') {
                         when {
                             allOf {
-                                branch cfg.defaultBranch
+                                expression { onDefaultBranch(cfg) }
                                 expression { cfg.stagingEnvironment as boolean }
                             }
                         }
@@ -117,7 +117,7 @@ void call(Map args = [:]) {
                 agent none
                 when {
                     allOf {
-                        branch cfg.defaultBranch
+                        expression { onDefaultBranch(cfg) }
                         expression { cfg.promote as boolean }
                     }
                 }
@@ -134,7 +134,7 @@ void call(Map args = [:]) {
                 when {
                     beforeAgent true
                     allOf {
-                        branch cfg.defaultBranch
+                        expression { onDefaultBranch(cfg) }
                         expression { cfg.productionEnvironment && state.promoted ? true : false }
                     }
                 }
@@ -148,4 +148,13 @@ void call(Map args = [:]) {
             }
         }
     }
+}
+
+/**
+ * True on the default branch of a multibranch job, and in a plain Pipeline job (no BRANCH_NAME),
+ * such as the nightly retraining job that `mlci jenkins apply` creates.
+ */
+boolean onDefaultBranch(Map cfg) {
+    String branch = env.BRANCH_NAME
+    return !branch || branch == cfg.defaultBranch
 }
