@@ -118,7 +118,7 @@ def _collect(project: Project, run: Run, stages: list[dict[str, Any]] | None,
         elif current is not None and current == mine:
             baseline_note = f"This run is {alias} (v{current}) itself: nothing to compare with."
         else:
-            baseline_note = f"No `{alias}` model yet: baseline gates were skipped."
+            baseline_note = f"No {alias} model yet: baseline gates were skipped."
 
     blessed = evaluation.get("blessed") if evaluation else None
     decision = "not evaluated" if blessed is None else ("blessed" if blessed else "not blessed")
@@ -226,10 +226,12 @@ def _draw(project: Project, run: Run, data: dict[str, Any], frames: dict[str, An
     return out
 
 
-def _read_parquet(path: Path) -> Any:
-    import pandas as pd
+def _read_parquet(path: Path) -> dict[str, Any]:
+    """Columns as numpy arrays (pyarrow directly: importing pandas costs more than the plots)."""
+    import pyarrow.parquet as pq
 
-    return pd.read_parquet(path)
+    table = pq.read_table(path)
+    return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
 def _classes(run: Run, preds: Any) -> list[Any]:
@@ -239,7 +241,7 @@ def _classes(run: Run, preds: Any) -> list[Any]:
     except (OSError, ValueError):
         classes = None
     if not classes:
-        classes = sorted(set(preds["y_true"]) | set(preds["y_pred"]), key=str)
+        classes = sorted(set(preds["y_true"].tolist()) | set(preds["y_pred"].tolist()), key=str)
     return list(classes)
 
 
@@ -252,26 +254,57 @@ def _thin(x: Any, y: Any, n: int = MAX_CURVE_POINTS) -> tuple[list[float], list[
     return [float(a) for a in x], [float(b) for b in y]
 
 
+def binary_curves(truth: Any, score: Any) -> dict[str, Any]:
+    """ROC and precision-recall points, AUC and average precision (sklearn's definitions),
+    computed with numpy so the report does not import scikit-learn."""
+    import numpy as np
+
+    order = np.argsort(-score, kind="mergesort")
+    s, t = score[order], truth[order].astype(float)
+    idx = np.r_[np.where(np.diff(s))[0], len(t) - 1]
+    tps = np.cumsum(t)[idx]
+    fps = (idx + 1) - tps
+    tpr = np.r_[0.0, tps / tps[-1]]
+    fpr = np.r_[0.0, fps / fps[-1]]
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    ap = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return {"fpr": fpr, "tpr": tpr, "auc": float(np.trapezoid(tpr, fpr)),
+            "recall": np.r_[0.0, recall], "precision": np.r_[1.0, precision], "ap": ap}
+
+
+def confusion(y_true: Any, y_pred: Any, labels: list[Any]) -> list[list[int]]:
+    import numpy as np
+
+    index = {lab: i for i, lab in enumerate(labels)}
+    m = np.zeros((len(labels), len(labels)), dtype=int)
+    for a, b in zip(y_true.tolist(), y_pred.tolist()):
+        i, j = index.get(a), index.get(b)
+        if i is not None and j is not None:
+            m[i, j] += 1
+    return m.tolist()
+
+
 def _classification_plots(run: Run, preds: Any, add: Callable[..., None], notes: Notes) -> None:
     import numpy as np
-    from sklearn import metrics as skm
 
     from mlci.report import plots as P
 
     classes = _classes(run, preds)
-    y_true = preds["y_true"].to_numpy()
-    y_pred = preds["y_pred"].to_numpy()
+    y_true = np.asarray(preds["y_true"])
+    y_pred = np.asarray(preds["y_pred"])
     shown = classes
     if len(classes) > 20:
-        counts = preds["y_true"].value_counts()
-        shown = [c for c in classes if c in set(counts.index[:20])]
+        values, counts = np.unique(y_true, return_counts=True)
+        top = set(values[np.argsort(-counts)[:20]].tolist())
+        shown = [c for c in classes if c in top]
         notes.add("performance", f"{len(classes)} classes: the confusion matrix shows the 20 most frequent")
     labels = [str(c) for c in shown]
-    cm = skm.confusion_matrix(y_true, y_pred, labels=shown)
+    cm = confusion(y_true, y_pred, shown)
     add("confusion", "Confusion matrix", f"{len(y_true)} test rows; colour is the share of each actual class",
-        lambda: P.confusion_matrix(cm.tolist(), labels), "performance")
+        lambda: P.confusion_matrix(cm, labels), "performance")
 
-    proba_cols = {c: f"proba_{c}" for c in classes if f"proba_{c}" in preds.columns}
+    proba_cols = {c: f"proba_{c}" for c in classes if f"proba_{c}" in preds}
     if len(proba_cols) != len(classes) or len(classes) < 2:
         notes.add("performance", "no class probabilities in predictions.parquet (the estimator has no "
                                  "predict_proba): no ROC or precision-recall curves")
@@ -285,15 +318,13 @@ def _classification_plots(run: Run, preds: Any, add: Callable[..., None], notes:
         if truth.min() == truth.max():
             notes.add("performance", f"class {cls!r}: only one outcome in the test set; no curve")
             continue
-        score = preds[proba_cols[cls]].to_numpy()
-        fpr, tpr, _ = skm.roc_curve(truth, score)
-        prec, rec, _ = skm.precision_recall_curve(truth, score)
-        fx, fy = _thin(fpr, tpr)
-        rx, ry = _thin(rec[::-1], prec[::-1])
+        c = binary_curves(truth, np.asarray(preds[proba_cols[cls]], dtype=float))
+        fx, fy = _thin(c["fpr"], c["tpr"])
+        rx, ry = _thin(c["recall"], c["precision"])
         label = f"class {cls}" if len(classes) > 2 else f"positive = {cls}"
-        roc.append({"label": label, "fpr": fx, "tpr": fy, "auc": float(skm.auc(fpr, tpr))})
-        pr.append({"label": label, "recall": rx, "precision": ry,
-                   "ap": float(skm.average_precision_score(truth, score)), "prevalence": float(np.mean(truth))})
+        roc.append({"label": label, "fpr": fx, "tpr": fy, "auc": c["auc"]})
+        pr.append({"label": label, "recall": rx, "precision": ry, "ap": c["ap"],
+                   "prevalence": float(np.mean(truth))})
     if roc:
         add("roc", "ROC curve", "true vs false positive rate over all thresholds" +
             (" (one-vs-rest)" if len(classes) > 2 else ""), lambda: P.roc_curves(roc), "performance")
@@ -306,8 +337,8 @@ def _regression_plots(preds: Any, add: Callable[..., None]) -> None:
 
     from mlci.report import plots as P
 
-    y_true = preds["y_true"].to_numpy(dtype=float)
-    y_pred = preds["y_pred"].to_numpy(dtype=float)
+    y_true = np.asarray(preds["y_true"], dtype=float)
+    y_pred = np.asarray(preds["y_pred"], dtype=float)
     caption = f"{len(y_true)} test rows"
     if len(y_true) > MAX_SCATTER:
         idx = np.random.default_rng(0).choice(len(y_true), MAX_SCATTER, replace=False)

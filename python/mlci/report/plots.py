@@ -123,11 +123,11 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> 
 
     m = np.asarray(matrix, dtype=float)
     n = len(labels)
-    size = min(7.0, 2.6 + 0.45 * n)
-    fig, ax = _fig(size + 0.8, size)
+    size = min(7.0, 3.0 + 0.4 * n)
+    fig, ax = _fig(size + 0.3, size)
     totals = m.sum(axis=1, keepdims=True)
     share = np.divide(m, totals, out=np.zeros_like(m), where=totals > 0)
-    mesh = ax.pcolormesh(share, cmap="Blues", vmin=0, vmax=1, edgecolors="#ffffff", linewidth=1.5)
+    ax.pcolormesh(share, cmap="Blues", vmin=0, vmax=1, edgecolors="#ffffff", linewidth=1.5)
     ax.set_xlim(0, n)
     ax.set_ylim(n, 0)
     ax.grid(False)
@@ -145,9 +145,6 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> 
                 color = "#ffffff" if share[i, j] > 0.55 else INK
                 ax.text(j + 0.5, i + 0.5, f"{int(m[i, j])}\n{share[i, j]:.0%}", ha="center", va="center",
                         fontsize=8 if n > 6 else 9, color=color)
-    cb = fig.colorbar(mesh, ax=ax, fraction=0.046, pad=0.04)
-    cb.set_label("share of actual class", color=MUTED)
-    cb.outline.set_visible(False)
     ax.set_title("Confusion matrix")
     return fig
 
@@ -174,7 +171,7 @@ def pr_curves(curves: list[dict[str, Any]]) -> Any:
         line, = ax.plot(c["recall"], c["precision"], lw=2, label=f"{c['label']} (AP {c['ap']:.3f})")
         ax.axhline(c["prevalence"], color=line.get_color(), lw=0.8, ls=":", alpha=0.7)
     ax.set_xlim(-0.01, 1.01)
-    ax.set_ylim(-0.01, 1.02)
+    ax.set_ylim(-0.01, 1.03)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_title("Precision-recall curve")
