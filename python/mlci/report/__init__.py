@@ -361,7 +361,9 @@ def _trend_plot(project: Project, data: dict[str, Any], add: Callable[..., None]
     if len(versions) + (1 if candidate else 0) < 2:
         notes.add("trend", "fewer than two registered versions: no metric trend yet")
         return
-    names = [m["metric"] for m in data["metrics"]][:4] or list((versions[-1].get("metrics") or {}))[:4]
+    names = [m["metric"] for m in data["metrics"]] or list(versions[-1].get("metrics") or {})
+    gated = [g["metric"] for g in data["gates"]]
+    names = sorted(names, key=lambda n: gated.index(n) if n in gated else len(gated))[:4]
     if not names:
         return
     nums = [v["version"] for v in versions]
@@ -371,8 +373,6 @@ def _trend_plot(project: Project, data: dict[str, Any], add: Callable[..., None]
         marks[ver] = f"{marks[ver]}, {alias}" if ver in marks else alias
     if record is not None:
         marks[record["version"]] = marks.get(record["version"], "") + (" · " if record["version"] in marks else "") + "this run"
-    caption = f"{len(versions)} registered version(s); ✗ = not blessed; circled = alias"
-    if not versions:
-        return
+    caption = f"{len(versions)} registered version(s), oldest to newest; ✗ not blessed; circled: alias"
     add("trend", "Metric trend", caption,
         lambda: P.trend(nums, series, [v["blessed"] for v in versions], marks, candidate), "trend")

@@ -123,7 +123,7 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> 
 
     m = np.asarray(matrix, dtype=float)
     n = len(labels)
-    size = min(7.0, 3.0 + 0.4 * n)
+    size = min(7.0, 2.8 + 0.35 * n)
     fig, ax = _fig(size + 0.3, size)
     totals = m.sum(axis=1, keepdims=True)
     share = np.divide(m, totals, out=np.zeros_like(m), where=totals > 0)
@@ -151,7 +151,7 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> 
 
 def roc_curves(curves: list[dict[str, Any]]) -> Any:
     """curves: [{label, fpr, tpr, auc}]"""
-    fig, ax = _fig(4.6, 4.0)
+    fig, ax = _fig(3.9, 3.5)
     ax.plot([0, 1], [0, 1], color=GREY, lw=1, ls="--", label="chance")
     for c in curves:
         ax.plot(c["fpr"], c["tpr"], lw=2, label=f"{c['label']} (AUC {c['auc']:.3f})")
@@ -166,7 +166,7 @@ def roc_curves(curves: list[dict[str, Any]]) -> Any:
 
 def pr_curves(curves: list[dict[str, Any]]) -> Any:
     """curves: [{label, recall, precision, ap, prevalence}]"""
-    fig, ax = _fig(4.6, 4.0)
+    fig, ax = _fig(3.9, 3.5)
     for c in curves:
         line, = ax.plot(c["recall"], c["precision"], lw=2, label=f"{c['label']} (AP {c['ap']:.3f})")
         ax.axhline(c["prevalence"], color=line.get_color(), lw=0.8, ls=":", alpha=0.7)
@@ -231,20 +231,27 @@ def importance(features: list[tuple[str, float]], xlabel: str, errors: list[floa
 
 def trend(versions: list[int], series: dict[str, list[float | None]], blessed: list[bool],
           marks: dict[int, str], candidate: dict[str, float] | None) -> Any:
-    """One line per metric across registered versions; ``marks`` labels versions (aliases)."""
+    """Small multiples, one per metric, across registered versions; ``marks`` labels versions
+    (aliases, this run); an unregistered candidate is drawn as "new"."""
     plt = pyplot()
     names = list(series)
-    rows = len(names)
-    fig, axes = plt.subplots(rows, 1, figsize=(6.4, 1.6 * rows + 0.6), sharex=True, squeeze=False)
+    ncols = 1 if len(names) == 1 else 2
+    nrows = (len(names) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols + 0.4, 2.3 * nrows + 0.3), squeeze=False)
     xs = list(versions) + ([max(versions) + 1] if candidate else [])
-    for ax, name in zip(axes[:, 0], names):
+    labels = [f"v{v}" for v in versions] + (["new"] if candidate else [])
+    for i, ax in enumerate(axes.flat):
+        if i >= len(names):
+            ax.set_visible(False)
+            continue
+        name = names[i]
         ys = series[name]
         pts = [(v, y) for v, y in zip(versions, ys) if y is not None]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], color=BLUE, lw=1.5, marker="o", ms=4, zorder=2)
         for v, y, ok in zip(versions, ys, blessed):
             if y is not None and not ok:
-                ax.plot([v], [y], marker="x", color=RED, ms=6, zorder=3)
+                ax.plot([v], [y], marker="x", color=RED, ms=7, mew=1.8, zorder=3)
         for v, label in marks.items():
             if v in versions:
                 y = ys[versions.index(v)]
@@ -256,12 +263,10 @@ def trend(versions: list[int], series: dict[str, list[float | None]], blessed: l
             ax.plot([xs[-1]], [candidate[name]], marker="D", ms=6, color=AMBER, zorder=3)
             ax.annotate("this run", (xs[-1], candidate[name]), textcoords="offset points", xytext=(0, 8),
                         ha="center", fontsize=7, color=AMBER)
-        ax.set_ylabel(name)
-        ax.margins(y=0.25)
-    axes[-1, 0].set_xlabel("registered version")
-    axes[-1, 0].set_xticks(xs)
-    axes[-1, 0].set_xticklabels([f"v{v}" for v in versions] + (["new"] if candidate else []))
-    axes[0, 0].set_title("Metric trend across registered versions")
+        ax.set_title(name, fontsize=9)
+        ax.margins(x=0.12, y=0.3)
+        step = max(1, len(xs) // 8)
+        ax.set_xticks(xs[::step], labels[::step])
     fig.tight_layout()
     return fig
 
@@ -299,8 +304,10 @@ def latency(samples: list[float] | None, percentiles: dict[str, float], limit: f
         colors = {"p50": GREEN, "p95": AMBER, "p99": RED}
         for name, value in percentiles.items():
             ax.axvline(value, color=colors.get(name, INK), lw=1.3, ls="--", label=f"{name} {value:.1f} ms")
-        if limit is not None:
+        if limit is not None and limit <= hi * 1.5:
             ax.axvline(limit, color=INK, lw=1.5, label=f"p99 limit {limit:g} ms")
+        elif limit is not None:  # far off to the right: say so instead of squashing the histogram
+            ax.plot([], [], color=INK, lw=1.5, label=f"p99 limit {limit:g} ms (off scale)")
         ax.legend(loc="upper right")
     else:
         names = list(percentiles)

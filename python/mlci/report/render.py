@@ -23,6 +23,8 @@ def fmt(value: Any, signed: bool = False) -> str:
     if not isinstance(value, (int, float)):
         return str(value)
     v = float(value)
+    if signed and v == 0:
+        return "±0"
     sign = "+" if signed else ""
     if v != 0 and abs(v) < 1e-4:
         return f"{v:{sign}.2e}"
