@@ -122,7 +122,8 @@ def _collect(project: Project, run: Run, stages: list[dict[str, Any]] | None,
 
     blessed = evaluation.get("blessed") if evaluation else None
     decision = "not evaluated" if blessed is None else ("blessed" if blessed else "not blessed")
-    failed_stage = next((s for s in stage_list if s["status"] == "failed"), None)
+    # a failed evaluate is the decision itself ("not blessed"); other failures get a banner
+    failed_stage = next((s for s in stage_list if s["status"] == "failed" and s["stage"] != "evaluate"), None)
     headline_metric = (gates[0]["metric"] if gates else None) or next((m["metric"] for m in metrics), None)
     head_row = next((m for m in metrics if m["metric"] == headline_metric), None)
     headline = decision
@@ -132,7 +133,7 @@ def _collect(project: Project, run: Run, stages: list[dict[str, Any]] | None,
         headline += f" — {headline_metric} {fmt(head_row['new'])}"
         if head_row["old"] is not None:
             headline += f" (v{baseline['version']}: {fmt(head_row['old'])}, {fmt(head_row['change'], True)})"
-    if failed_stage and failed_stage["stage"] != "evaluate":
+    if failed_stage:
         headline = f"pipeline failed at {failed_stage['stage']}" + (f"; {headline}" if blessed is not None else "")
 
     lin = collect.lineage(info, publish, reg["record"], cfg.root)

@@ -36,7 +36,9 @@ def fmt(value: Any, signed: bool = False) -> str:
 
 
 def pct(value: Any) -> str:
-    return "—" if value is None else f"{value:+.2%}"
+    if value is None:
+        return "—"
+    return "±0%" if value == 0 else f"{value:+.2%}"
 
 
 def short(value: Any, n: int = 12) -> str:
