@@ -199,7 +199,7 @@ def predicted_vs_actual(y_true: Any, y_pred: Any) -> Any:
 def residuals(y_true: Any, y_pred: Any) -> Any:
     plt = pyplot()
     fig, (ax, hx) = plt.subplots(1, 2, figsize=(6.4, 4.0), sharey=True,
-                                 gridspec_kw={"width_ratios": [3, 1], "wspace": 0.05})
+                                 gridspec_kw={"width_ratios": [3, 1], "wspace": 0.12})
     res = y_true - y_pred
     ax.axhline(0, color=GREY, lw=1, ls="--")
     ax.scatter(y_pred, res, s=12, alpha=0.6, color=BLUE, edgecolors="none")
@@ -209,7 +209,9 @@ def residuals(y_true: Any, y_pred: Any) -> Any:
     hx.hist(res, bins=min(30, max(5, len(res) // 8)), orientation="horizontal", color=BLUE, alpha=0.7)
     hx.axhline(0, color=GREY, lw=1, ls="--")
     hx.set_xlabel("rows")
-    hx.tick_params(labelleft=False)
+    hx.tick_params(labelleft=False, left=False)
+    hx.spines["left"].set_visible(False)
+    hx.xaxis.set_major_locator(plt.MaxNLocator(2, integer=True))
     return fig
 
 
