@@ -75,7 +75,8 @@ class Forge:
             try:
                 resp = self.session.request(method, url, timeout=TIMEOUT, **kw)
             except requests.RequestException as exc:
-                raise ConnectionError(f"{type(exc).__name__}") from None
+                errno = re.search(r"\[Errno [^\]]+\] [^)'\"]+", str(exc))
+                raise ConnectionError(errno.group(0) if errno else type(exc).__name__) from None
             if resp.status_code >= 500 or resp.status_code == 429:
                 raise _Transient(f"HTTP {resp.status_code}")
             return resp
