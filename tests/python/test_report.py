@@ -436,3 +436,72 @@ def test_broken_pieces_become_notes(reg, tmp_path):
     texts = " ".join(n["text"] for n in out["notes"])
     assert "evaluation.json" in texts
     assert (tmp_path / "out" / "report.html").stat().st_size > 1000
+
+
+def test_curves_match_scikit_learn():
+    """The report computes ROC/PR with numpy (no scikit-learn import); same numbers."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    from mlci.report import binary_curves, confusion
+
+    rng = np.random.default_rng(1)
+    for n in (10, 143, 1000):
+        truth = rng.integers(0, 2, n)
+        truth[:2] = [0, 1]
+        score = np.round(rng.random(n) * (0.5 + truth), 2)  # ties included
+        c = binary_curves(truth, score)
+        assert c["auc"] == pytest.approx(skm.roc_auc_score(truth, score), abs=1e-12)
+        assert c["ap"] == pytest.approx(skm.average_precision_score(truth, score), abs=1e-12)
+    y, p = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
+    assert confusion(y, p, [0, 1, 2]) == skm.confusion_matrix(y, p, labels=[0, 1, 2]).tolist()
+
+
+def test_multiclass_run_gets_one_vs_rest_curves(tmp_path):
+    """A hand-made multiclass run directory (string labels, probabilities per class)."""
+    import numpy as np
+    import pandas as pd
+
+    from mlci import config
+    from mlci.report import generate
+    from mlci.runs import Project, Run
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    write_config(root, "mc", """
+        name: mc
+        task: classification
+        data: {train: data.csv, target: kind}
+        evaluate:
+          metrics: [accuracy]
+          gates: [{metric: accuracy, threshold: 0.5}]
+        store: {uri: .mlci/store}
+    """)
+    (root / "data.csv").write_text("a,kind\n1,x\n")
+    run_dir = tmp_path / "run"
+    (run_dir / "model").mkdir(parents=True)
+    classes = ["cat", "dog", "eel"]
+    (run_dir / "model" / "signature.json").write_text(json.dumps({"classes": classes}))
+    rng = np.random.default_rng(0)
+    y = rng.choice(classes, 120)
+    proba = rng.dirichlet([1, 1, 1], 120)
+    for i, c in enumerate(y):
+        proba[i, classes.index(c)] += 1.0
+    proba /= proba.sum(axis=1, keepdims=True)
+    preds = pd.DataFrame({"y_true": y, "y_pred": [classes[i] for i in proba.argmax(axis=1)]})
+    for i, c in enumerate(classes):
+        preds[f"proba_{c}"] = proba[:, i]
+    preds.to_parquet(run_dir / "predictions.parquet")
+    accuracy = float((preds.y_true == preds.y_pred).mean())
+    (run_dir / "evaluation.json").write_text(json.dumps({
+        "blessed": True, "metrics": {"accuracy": accuracy}, "baseline": None, "n_test": 120,
+        "gates": [{"metric": "accuracy", "kind": "threshold", "bound": 0.5, "value": accuracy, "baseline": None,
+                   "passed": True, "reason": "ok"}]}))
+    out = generate(Project(config.load(root / "mlci.yaml")), Run("mc", run_dir), tmp_path / "out")
+    assert out["decision"] == "blessed"
+    dom = parse(tmp_path / "out" / "report.html")
+    plots = plots_in(dom)
+    assert {"confusion", "roc", "pr"} <= set(plots)
+    legend = plots["roc"].find("svg").text
+    assert all(f"class {c}" in legend for c in classes)
+    assert all(label in plots["confusion"].find("svg").text for label in classes)
