@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 TOKEN = "s3cr3t-t0ken-value"
-SUMMARY_V1 = "<!-- mlci-report:churn -->\n### churn: ✅ blessed\n\n| metric | production v1 | candidate |\n|---|---:|---:|\n| auc | 0.9000 | 0.9100 |\n"
+SUMMARY_V1 = "<!-- mlci-report:churn -->\n### churn: ✅ blessed\n\n| metric | production v1 | candidate |\n|---|---:|---:|\n| auc | 0.9000 | 0.9100 |\n\n<sub>mlci 0.1.0</sub>\n"
 SUMMARY_V2 = SUMMARY_V1.replace("0.9100", "0.9200")
 
 
@@ -236,7 +236,7 @@ def test_bitbucket_server_creates_then_updates_with_version(server, summaries, t
     assert len(ours) == 1 and ours[0]["version"] == 2
     # Bitbucket escapes HTML: the marker is a CommonMark link reference definition (invisible)
     assert ours[0]["text"].startswith("[//]: # (mlci-report:churn)\n")
-    assert "<!--" not in ours[0]["text"]
+    assert "<!--" not in ours[0]["text"] and "<sub>" not in ours[0]["text"]
     assert any("start=100" in p for _, p, _ in server.requests)  # followed nextPageStart
     assert all(h.get("Authorization") == f"Bearer {TOKEN}" for _, _, h in server.requests)
 

@@ -184,7 +184,8 @@ class BitbucketServer(Forge):
     def prepare(self, body: str) -> str:
         # Bitbucket Server escapes raw HTML in Markdown: use a link reference definition instead,
         # which CommonMark renders as nothing
-        return HTML_MARKER.sub(lambda m: f"[//]: # (mlci-report:{m.group(1)})\n", body, count=1)
+        body = HTML_MARKER.sub(lambda m: f"[//]: # (mlci-report:{m.group(1)})\n", body, count=1)
+        return re.sub(r"<sub>(.*?)</sub>", r"_\1_", body)
 
     def comments(self) -> Iterator[tuple[Any, str, Any]]:
         start: int | None = 0
