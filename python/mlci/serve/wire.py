@@ -138,7 +138,7 @@ def parse(body: bytes, content_type: str | None, schema: Schema, query: dict[str
 
 def _parse_json(body: bytes, schema: Schema) -> tuple[list[list[Any]], dict[str, Any]]:
     try:
-        doc = json.loads(body)
+        doc = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8 text; expected JSON") from None
     except ValueError as exc:
