@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: expected 0..65535")
     model_dir, trusted, info = resolve_model(args.model, args.config, args.store)
+    trusted = trusted + [t for t in os.environ.get("MLCI_TRUSTED_TYPES", "").split(",") if t]
     name = info.get("name") or os.environ.get("MLCI_MODEL_NAME") or None
     version = info.get("version") or os.environ.get("MLCI_MODEL_VERSION") or None
     log = logging.getLogger("mlci.serve")
