@@ -4,6 +4,10 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 ADDR=${MLCI_TEST_REGISTRY:-127.0.0.1:5000}
+# htpasswd (apache2-utils): the image tests start a second registry with basic auth
+if ! command -v htpasswd >/dev/null 2>&1; then
+  apt-get install -y -qq apache2-utils >/dev/null 2>&1 || { apt-get update -qq; apt-get install -y -qq apache2-utils >/dev/null; }
+fi
 if curl -fsS "http://$ADDR/v2/" >/dev/null 2>&1; then
   exit 0
 fi

@@ -8,6 +8,7 @@ also kept beside image.json for people to read.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -73,8 +74,14 @@ def labels_for(cfg: Any, target: Target, created: str) -> dict[str, str]:
     return labels
 
 
+FIXED_MTIME = 946684800  # 2000-01-01: layers from the same files are byte-identical, cache or not
+
+
 def _copy_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+    for path in sorted(dest.rglob("*"), reverse=True):
+        os.utime(path, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
+    os.utime(dest, (FIXED_MTIME, FIXED_MTIME))
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -94,6 +101,7 @@ def build(cfg: Any, target: Target, on_line: Callable[[str], None] | None = None
     started = time.monotonic()
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     client = dockerlib.client()
+    _ensure_base(client, cfg.image.base)
     prebuilt = cfg.resolve(cfg.image.wheelhouse) if cfg.image.wheelhouse else None
     requirements = wheelhouse.pinned_requirements(cfg.image.requirements)
     wheels = wheelhouse.ensure(requirements, prebuilt)
@@ -127,6 +135,25 @@ def build(cfg: Any, target: Target, on_line: Callable[[str], None] | None = None
     (target.records / "Dockerfile").write_text(dockerfile)
     target.write(BUILD_FILE, result)
     return result
+
+
+def _ensure_base(client: Any, base: str) -> None:
+    """The base image must be on the daemon or pullable; say so clearly before building."""
+    import docker
+
+    try:
+        client.images.get(base)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.APIError as exc:
+        raise InfraError(f"Docker daemon: {exc}") from None
+    try:
+        client.images.pull(base)
+    except docker.errors.APIError as exc:
+        detail = str(getattr(exc, "explanation", None) or exc).splitlines()[0]
+        raise UsageError(f"image.base {base!r}: not available to the Docker daemon and cannot be pulled "
+                         f"({detail}); load or build it first (see docker/base-image/)") from None
 
 
 def _docker_build(client: Any, ctx: Path, tag: str, base: str,
