@@ -70,7 +70,8 @@ def read_table(path: Path, what: str = "data") -> "pd.DataFrame":
         try:
             df = pd.read_csv(path, sep=sep, skipinitialspace=True)
         except pd.errors.ParserError as exc:
-            raise DataError(f"{path}: malformed CSV: {str(exc).strip().splitlines()[-1]}") from None
+            detail = str(exc).strip().splitlines()[-1].split("C error: ")[-1]
+            raise DataError(f"{path}: malformed CSV: {detail}") from None
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         except pd.errors.EmptyDataError:
@@ -124,7 +125,8 @@ def split_xy(df: "pd.DataFrame", config: "Config", source: str) -> tuple["pd.Dat
     if config.task == "classification":
         classes = y.unique()
         if len(classes) < 2:
-            raise DataError(f"{source}: target column `{target}` has a single class ({classes[0]!r}); "
+            only = classes[0].item() if hasattr(classes[0], "item") else classes[0]
+            raise DataError(f"{source}: target column `{target}` has a single class ({only!r}); "
                             "classification needs at least two")
     else:
         if not pd.api.types.is_numeric_dtype(y):

@@ -6,14 +6,15 @@ import argparse
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", help="store URI (default: from mlci.yaml, MLCI_STORE or .mlci/store)")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = sub.add_parser("list", help="versions of a model (or all models without NAME)")
     p.add_argument("name", nargs="?")
-    p = sub.add_parser("show", help="one version: NAME, NAME@VERSION or NAME@ALIAS")
-    p.add_argument("ref")
-    p = sub.add_parser("history", help="the audit log of a model")
-    p.add_argument("name")
+    p2 = sub.add_parser("show", help="one version: NAME, NAME@VERSION or NAME@ALIAS")
+    p2.add_argument("ref")
+    p3 = sub.add_parser("history", help="the audit log of a model")
+    p3.add_argument("name")
+    for each in (p, p2, p3):
+        each.add_argument("--store", help="store URI (default: from mlci.yaml, MLCI_STORE or .mlci/store)")
 
 
 def run(args: argparse.Namespace) -> int:
