@@ -310,7 +310,6 @@ def test_bad_model_references_exit_2(mlci, tmp_path):
 
 
 def test_serve_name_at_alias_from_the_registry(model, tmp_path):
-    from mlci.publish import run_files  # noqa: F401 - same package the CLI uses
     from mlci.registry import Registry
     from mlci.store import open_store
 
