@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlci import metrics as metric_defs
 from mlci.errors import ConfigError
+from mlci.deploy.settings import Environment as DeployEnvironment
 from mlci.jenkins.settings import Jenkins as JenkinsSettings
 
 
@@ -145,6 +146,7 @@ class Config(Section):
     image: Image = Field(default_factory=Image)
     promote: Promote = Field(default_factory=Promote)
     jenkins: JenkinsSettings = Field(default_factory=JenkinsSettings)
+    deploy: dict[str, DeployEnvironment] = Field(default_factory=dict, description="deployment environments by name")
 
     # set by load(); not part of the file
     _path: Path | None = None
