@@ -268,3 +268,25 @@ def test_bad_input_exit_codes(project, mlci):
     r = mlci("deploy", "-c", bad, "--env", "staging", "--model", f"{model}@2")
     assert r.returncode == 3 and "connecting to the Docker daemon at tcp://127.0.0.1:" in r.stderr
     assert ask(project["port"])[1]["model_version"] == "1"  # untouched
+
+
+def test_docker_gpu_request_and_limits_in_the_container_options(tmp_path):
+    """GPUs can't run here: check the options handed to the Docker API instead."""
+    from mlci import config
+    from mlci.deploy import core
+    from mlci.deploy import docker as target
+
+    (tmp_path / "mlci.yaml").write_text(yaml.safe_dump({
+        "name": "m", "task": "regression", "data": {"train": "t.csv", "target": "y"},
+        "deploy": {"gpu": {"target": "docker", "gpus": "all", "memory": "2Gi", "cpus": 4},
+                   "one": {"target": "docker", "gpus": 1, "docker_host": "ssh://deploy@gpu01", "port": 9000}}}))
+    cfg = config.load(tmp_path / "mlci.yaml")
+    rel = core.Release("m", 3, "r/m@sha256:" + "0" * 64, "r/m", "sha256:" + "0" * 64)
+    opts = target.run_options(cfg, "gpu", cfg.deploy["gpu"], rel, "serving")
+    [req] = opts["device_requests"]
+    assert req["Count"] == -1 and req["Capabilities"] == [["gpu"]]
+    assert opts["mem_limit"] == "2g" and opts["nano_cpus"] == 4_000_000_000
+    assert opts["labels"]["org.mlci.version"] == "3" and opts["labels"]["org.mlci.environment"] == "gpu"
+    one = cfg.deploy["one"]
+    assert target.run_options(cfg, "one", one, rel, "serving")["device_requests"][0]["Count"] == 1
+    assert target.live_url(one) == "http://gpu01:9000"  # the remote daemon's host
