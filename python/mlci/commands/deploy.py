@@ -139,7 +139,7 @@ def _status(args: argparse.Namespace) -> int:
 
     cfg, registry_for = _setup(args)
     names = [args.env] if getattr(args, "env", None) else sorted(cfg.deploy)
-    for n in names:
+    for n in names or [""]:
         core.environment(cfg, n)
     name = args.model.partition("@")[0] if args.model else cfg.name
     registry = registry_for(name)
