@@ -26,7 +26,8 @@ with open(log, "a") as f:
 mode = os.environ.get("FAKE_KUBECTL_MODE", "ok")
 args = sys.argv[1:]
 if mode == "unreachable":
-    sys.stderr.write("The connection to the server 10.0.0.1:6443 was refused - did you specify the right host or port?\n"
+    sys.stderr.write("The connection to the server 10.0.0.1:6443 was refused - "
+                     "did you specify the right host or port?\n"
                      "Unable to connect to the server: dial tcp 10.0.0.1:6443: connect: connection refused\n")
     sys.exit(1)
 if "apply" in args:

@@ -5,7 +5,6 @@ mlci deploy rollback --env ENV"""
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 FILES = ("deployment.yaml", "service.yaml")
 # kubectl's messages when the API server cannot be reached (worth a retry, then exit 3)
-_UNREACHABLE = ("unable to connect to the server", "the connection to the server", "connection refused", "i/o timeout", "no such host",
+_UNREACHABLE = ("unable to connect to the server", "the connection to the server", "connection refused",
+                "i/o timeout", "no such host",
                 "tls handshake timeout", "the server is currently unable", "context deadline exceeded")
 
 
