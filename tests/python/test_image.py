@@ -208,6 +208,21 @@ def test_verify_push_and_pull_back_by_digest(project, docker_client, mlci):
         container.remove(force=True)
 
 
+def test_a_registered_version_builds_and_verifies_by_name(project, docker_client, mlci):
+    root = project["root"]
+    cfg = write_config(root, "quick.yaml", image__verify={"examples": "examples.json",
+                                                           "load": {"seconds": 0.5, "concurrency": 1}})
+    r = mlci("image", "build", "-c", cfg.name, "--model", "bc-image@1", cwd=root, timeout=900)
+    assert r.returncode == 0, r.stderr
+    records = root / ".mlci" / "images" / "bc-image-v1"
+    built = json.loads((records / "image.json").read_text())
+    assert built["tag"] == f"{project['repo']}:v1" and built["model"]["version"] == 1
+    # the model came from the store (owner-only files); the image's non-root user must read it
+    r = mlci("image", "verify", "-c", cfg.name, "--model", "bc-image@1", cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((records / "image-verify.json").read_text())["passed"]
+
+
 def test_failing_examples_exit_1_remove_the_container_and_block_the_push(project, docker_client, mlci):
     root = project["root"]
     wrong = json.loads(json.dumps(project["examples"][:1]))

@@ -80,7 +80,12 @@ FIXED_MTIME = 946684800  # 2000-01-01: layers from the same files are byte-ident
 def _copy_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
     for path in sorted(dest.rglob("*"), reverse=True):
+        if not path.is_symlink():
+            # readable by the image's non-root user whatever the source's mode (store
+            # downloads are private to their owner)
+            path.chmod(0o755 if path.is_dir() else 0o644)
         os.utime(path, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
+    dest.chmod(0o755)
     os.utime(dest, (FIXED_MTIME, FIXED_MTIME))
 
 

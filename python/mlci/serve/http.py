@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER = 64 * 1024
 GRACE_SECONDS = 10.0
+IDLE_SECONDS = float(os.environ.get("MLCI_SERVE_IDLE_SECONDS", "75"))  # a connection that sends nothing for this long is closed (idle keep-alive, slow clients)
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -43,6 +44,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.closing = False
+        self.last_data = time.monotonic()
 
     # asyncio callbacks ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -54,6 +56,7 @@ class _Connection(asyncio.Protocol):
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
+        self.last_data = time.monotonic()
         self.buffer += data
         while self.transport is not None and not self.closing:
             if not self._next_request():
@@ -143,7 +146,9 @@ class _Worker:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        reaper = asyncio.ensure_future(self._close_idle(stop))
         await stop.wait()
+        reaper.cancel()
         # drain: stop accepting, close idle keep-alive connections, let busy ones finish
         self.draining = True
         server.close()
@@ -156,6 +161,16 @@ class _Worker:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
+
+
+    async def _close_idle(self, stop: asyncio.Event) -> None:
+        # one sweep every few seconds instead of a timer per request (cheaper on the hot path)
+        while not stop.is_set():
+            await asyncio.sleep(min(5.0, IDLE_SECONDS / 2))
+            cutoff = time.monotonic() - IDLE_SECONDS
+            for conn in list(self.connections):
+                if conn.last_data < cutoff and conn.transport is not None:
+                    conn.transport.close()
 
 
 def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
