@@ -290,3 +290,19 @@ def test_docker_gpu_request_and_limits_in_the_container_options(tmp_path):
     one = cfg.deploy["one"]
     assert target.run_options(cfg, "one", one, rel, "serving")["device_requests"][0]["Count"] == 1
     assert target.live_url(one) == "http://gpu01:9000"  # the remote daemon's host
+
+
+def test_rollback_replays_deploy_events_as_a_stack():
+    from mlci.deploy.core import deployed_stack
+
+    def ev(version, status="succeeded", rollback=False):
+        return {"version": version, "status": status, "rollback": rollback}
+
+    events = [ev(1), ev(2), ev(3), ev(4, "failed")]
+    assert [e["version"] for e in deployed_stack(events)] == [1, 2, 3]
+    events += [ev(2, rollback=True)]
+    assert [e["version"] for e in deployed_stack(events)] == [1, 2]
+    events += [ev(1, rollback=True)]
+    assert [e["version"] for e in deployed_stack(events)] == [1]
+    events += [ev(3), ev(3)]  # redeploying the same version is not a new step
+    assert [e["version"] for e in deployed_stack(events)] == [1, 3]
