@@ -183,7 +183,7 @@ def examples(cfg: Any, env: Any) -> list[dict[str, Any]]:
 
 def smoke(base_url: str, exs: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
     """/health and every example against ``base_url``; CheckFailed naming the first failure."""
-    from mlci.image.verify import compare
+    from mlci.image.verify import check_answer
 
     if not healthy(base_url):
         raise CheckFailed(f"smoke test failed: {base_url}/health does not answer 200")
@@ -195,15 +195,7 @@ def smoke(base_url: str, exs: list[dict[str, Any]], tolerance: float) -> dict[st
                                     ex.get("content_type", "application/json"), timeout=30)
         except (OSError, http.client.HTTPException) as exc:
             raise CheckFailed(f"smoke test failed: {ex['name']}: {exc}") from None
-        try:
-            answer = json.loads(data)
-        except ValueError:
-            answer = data.decode(errors="replace")
-        problem = None
-        if status != ex["status"]:
-            problem = f"status {status}, expected {ex['status']}"
-        elif "expected" in ex:
-            problem = compare(ex["expected"], answer, float(ex.get("tolerance", tolerance)))
+        problem = check_answer(ex, status, data, tolerance)
         if problem:
             raise CheckFailed(f"smoke test failed: {ex['name']}: {problem}")
     return {"url": base_url, "examples": len(exs), "passed": True}
