@@ -268,7 +268,13 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
 
 
 def exit_code(sweep: dict[str, Any]) -> int:
-    """0: the best candidate is blessed; else the worst error of a failed job (2, 3, 4), else 1."""
+    """0: the best candidate is blessed; else the worst error of a failed job (2, 3, 4), else 1.
+    A shard only does work, `select` decides: 0 when any of its candidates ran, else the worst
+    error."""
+    if sweep.get("shard"):
+        if any(c.get("status") == "ok" for c in sweep["candidates"]) or not sweep["candidates"]:
+            return 0
+        return max(c["exit_code"] for c in sweep["candidates"])
     best = sweep.get("best")
     if best is not None and best.get("blessed"):
         return 0
@@ -327,6 +333,44 @@ def select(paths: list[Path]) -> dict[str, Any]:
             "combinations": first["combinations"], "metric": first["metric"],
             "greater_is_better": first["greater_is_better"], "shards": sorted(s for s in shards if s),
             "candidates": merged, "best": best}
+
+
+def select_from_workspace(config_path: Path, grid_path: Path) -> dict[str, Any]:
+    """Rank the grid's candidates from the runs in this workspace (after the shards' runs were
+    unstashed into it): each combination's run id is its training fingerprint, so nothing needs
+    to travel but the run directories. A combination without a run directory (its training
+    failed, or its shard's runs did not come back) is listed as missing."""
+    from mlci.runs import Project, Run, read_json
+
+    config_path = Path(config_path).resolve()
+    grid = read_grid(grid_path)
+    combos = combinations(grid)
+    configs = validate(config_path, combos, grid_path)
+    metric, greater = objective(configs[0])
+    candidates = []
+    for index, (combo, cfg) in enumerate(zip(combos, configs)):
+        project = Project(cfg)
+        run_id = project.run_id()
+        run = Run(run_id, project.runs_dir / run_id)
+        rec: dict[str, Any] = {"index": index, "overrides": combo, "label": label(combo), "run_id": run_id}
+        if not run.file("evaluation.json").is_file():
+            rec.update(status="missing", exit_code=2,
+                       error=f"no evaluated run {run_id} in {project.runs_dir} (training failed, or its "
+                             "shard's runs were not brought back)")
+        else:
+            evaluation = read_json(run.file("evaluation.json"))
+            rec.update(status="ok", exit_code=0 if evaluation["blessed"] else 1, blessed=evaluation["blessed"],
+                       metrics=evaluation["metrics"], failed=evaluation.get("failed", []))
+        candidates.append(rec)
+    if all(c["status"] == "missing" for c in candidates):
+        raise NotFoundError(f"none of the {len(candidates)} combinations of {grid_path} has an evaluated run in "
+                            f"{Project(configs[0]).runs_dir}; run `mlci sweep --grid {grid_path}` (or unstash "
+                            "the shards' .mlci/runs) first")
+    sweep_id = fp.digest({"config": config_path.read_text(), "grid": grid})[:12]
+    best = best_of(candidates, metric, greater)
+    return {"sweep_id": sweep_id, "name": configs[0].name, "grid": grid, "combinations": len(combos),
+            "metric": metric, "greater_is_better": greater, "shards": [], "candidates": candidates,
+            "best": best, "source": "workspace"}
 
 
 def import_best_run(project: Any, best: dict[str, Any]) -> Any:

@@ -1,7 +1,8 @@
 """mlci sweep: train a parameter grid in parallel and pick the best candidate
 
   mlci sweep -c mlci.yaml --grid grid.yaml [--jobs N] [--shard I/N] [--out DIR] [--publish-best]
-  mlci sweep select DIR|FILE... [--publish]      merge shards (Jenkins fan-out) and pick the best
+  mlci sweep select --grid grid.yaml [--publish]  rank the grid's runs in this workspace (after unstash)
+  mlci sweep select DIR|FILE... [--publish]      merge shard files and pick the best
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _table(title: str, sweep: dict) -> None:
         mark = "★" if best and c["index"] == best.get("index") else ""
         status = c["status"] if c["status"] != "ok" else ("blessed" if c.get("blessed") else "not blessed")
         rows.append([f"{mark}{c['index'] + 1}", c["label"], status, ui.fmt(value),
-                     c.get("run_id") or (c.get("error") or "")[:80], c.get("shard") or ""])
+                     (c.get("error") or "")[:80] if c["status"] != "ok" else c.get("run_id"), c.get("shard") or ""])
     columns = ["#", "overrides", "result", metric, "run / error"]
     if any(c.get("shard") for c in sweep["candidates"]):
         columns.append("shard")
@@ -65,9 +66,13 @@ def run(args: argparse.Namespace) -> int:
 
     con = ui.console()
     if args.action == "select":
-        if not args.inputs:
-            raise UsageError("select: name the shard files or the directories holding them")
-        merged = sweep_mod.select([Path(p) for p in args.inputs])
+        if args.inputs:
+            merged = sweep_mod.select([Path(p) for p in args.inputs])
+        elif args.grid:
+            merged = sweep_mod.select_from_workspace(Path(args.config), Path(args.grid))
+        else:
+            raise UsageError("select: pass --grid GRID_YAML (rank the runs in this workspace) "
+                             "or the shard files / directories holding them")
         if args.json:
             pass
         elif not args.quiet:
