@@ -144,6 +144,18 @@ def test_whole_pipeline_publishes_and_the_stored_model_loads_through_load_any(tm
         model_io.load_any(model_dir, allow_code=False)
 
 
+def test_the_server_predictor_serves_a_command_model(tmp_path, mlci):
+    cfg = make_project(tmp_path / "p")
+    assert mlci("train", "-c", cfg).returncode == 0
+    from mlci.serve.predictor import Predictor
+
+    run_dir = next(p for p in (tmp_path / "p" / ".mlci" / "runs").iterdir() if p.is_dir())
+    predictor = Predictor(run_dir / "model")
+    assert predictor.classes == [0, 1] and predictor.can_proba and predictor.engine == "sklearn"
+    labels, proba = predictor.predict([[4.0, -3.0], [-4.0, 3.0]], proba=True)
+    assert labels == [1, 0] and len(proba) == 2 and abs(sum(proba[0]) - 1) < 1e-9
+
+
 def test_tampered_command_model_is_refused_before_its_code_runs(tmp_path, mlci):
     cfg = make_project(tmp_path / "p")
     assert mlci("train", "-c", cfg).returncode == 0

@@ -337,7 +337,7 @@ def importance(project: Any, run_path: Path, notes: Notes, budget_s: float) -> d
     from mlci.errors import MlciError
 
     try:
-        model = model_io.load(model_dir, project.config.model.trusted_types)
+        model = model_io.load_any(model_dir, project.config.model.trusted_types)
     except MlciError as exc:
         notes.add("importance", f"model not loadable ({exc}); no feature importance")
         return None

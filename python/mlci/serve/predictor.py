@@ -42,7 +42,7 @@ class Predictor:
         self.model_dir = Path(model_dir)
         self.meta = model_io.verify(self.model_dir)
         self.signature = model_io.signature(self.model_dir)
-        self.pipeline = model_io.load(self.model_dir, trusted=trusted)
+        self.pipeline = model_io.load_any(self.model_dir, trusted=trusted)  # a `command` model too
         self.schema = Schema.from_signature(self.signature)
         if not self.schema.names:
             names = getattr(self.pipeline, "feature_names_in_", None)
@@ -59,7 +59,7 @@ class Predictor:
         self._final: Any = None
         self._sk_final: Any = None
         self.engine = "sklearn"
-        if engine == "auto":
+        if engine == "auto" and self.meta.get("format") != "command":
             self._build_fast_path()
 
     # --- description ---------------------------------------------------------------------------
