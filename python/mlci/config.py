@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlci import metrics as metric_defs
 from mlci.errors import ConfigError
+from mlci.validation.settings import Validate
 
 
 class Section(BaseModel):
@@ -125,6 +126,7 @@ class Config(Section):
     store: Store = Field(default_factory=Store)
     image: Image = Field(default_factory=Image)
     promote: Promote = Field(default_factory=Promote)
+    validate_: Validate = Field(default_factory=Validate, alias="validate")
 
     # set by load(); not part of the file
     _path: Path | None = None
