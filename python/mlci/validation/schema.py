@@ -143,7 +143,8 @@ def _unknown(value: str, known: list[str], what: str) -> str:
 
 
 def _owner(loc: tuple[Any, ...]) -> type[BaseModel]:
-    if loc[:1] == ("columns",) and len(loc) >= 3:
+    """The model that holds the key at ``loc + (key,)``."""
+    if loc[:1] == ("columns",) and len(loc) >= 2:
         return ColumnSchema
     if loc[:2] == ("table", "expressions"):
         return ExpressionRule
