@@ -97,6 +97,9 @@ def _print_summary(result: dict) -> None:
                     rows.append((ds["name"], f"drift.{c['column']}", c.get("severity", "warn"), "", shown))
     con = ui.console()
     if rows:
+        from rich.markup import escape
+
+        rows = [tuple(escape(str(v)) for v in row) for row in rows]
         ui.table("validation problems", ["data", "rule", "severity", "failing rows", "detail"], rows)
     for ds in result["datasets"]:
         passed = sum(1 for r in ds["rules"] if r["status"] == "passed")

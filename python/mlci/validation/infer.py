@@ -11,7 +11,8 @@ Defaults (docs/validation.md), chosen so a fresh sample from the same source pas
 - NaN / inf: allowed only if present.
 - categorical domain (`allowed`): string/bool columns with at most ``max_categories`` (20)
   distinct values, each seen at least 5 times (so the domain is probably complete).
-- unique: int or string columns with all values distinct and at least 100 values.
+- unique: int or string columns with all values distinct and at least 100 values; such an
+  int column is an identifier, so it gets no `max` (new data brings larger ids).
 - regex: a string column whose every value matches one well-known pattern (email, uuid,
   ISO date, digits only, upper-case code).
 """
@@ -88,6 +89,8 @@ def infer_schema(table: Any, *, margin: float = 0.1, max_categories: int = 20) -
         if dtype in ("int", "string") and count >= 100 and "allowed" not in spec:
             if pc.count_distinct(col).as_py() == count:
                 spec["unique"] = True
+                if dtype == "int":  # an identifier: new data brings new (larger) ids
+                    spec.pop("max", None)
         if dtype == "string" and count and "allowed" not in spec:
             for _, pattern in PATTERNS:
                 if pc.all(pc.match_substring_regex(pc.drop_null(col), pattern=pattern)).as_py():
