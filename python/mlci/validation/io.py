@@ -37,6 +37,7 @@ def _arrow_errors() -> tuple[type[BaseException], ...]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     msg = text[0] if text else type(exc).__name__
+    msg = "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in msg)
     return msg if len(msg) <= 300 else msg[:297] + "..."
 
 
@@ -123,6 +124,15 @@ class DataSource:
         except _arrow_errors() as exc:
             raise self._fail(exc) from None
 
+    def _check_text(self, schema: Any) -> None:
+        """CSV text that is not UTF-8 arrives as a binary column: refuse it clearly."""
+        import pyarrow as pa
+
+        for f in schema:
+            if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type):
+                raise DataError(f"{self.path}: column `{f.name}` holds bytes that are not valid UTF-8 "
+                                "text; save the file as UTF-8")
+
     def _check_names(self, names: list[str]) -> None:
         seen: set[str] = set()
         for n in names:
@@ -161,6 +171,8 @@ class DataSource:
             except _arrow_errors() as exc:
                 raise self._fail(exc) from None
         self._check_names(list(table.column_names))
+        if self.fmt == "csv":
+            self._check_text(table.schema)
         return table
 
     def batches(self) -> Iterator[Any]:
@@ -241,6 +253,8 @@ class DataSource:
                     self.text_columns.add(column)
                     raise Retype(column) from None
                 raise self._fail(exc) from None
+            if n == 0:
+                self._check_text(batch.schema)
             n += 1
             # split oversized blocks so memory per step stays about chunk_rows rows
             for start in range(0, batch.num_rows, self.chunk_rows):
