@@ -335,10 +335,14 @@ class DriftCheck:
         self._planned = True
 
     def update(self, table: Any) -> None:
+        for job in self.jobs(table):
+            job()
+
+    def jobs(self, table: Any) -> list[Any]:
+        """One callable per compared column (independent; run them in any order)."""
         if not self._planned:
             self._plan(table.schema)
-        for name, counter in self.counters.items():
-            counter.update(table.column(name))
+        return [lambda c=counter, n=name: c.update(table.column(n)) for name, counter in self.counters.items()]
 
     def result(self) -> dict[str, Any]:
         s = self.settings

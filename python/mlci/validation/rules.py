@@ -357,8 +357,11 @@ def _keys(col: Any) -> tuple[Any, Any]:
              if col.null_count else np.ones(len(col), dtype=bool))
     t = col.type
     if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_timestamp(t) or pa.types.is_date(t):
-        arr = pc.fill_null(pc.cast(col, pa.int64()), 0)
-        return np.asarray(arr.to_numpy()).astype(np.int64).view(np.uint64), valid
+        arr = col if t == pa.int64() else pc.cast(col, pa.int64())
+        arr = pc.fill_null(arr, 0) if col.null_count else arr
+        chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+        x = np.concatenate([c.to_numpy() for c in chunks]) if len(chunks) != 1 else chunks[0].to_numpy()
+        return x.astype(np.int64, copy=False).view(np.uint64), valid
     if pa.types.is_floating(t):
         x = np.asarray(pc.fill_null(pc.cast(col, pa.float64()), 0.0).to_numpy()) + 0.0  # -0.0 -> 0.0
         x[np.isnan(x)] = np.nan  # one NaN pattern
@@ -398,9 +401,7 @@ class UniqueCheck(Check):
             return
         keys = np.concatenate(self.keys)
         self.keys = []
-        import pyarrow.compute as pc
-
-        if pc.count_distinct(keys).as_py() == len(keys):  # hash-based, no sort when all distinct
+        if self.all_distinct(keys):
             self.parts = []
             return
         order = np.argsort(keys, kind="stable")
@@ -413,6 +414,18 @@ class UniqueCheck(Check):
                                    for p in self.parts])
             self.rows = rows[dup][: self.sample].tolist()
         self.parts = []
+
+    @staticmethod
+    def all_distinct(keys: Any) -> bool:
+        """Fast path: strictly increasing (ids usually are), else one in-place sort."""
+        np, _, _ = _pa()
+        if len(keys) < 2:
+            return True
+        signed = keys.view(np.int64)
+        if (signed[1:] > signed[:-1]).all():
+            return True
+        s = np.sort(keys)
+        return not (s[1:] == s[:-1]).any()
 
     def observed(self) -> Any:
         return {"duplicates": self.failing}
