@@ -17,7 +17,7 @@ try:  # evidently >= 0.7
 
     snapshot = Report([DataDriftPreset()]).run(current_data=cur, reference_data=ref)
     result = snapshot.dict()
-    drifted = next((m["value"] for m in result["metrics"] if "DriftedColumnsCount" in m["metric_id"]), None)
+    drifted = next((m["value"] for m in result["metrics"] if "DriftedColumnsCount" in m.get("metric_name", "")), None)
 except ImportError:  # evidently < 0.7
     from evidently.metric_preset import DataDriftPreset
     from evidently.report import Report

@@ -63,7 +63,8 @@ def numeric_values(col: Any) -> Any:
     return col.to_numpy(zero_copy_only=False)
 
 
-def category_counts(col: Any) -> dict[str, int]:
+def category_counts(col: Any, limit: int | None = None) -> dict[str, int] | None:
+    """Counts of each value (as text); None when there are more than ``limit`` values."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -71,7 +72,13 @@ def category_counts(col: Any) -> dict[str, int]:
         col = pc.cast(col, col.type.value_type)
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         col = pc.cast(col, pa.string())
+    if limit is not None and len(col) > 4 * limit:
+        # free text / ids show themselves in a slice: no hash table of millions of strings
+        if pc.count_distinct(col.slice(0, 4 * limit)).as_py() > limit:
+            return None
     vc = pc.value_counts(col)
+    if limit is not None and len(vc) > limit + 1:
+        return None
     values = vc.field("values").to_pylist()
     counts = vc.field("counts").to_pylist()
     return {v: c for v, c in zip(values, counts) if v is not None}
@@ -86,50 +93,68 @@ class _RefColumn:
     nulls: int = 0
     parts: list[Any] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    high_cardinality: bool = False
 
 
 def build_reference_stats(batches: Any, max_categories: int = 1000, label: str = "") -> dict[str, Any]:
     """Reference statistics from an iterable of Arrow tables/batches (see module doc)."""
-    import numpy as np
-    import pyarrow as pa
+    from mlci.validation.threads import run_jobs
 
     cols: dict[str, _RefColumn] = {}
     rows = 0
+    cap = 10 * max_categories  # more distinct values than this: free text or ids, not compared
+
+    def take(ref: _RefColumn, col: Any, kind: str | None) -> None:
+        ref.rows += len(col)
+        ref.nulls += col.null_count
+        if ref.kind == "numeric" and kind == "numeric":
+            ref.parts.append(numeric_values(col))
+        elif ref.kind == "categorical" and not ref.high_cardinality:
+            counts = category_counts(col, limit=cap)
+            if counts is None:
+                ref.high_cardinality, ref.counts = True, {}
+                return
+            for k, v in counts.items():
+                ref.counts[k] = ref.counts.get(k, 0) + v
+            if len(ref.counts) > cap:
+                ref.high_cardinality, ref.counts = True, {}
+
     for batch in batches:
         rows += batch.num_rows
+        jobs = []
         for name in batch.schema.names:
             col = batch.column(name)
             kind = column_kind(col.type)
-            ref = cols.get(name)
-            if ref is None:
-                ref = cols[name] = _RefColumn(kind=kind or "other", dtype=str(col.type))
-            ref.rows += len(col)
-            ref.nulls += col.null_count
-            if ref.kind == "numeric" and kind == "numeric":
-                ref.parts.append(numeric_values(col))
-            elif ref.kind == "categorical":
-                for k, v in category_counts(col).items():
-                    ref.counts[k] = ref.counts.get(k, 0) + v
-    out: dict[str, Any] = {"format": STATS_FORMAT, "source": label, "rows": rows, "columns": {}}
-    for name, ref in cols.items():
-        entry: dict[str, Any] = {"kind": ref.kind, "dtype": ref.dtype, "rows": ref.rows, "nulls": ref.nulls}
-        if ref.kind == "numeric":
-            x = np.concatenate(ref.parts) if ref.parts else np.empty(0)
-            ref.parts.clear()
-            finite = np.isfinite(x)
-            entry["nonfinite"] = int((~finite).sum())
-            x = np.sort(x[finite])
-            entry.update(_numeric_summary(x))
-        elif ref.kind == "categorical":
-            ranked = sorted(ref.counts.items(), key=lambda kv: (-kv[1], kv[0]))
-            kept = dict(ranked[:max_categories])
-            entry["count"] = sum(ref.counts.values())
-            entry["distinct"] = len(ref.counts)
-            entry["categories"] = kept
-            entry["other"] = sum(v for _, v in ranked[max_categories:])
-        out["columns"][name] = entry
-    _ = pa  # imported for side effects of type checks above
-    return out
+            if name not in cols:
+                cols[name] = _RefColumn(kind=kind or "other", dtype=str(col.type))
+            jobs.append(lambda r=cols[name], c=col, k=kind: take(r, c, k))
+        run_jobs(jobs, batch.num_rows)
+    entries = run_jobs([lambda r=ref: _entry(r, max_categories) for ref in cols.values()], rows)
+    return {"format": STATS_FORMAT, "source": label, "rows": rows, "columns": dict(zip(cols, entries))}
+
+
+def _entry(ref: _RefColumn, max_categories: int) -> dict[str, Any]:
+    import numpy as np
+
+    entry: dict[str, Any] = {"kind": ref.kind, "dtype": ref.dtype, "rows": ref.rows, "nulls": ref.nulls}
+    if ref.kind == "numeric":
+        x = np.concatenate(ref.parts) if ref.parts else np.empty(0)
+        ref.parts.clear()
+        finite = np.isfinite(x)
+        entry["nonfinite"] = int((~finite).sum())
+        x = np.sort(x[finite])
+        entry.update(_numeric_summary(x))
+    elif ref.kind == "categorical" and ref.high_cardinality:
+        entry.update({"count": ref.rows - ref.nulls, "distinct": None, "high_cardinality": True,
+                      "categories": {}, "other": ref.rows - ref.nulls})
+    elif ref.kind == "categorical":
+        ranked = sorted(ref.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        kept = dict(ranked[:max_categories])
+        entry["count"] = sum(ref.counts.values())
+        entry["distinct"] = len(ref.counts)
+        entry["categories"] = kept
+        entry["other"] = sum(v for _, v in ranked[max_categories:])
+    return entry
 
 
 def _numeric_summary(x: Any) -> dict[str, Any]:
@@ -321,6 +346,10 @@ class DriftCheck:
                 continue
             if cur_kind != kind:
                 self.type_changed[name] = f"type changed: reference {ref['dtype']}, current {schema.field(name).type}"
+                continue
+            if kind == "categorical" and ref.get("high_cardinality"):
+                self.skipped.append({"column": name, "reason": f"more than {10 * s.max_categories} distinct "
+                                     "values (free text or identifiers)"})
                 continue
             if kind == "categorical" and ref.get("distinct", 0) > s.max_categories:
                 self.skipped.append({"column": name, "reason": f"{ref['distinct']} distinct values "

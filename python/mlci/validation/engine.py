@@ -64,34 +64,21 @@ def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name:
     return out
 
 
-def _workers() -> int:
-    import os
-
-    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-
-
 def _run_parallel(checks: list[Any], drift: Any, table: Any, offset: int) -> None:
     """Update every check (and the drift counters) with one batch.
 
-    Checks of different columns are independent and Arrow/numpy release the GIL, so the
-    columns run on a thread pool; each check is updated by one thread only, batches in order.
+    Checks of different columns are independent, so the columns run on a thread pool; each
+    check is updated by one thread only, and batches arrive in order.
     """
+    from mlci.validation.threads import run_jobs
+
     groups: dict[Any, list[Any]] = {}
     for check in checks:
         groups.setdefault(check.column, []).append(check)
     jobs = [lambda g=g: [c.update(table, offset) for c in g] for g in groups.values()]
     if drift is not None:
         jobs += drift.jobs(table)
-    workers = _workers()
-    if workers == 1 or len(jobs) == 1 or table.num_rows < 50_000:
-        for job in jobs:
-            job()
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(workers) as pool:
-        for future in [pool.submit(job) for job in jobs]:
-            future.result()
+    run_jobs(jobs, table.num_rows)
 
 
 def _as_table(batch: Any) -> Any:
