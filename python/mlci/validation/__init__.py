@@ -88,7 +88,7 @@ def write_reference_stats(stats: dict[str, Any], path: Path) -> None:
     import json
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
+    Path(path).write_text(json.dumps(stats, separators=(",", ":")) + "\n", encoding="utf-8")
 
 
 def drift_against_stats(df: Any, stats: dict[str, Any], settings: Any = None) -> dict[str, Any]:

@@ -167,8 +167,8 @@ def _numeric_summary(x: Any) -> dict[str, Any]:
                 "edges": [], "cdf_lt": [], "cdf_le": []}
     idx = np.round(np.linspace(0, 1, QUANTILE_POINTS) * (n - 1)).astype(np.int64)
     edges = np.unique(x[idx])
-    lt = np.searchsorted(x, edges, side="left") / n
-    le = np.searchsorted(x, edges, side="right") / n
+    lt = np.round(np.searchsorted(x, edges, side="left") / n, 8)  # 8 decimals keep the JSON small
+    le = np.round(np.searchsorted(x, edges, side="right") / n, 8)
     distinct = int(1 + np.count_nonzero(np.diff(x))) if n > 1 else 1
     return {"count": int(n), "distinct": distinct, "min": float(x[0]), "max": float(x[-1]),
             "mean": float(x.mean()), "std": float(x.std()),

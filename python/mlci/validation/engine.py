@@ -75,7 +75,7 @@ def _run_parallel(checks: list[Any], drift: Any, table: Any, offset: int) -> Non
     groups: dict[Any, list[Any]] = {}
     for check in checks:
         groups.setdefault(check.column, []).append(check)
-    jobs = [lambda g=g: [c.update(table, offset) for c in g] for g in groups.values()]
+    jobs = [lambda g=g: [c.safe_update(table, offset) for c in g] for g in groups.values()]
     if drift is not None:
         jobs += drift.jobs(table)
     run_jobs(jobs, table.num_rows)
@@ -83,8 +83,13 @@ def _run_parallel(checks: list[Any], drift: Any, table: Any, offset: int) -> Non
 
 def _as_table(batch: Any) -> Any:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    return batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):  # categoricals from pandas: rules see plain values
+            table = table.set_column(i, f.name, pc.cast(table.column(i), f.type.value_type))
+    return table
 
 
 def _count(ds: dict[str, Any], settings: Any) -> None:

@@ -89,6 +89,7 @@ class Check:
         self.failing = 0
         self.rows: list[int] = []
         self.skip_reason: str | None = None
+        self.crashed: str | None = None
 
     @property
     def id(self) -> str:
@@ -112,6 +113,16 @@ class Check:
         col = table.column(self.column) if self.column is not None else None
         self.add_mask(self.mask(col), offset)
 
+    def safe_update(self, table: Any, offset: int) -> None:
+        """update(), but data this rule cannot handle fails the rule instead of the run."""
+        if self.crashed:
+            return
+        try:
+            self.update(table, offset)
+        except (ArithmeticError, LookupError, TypeError, ValueError, NotImplementedError) as exc:
+            # pyarrow's errors derive from these
+            self.crashed = f"could not be checked: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+
     def mask(self, col: Any) -> Any:
         return None
 
@@ -128,6 +139,9 @@ class Check:
         if self.skip_reason:
             return RuleResult(self.id, self.rule, self.column, self.severity, "skipped", self.expected,
                               None, 0, [], self.skip_reason)
+        if self.crashed:
+            return RuleResult(self.id, self.rule, self.column, self.severity, "failed", self.expected,
+                              None, self.failing, self.rows, self.crashed)
         ok = self.passed()
         return RuleResult(self.id, self.rule, self.column, self.severity, "passed" if ok else "failed",
                           self.expected, self.observed(), self.failing, self.rows, "" if ok else self.message())
@@ -360,7 +374,8 @@ def _keys(col: Any) -> tuple[Any, Any]:
         arr = col if t == pa.int64() else pc.cast(col, pa.int64())
         arr = pc.fill_null(arr, 0) if col.null_count else arr
         chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
-        x = np.concatenate([c.to_numpy() for c in chunks]) if len(chunks) != 1 else chunks[0].to_numpy()
+        x = (chunks[0].to_numpy() if len(chunks) == 1 else
+             np.concatenate([c.to_numpy() for c in chunks]) if chunks else np.empty(0, dtype=np.int64))
         return x.astype(np.int64, copy=False).view(np.uint64), valid
     if pa.types.is_floating(t):
         x = np.asarray(pc.fill_null(pc.cast(col, pa.float64()), 0.0).to_numpy()) + 0.0  # -0.0 -> 0.0
