@@ -37,7 +37,7 @@ def main() -> int:
     ap.add_argument("--data", default=None, help="directory for the generated data (default: a temp dir)")
     ap.add_argument("--evidently-python", default=sys.executable,
                     help="python that has evidently (evidently 0.7 needs pandas < 3)")
-    ap.add_argument("--evidently-reps", type=int, default=1)
+    ap.add_argument("--evidently-reps", type=int, default=1, help="0: skip Evidently")
     args = ap.parse_args()
 
     data = Path(args.data or tempfile.mkdtemp(prefix="mlci-bench-"))
@@ -85,14 +85,19 @@ def main() -> int:
         r = results[name]
         print(f"| {name} | {med(name):.2f} | {min(x[0] for x in r):.2f} | {max(x[1] for x in r):.0f} | "
               f"{r[0][2]} | {med(name) / base:.2f}x bare Arrow |")
-    ev = med(ev_name)
+    ev = med(ev_name) if results[ev_name] else None
     for name in [*drift, ev_name]:
         r = results[name]
+        if not r:
+            print(f"| {name} | not run | | | | |")
+            continue
+        ratio = f"Evidently / this: {ev / med(name):.1f}x" if ev else ""
         print(f"| {name} | {med(name):.2f} | {min(x[0] for x in r):.2f} | {max(x[1] for x in r):.0f} | "
-              f"{r[0][2]} | Evidently / this: {ev / med(name):.1f}x |")
+              f"{r[0][2]} | {ratio} |")
     print()
     for name, r in results.items():
-        print(f"- {name}: exit {r[-1][2]}, last line: {r[-1][3][:160]}")
+        if r:
+            print(f"- {name}: exit {r[-1][2]}, last line: {r[-1][3][:160]}")
     return 0
 
 
