@@ -80,7 +80,26 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     parser = argparse.ArgumentParser(prog=f"mlci {name}", description=text,
                                      parents=[common_options()])
     module.register(parser)
+    _share_common_options(parser)
     return parser, module
+
+
+def _share_common_options(parser: argparse.ArgumentParser) -> None:
+    """Let the common options also follow a subcommand (`mlci config show -c x.yaml`)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                for opt in common_options()._actions:
+                    if opt.option_strings and not any(o in sub._option_string_actions for o in opt.option_strings):
+                        kwargs = {"dest": opt.dest, "default": argparse.SUPPRESS, "help": opt.help}
+                        if isinstance(opt, argparse._StoreTrueAction):
+                            kwargs["action"] = "store_true"
+                        elif isinstance(opt, argparse._CountAction):
+                            kwargs["action"] = "count"
+                        else:
+                            kwargs["metavar"] = opt.metavar
+                        sub.add_argument(*opt.option_strings, **kwargs)
+                _share_common_options(sub)
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:

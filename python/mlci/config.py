@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlci import metrics as metric_defs
 from mlci.errors import ConfigError
+from mlci.jenkins.settings import Jenkins as JenkinsSettings
 from mlci.validation.settings import Validate
 
 
@@ -91,6 +92,13 @@ class Store(Section):
     keep_data: bool = Field(False, description="also store the training data, for `mlci reproduce`")
     addressing: Literal["auto", "path", "virtual"] = Field("auto", description="S3 addressing style")
 
+    @field_validator("uri")
+    @classmethod
+    def _scheme(cls, uri: str) -> str:
+        if "://" in uri and not uri.startswith("s3://"):
+            raise ValueError(f"unsupported scheme in {uri!r}; expected a directory or s3://bucket/prefix")
+        return uri
+
 
 class LoadGate(Section):
     seconds: float = Field(10, gt=0)
@@ -126,6 +134,7 @@ class Config(Section):
     store: Store = Field(default_factory=Store)
     image: Image = Field(default_factory=Image)
     promote: Promote = Field(default_factory=Promote)
+    jenkins: JenkinsSettings = Field(default_factory=JenkinsSettings)
     validate_: Validate = Field(default_factory=Validate, alias="validate")
 
     # set by load(); not part of the file
@@ -175,7 +184,7 @@ class _FieldError(ValueError):
 
 
 def _unknown(value: str, known: list[str], what: str) -> str:
-    close = difflib.get_close_matches(value, known, n=1)
+    close = difflib.get_close_matches(value, known, n=1, cutoff=0.5)
     hint = f" (did you mean `{close[0]}`?)" if close else ""
     return f"unknown {what} `{value}`{hint}; expected one of: {', '.join(known)}"
 

@@ -1,0 +1,143 @@
+"""mlci run vs DVC (dvc repro) on the same training script and data, and CLI start-up time
+vs MLflow's and DVC's CLIs.
+
+  python bench/pipeline/bench.py [--rows 100000] [--repeat 5]
+
+Needs `bench/tools.sh dvc mlflow` (a separate venv); without them only mlci is measured.
+What is measured:
+  - start-up: `--version` and `--help` of each CLI (median of --repeat runs)
+  - first run: validate+train+evaluate+publish with mlci vs `dvc repro` of a plain sklearn
+    script doing the same training and scoring
+  - unchanged rerun: both should skip all work; how long does finding that out take?
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = REPO / "bench" / ".venv-tools" / "bin"
+
+TRAIN_SCRIPT = '''
+import json, sys
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+import skops.io as sio
+df = pd.read_csv("data/train.csv")
+y = df.pop("diagnosis"); X = df.drop(columns=["patient_id"])
+Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=42, stratify=y)
+m = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=42, n_jobs=1).fit(Xtr, ytr)
+sio.dump(m, "model.skops")
+p = m.predict_proba(Xte)[:, 1]
+json.dump({"accuracy": accuracy_score(yte, p > 0.5), "f1": f1_score(yte, p > 0.5),
+           "roc_auc": roc_auc_score(yte, p)}, open("metrics.json", "w"))
+'''
+
+DVC_YAML = """stages:
+  train:
+    cmd: python train.py
+    deps: [train.py, data/train.csv]
+    outs: [model.skops]
+    metrics: [{metrics.json: {cache: false}}]
+"""
+
+MLCI_YAML = """name: bench
+task: classification
+data: {train: data/train.csv, target: diagnosis, features: {exclude: [patient_id]}}
+split: {test_size: 0.2, seed: 42}
+model:
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params: {n_estimators: 100, max_depth: 8, random_state: 42, n_jobs: 1}
+evaluate: {metrics: [accuracy, f1, roc_auc], gates: [{metric: roc_auc, threshold: 0.9}]}
+"""
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-2000:]}")
+    return elapsed
+
+
+def median_of(n: int, cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    return statistics.median(timed(cmd, cwd, env) for _ in range(n))
+
+
+def make_data(path: Path, rows: int) -> None:
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "diagnosis"})
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    reps = -(-rows // len(frame))
+    big = frame.loc[frame.index.repeat(reps)].head(rows).reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    num = big.columns.drop("diagnosis")
+    big[num] = big[num] * rng.normal(1.0, 0.02, size=(len(big), len(num)))
+    big.insert(0, "patient_id", range(len(big)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    big.to_csv(path, index=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    mlci = [sys.executable, "-m", "mlci"]
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="mlci-bench-"))
+    print(f"# data: {args.rows} rows x 31 columns (breast cancer, jittered); workdir {work}", file=sys.stderr)
+
+    def row(what: str, ours: float, theirs: float | None, tool: str) -> None:
+        ratio = f"{theirs / ours:.1f}x" if theirs else "n/a"
+        rows.append(f"| {what} | {ours:.3f} s | {f'{theirs:.3f} s' if theirs else 'not installed'} ({tool}) | {ratio} |")
+
+    dvc = TOOLS / "dvc" if (TOOLS / "dvc").exists() else None
+    mlflow = TOOLS / "mlflow" if (TOOLS / "mlflow").exists() else None
+    ver = median_of(args.repeat, [*mlci, "--version"], work, env)
+    hlp = median_of(args.repeat, [*mlci, "--help"], work, env)
+    row("CLI start-up: `--version`", ver, median_of(args.repeat, [str(mlflow), "--version"], work) if mlflow else None, "mlflow --version")
+    row("CLI start-up: `--help`", hlp, median_of(args.repeat, [str(mlflow), "--help"], work) if mlflow else None, "mlflow --help")
+    row("CLI start-up: `--version` vs DVC", ver, median_of(args.repeat, [str(dvc), "--version"], work) if dvc else None, "dvc --version")
+
+    ours = work / "mlci"
+    make_data(ours / "data" / "train.csv", args.rows)
+    (ours / "mlci.yaml").write_text(MLCI_YAML)
+    first = timed([*mlci, "run"], ours, env)
+    rerun = median_of(args.repeat, [*mlci, "run"], ours, env)
+    if dvc:
+        theirs = work / "dvc"
+        shutil.copytree(ours / "data", theirs / "data")
+        (theirs / "train.py").write_text(TRAIN_SCRIPT)
+        (theirs / "dvc.yaml").write_text(DVC_YAML)
+        subprocess.run(["git", "init", "-q"], cwd=theirs, check=True)
+        subprocess.run([str(dvc), "init", "-q"], cwd=theirs, check=True)
+        denv = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+        d_first = timed([str(dvc), "repro"], theirs, denv)
+        d_rerun = median_of(args.repeat, [str(dvc), "repro"], theirs, denv)
+    else:
+        d_first = d_rerun = None
+    row("first run (validate, train, evaluate, publish) vs `dvc repro` (train+score script)", first, d_first, "dvc repro")
+    row("unchanged rerun: everything up to date", rerun, d_rerun, "dvc repro")
+    print("| measurement | mlci | other tool | other / mlci |")
+    print("|---|---|---|---|")
+    print("\n".join(rows))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

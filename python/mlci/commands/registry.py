@@ -1,0 +1,82 @@
+"""mlci registry list|show|history"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = sub.add_parser("list", help="versions of a model (or all models without NAME)")
+    p.add_argument("name", nargs="?")
+    p2 = sub.add_parser("show", help="one version: NAME, NAME@VERSION or NAME@ALIAS")
+    p2.add_argument("ref")
+    p3 = sub.add_parser("history", help="the audit log of a model")
+    p3.add_argument("name")
+    for each in (p, p2, p3):
+        each.add_argument("--store", help="store URI (default: from mlci.yaml, MLCI_STORE or .mlci/store)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlci import ui
+    from mlci.commands.promote import open_registry
+    from mlci.registry import list_models, parse_ref
+
+    if args.action == "list" and not args.name:
+        registry = open_registry(args, "_")
+        names = list_models(registry.store)
+        if args.json:
+            ui.print_json(names)
+        else:
+            ui.table("models", ["name"], [[n] for n in names])
+        return 0
+    if args.action == "list":
+        registry = open_registry(args, args.name)
+        versions = registry.versions()
+        if not versions:
+            from mlci.errors import NotFoundError
+
+            raise NotFoundError(f"model `{args.name}` is not registered in {registry.store.uri}")
+        aliases = registry.aliases()
+        by_version: dict[int, list[str]] = {}
+        for a, v in aliases.items():
+            by_version.setdefault(v, []).append(a)
+        if args.json:
+            ui.print_json([{**v, "aliases": by_version.get(v["version"], [])} for v in versions])
+            return 0
+        metric_names = list((versions[-1].get("metrics") or {}))[:3]
+        ui.table(f"{args.name}: versions", ["version", "aliases", "blessed", *metric_names, "created", "actor", "run"],
+                 [[v["version"], ", ".join(by_version.get(v["version"], [])), "yes" if v.get("blessed") else "no",
+                   *[ui.fmt((v.get("metrics") or {}).get(m)) for m in metric_names],
+                   v.get("created"), v.get("actor"), v.get("run_id")] for v in versions])
+        return 0
+    if args.action == "show":
+        name, ref = parse_ref(args.ref)
+        registry = open_registry(args, name)
+        rec = registry.resolve(ref)
+        rec = {**rec, "aliases": [a for a, v in registry.aliases().items() if v == rec["version"]]}
+        if args.json:
+            ui.print_json(rec)
+        else:
+            rows = [["version", rec["version"]], ["aliases", ", ".join(rec["aliases"])],
+                    ["blessed", rec.get("blessed")], ["created", rec.get("created")], ["actor", rec.get("actor")],
+                    ["run", rec.get("run_id")], ["fingerprint", rec.get("fingerprint")],
+                    ["estimator", rec.get("estimator")],
+                    ["commit", (rec.get("lineage") or {}).get("code", {}).get("git_commit")],
+                    ["build", (rec.get("build") or {}).get("url")]]
+            rows += [[f"metric {k}", ui.fmt(v)] for k, v in (rec.get("metrics") or {}).items()]
+            ui.table(f"{name} v{rec['version']}", ["field", "value"], rows)
+        return 0
+    registry = open_registry(args, args.name)
+    events = registry.history()
+    if not events and not registry.version_numbers():
+        from mlci.errors import NotFoundError
+
+        raise NotFoundError(f"model `{args.name}` is not registered in {registry.store.uri}")
+    if args.json:
+        ui.print_json(events)
+    else:
+        ui.table(f"{args.name}: history", ["time", "event", "version", "alias", "actor", "reason", "build"],
+                 [[e.get("time"), e.get("event"), e.get("version"), e.get("alias"), e.get("actor"),
+                   e.get("reason"), (e.get("build") or {}).get("url")] for e in events])
+    return 0

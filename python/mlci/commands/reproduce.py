@@ -1,0 +1,34 @@
+"""mlci reproduce NAME@VERSION"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", metavar="NAME@VERSION", help="a registered version (or NAME@ALIAS)")
+    parser.add_argument("--store", help="store URI (default: from mlci.yaml, MLCI_STORE or .mlci/store)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlci import ui
+    from mlci.commands.promote import open_registry
+    from mlci.registry import parse_ref
+    from mlci.reproduce import reproduce
+
+    name, ref = parse_ref(args.ref)
+    registry = open_registry(args, name)
+    with ui.console().status(f"retraining {name}@{ref} from its lineage"):
+        out = reproduce(registry.store, name, ref)
+    if args.json:
+        ui.print_json(out)
+    else:
+        con = ui.console()
+        verdict = "[green]identical[/]" if out["identical"] else "[red]DIFFERENT[/]"
+        con.print(f"reproduce: {name} v{out['version']}: predictions on {out['rows']} test rows are {verdict} "
+                  f"({out['matching_rows']} match)")
+        changed = {k for k in set(out["versions_now"]) | set(out["versions_recorded"] or {})
+                   if (out["versions_recorded"] or {}).get(k) != out["versions_now"].get(k)}
+        if changed:
+            con.print(f"library versions differ from the recorded ones: {', '.join(sorted(changed))}")
+    return 0 if out["identical"] else 1

@@ -1,0 +1,46 @@
+"""mlci run: the whole pipeline"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from mlci.commands import add_force, load_project
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    add_force(parser)
+    parser.add_argument("--promote", action="store_true",
+                        help="promote a blessed new version to promote.alias (as `promote.auto: true`)")
+    parser.add_argument("--actor", help="who runs it (recorded in the audit log)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlci import ui
+    from mlci.pipeline import as_dict, run_pipeline
+
+    t0 = time.perf_counter()
+    project = load_project(args)
+    con = ui.console()
+    marks = {"ran": "[green]✓[/]", "up to date": "[cyan]=[/]", "failed": "[red]✗[/]", "skipped": "-"}
+    with con.status("starting") as status:
+        def started(name: str) -> None:
+            status.update(f"{name} ...")
+
+        def finished(res: object) -> None:
+            if not args.quiet:
+                con.print(f"{marks[res.status]} {res.stage:<9} {res.status:<11} {res.detail}")
+
+        results = run_pipeline(project, force=args.force, promote=args.promote, actor=args.actor,
+                               on_stage=finished, on_start=started)
+    elapsed = time.perf_counter() - t0
+    code = next((r.exit_code for r in results if r.exit_code), 0)
+    if args.json:
+        ui.print_json({"name": project.config.name, "exit_code": code, "elapsed_s": round(elapsed, 3),
+                       "stages": as_dict(results)})
+    else:
+        ui.table(f"{project.config.name}: pipeline summary ({elapsed:.2f}s)", ["stage", "status", "time", "detail"],
+                 [[r.stage, r.status, f"{r.duration_s:.2f}s", r.detail] for r in results])
+        if all(r.status == "up to date" for r in results):
+            con.print("[cyan]everything up to date[/]")
+    return code

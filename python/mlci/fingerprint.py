@@ -1,0 +1,100 @@
+"""Fingerprints: what a stage's result depends on, hashed, so unchanged work is skipped.
+
+A stage's fingerprint covers the data files' content hashes, the parts of the normalized
+config the stage reads, the code version of the project directory and the versions of mlci
+and the key libraries. Content hashes of large files are cached by (size, mtime) so an
+unchanged rerun does not re-read the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mlci.store.base import sha256_file
+
+KEY_LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "pyarrow")
+
+
+def digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class HashCache:
+    """sha256 of files, remembered by (path, size, mtime_ns) in a JSON file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.entries: dict[str, list[Any]] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.dirty = False
+
+    def sha256(self, file: Path) -> str:
+        st = file.stat()
+        key = str(file.resolve())
+        hit = self.entries.get(key)
+        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        sha = sha256_file(file)
+        self.entries[key] = [st.st_size, st.st_mtime_ns, sha]
+        self.dirty = True
+        return sha
+
+    def save(self) -> None:
+        if self.dirty:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.entries))
+            os.replace(tmp, self.path)
+            self.dirty = False
+
+
+def library_versions() -> dict[str, str]:
+    from mlci import __version__
+
+    out = {"mlci": __version__}
+    for name in KEY_LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def code_version(root: Path, exclude: set[Path], cache: HashCache) -> dict[str, Any]:
+    """The project's code: every file git would track under ``root`` (tracked or untracked,
+    not ignored), hashed by content, minus ``exclude`` (the config and data files, which are
+    fingerprinted on their own). Outside git: every file under root but .mlci/ and data."""
+    listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
+    if listing is not None:
+        files = [root / p for p in listing.split("\0") if p]
+        commit = (_git(root, "rev-parse", "HEAD") or "").strip() or None
+    else:
+        files = [p for p in root.rglob("*") if p.is_file() and ".mlci" not in p.parts
+                 and "__pycache__" not in p.parts]
+        commit = None
+    excluded = {p.resolve() for p in exclude}
+    entries = []
+    for f in sorted(files):
+        if not f.is_file() or f.resolve() in excluded or f.suffix in {".csv", ".parquet", ".pq", ".tsv"}:
+            continue
+        entries.append((str(f.relative_to(root)), cache.sha256(f)))
+    dirty = None
+    if commit:
+        dirty = bool((_git(root, "status", "--porcelain", "--", ".") or "").strip())
+    return {"hash": digest(entries), "files": len(entries), "git_commit": commit, "git_dirty": dirty}

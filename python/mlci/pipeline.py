@@ -1,0 +1,184 @@
+"""`mlci run`: check -> validate -> train -> evaluate -> publish (-> promote), skipping every
+stage whose fingerprint matches an earlier successful result."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mlci.errors import MlciError
+from mlci.runs import Project, Run, read_json, write_json
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # ran | up to date | failed | skipped
+    exit_code: int = 0
+    detail: str = ""
+    duration_s: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def basic_validation(project: Project) -> dict[str, Any]:
+    """Checks every dataset must pass: readable, has rows, target usable for the task."""
+    from mlci import data as data_io
+
+    checks = []
+    for role, path in project.data_files().items():
+        if role not in ("train", "test"):
+            continue
+        df = data_io.read_table(path, f"data.{role}")
+        data_io.split_xy(df, project.config, str(path))
+        checks.append({"rule": f"{role}: readable, target usable", "passed": True, "rows": len(df)})
+    return {"passed": True, "errors": 0, "warnings": 0, "rules": checks,
+            "summary": f"{len(checks)} basic checks passed"}
+
+
+def validate_stage(project: Project, force: bool) -> tuple[dict[str, Any], bool, Path]:
+    """Run validation (cached by fingerprint in the workspace). Returns (result, reused, dir)."""
+    fingerprint = project.validate_fingerprint()
+    cache = project.workspace / "cache" / "validate" / fingerprint[:16]
+    result_path = cache / "validation.json"
+    if not force and result_path.is_file():
+        return read_json(result_path), True, cache
+    tmp = cache.with_name(f".tmp-{cache.name}-{time.time_ns()}")
+    tmp.mkdir(parents=True)
+    try:
+        try:
+            from mlci.validation import validate_project  # the full engine, when installed
+        except ImportError:
+            result = basic_validation(project)
+            write_json(tmp / "validation.json", result)
+        else:
+            result = validate_project(project.config, tmp)
+        if cache.exists():
+            shutil.rmtree(cache)
+        tmp.rename(cache)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result, False, cache
+
+
+def run_pipeline(project: Project, force: bool = False, promote: bool = False, actor: str | None = None,
+                 on_stage: Callable[[StageResult], None] | None = None,
+                 on_start: Callable[[str], None] | None = None) -> list[StageResult]:
+    from mlci import evaluate as evaluate_mod
+    from mlci import publish as publish_mod
+    from mlci import train as train_mod
+
+    results: list[StageResult] = []
+    notify = on_stage or (lambda _r: None)
+    start = on_start or (lambda _s: None)
+
+    def stage(name: str, fn: Callable[[], StageResult]) -> bool:
+        start(name)
+        t0 = time.perf_counter()
+        try:
+            res = fn()
+        except MlciError as exc:
+            res = StageResult(name, "failed", exc.exit_code, str(exc))
+        res.duration_s = round(time.perf_counter() - t0, 3)
+        results.append(res)
+        notify(res)
+        return res.exit_code == 0
+
+    validation_dir: list[Path] = []
+
+    def do_validate() -> StageResult:
+        result, reused, where = validate_stage(project, force)
+        validation_dir.append(where)
+        status = "up to date" if reused else "ran"
+        if not result.get("passed", False):
+            return StageResult("validate", "failed", 1, result.get("summary", "validation failed"), data=result)
+        return StageResult("validate", status, 0, result.get("summary", ""), data=result)
+
+    run_box: list[Run] = []
+
+    def do_train() -> StageResult:
+        out = train_mod.train(project, force=force)
+        run = project.run(out["run_id"])
+        run_box.append(run)
+        for name in ("validation.json", "validation.xml"):
+            src = validation_dir[0] / name if validation_dir else None
+            if src is not None and src.is_file():
+                shutil.copyfile(src, run.file(name))
+        status = "up to date" if out["status"] == "up to date" else "ran"
+        detail = f"run {out['run_id']}: {out.get('estimator', '').rsplit('.', 1)[-1]} on {out.get('n_train')} rows"
+        return StageResult("train", status, 0, detail, data=out)
+
+    def do_evaluate() -> StageResult:
+        out = evaluate_mod.evaluate(project, run_box[0], force=force)
+        status = "up to date" if out["status"] == "up to date" else "ran"
+        base = f" vs v{out['baseline_version']}" if out.get("baseline_version") else " (no baseline)"
+        if not out["blessed"]:
+            return StageResult("evaluate", "failed", 1, "gate not met: " + "; ".join(out["failed"]), data=out)
+        names = [n for n in project.config.metric_names if n in out["metrics"]][:3]
+        metrics = ", ".join(f"{n}={out['metrics'][n]:.4f}" for n in names)
+        return StageResult("evaluate", status, 0, f"blessed{base}: {metrics}", data=out)
+
+    def do_publish() -> StageResult:
+        out = publish_mod.publish(project, run_box[0], force=force, actor=actor)
+        status = "ran" if out["status"] == "registered" else "up to date"
+        return StageResult("publish", status, 0, f"{project.config.name} v{out['version']} ({out['status']})",
+                           data=out)
+
+    def do_promote() -> StageResult:
+        from mlci.registry import Registry, default_actor
+
+        version = read_json(run_box[0].file("publish.json"))["version"]
+        registry = Registry(project.open_store(), project.config.name)
+        alias = project.config.promote.alias
+        current = registry.alias(alias)
+        if current and current["version"] == version:
+            return StageResult("promote", "up to date", 0, f"{alias} is v{version}")
+        registry.promote(version, alias, actor=actor or default_actor(), reason="mlci run --promote")
+        return StageResult("promote", "ran", 0, f"{alias} -> v{version}")
+
+    plan: list[tuple[str, Callable[[], StageResult]]] = []
+    checks = _checks_stage(project, force)
+    if checks is not None:
+        plan.append(("check", checks))
+    plan += [("validate", do_validate), ("train", do_train), ("evaluate", do_evaluate), ("publish", do_publish)]
+    if promote or project.config.promote.auto:
+        plan.append(("promote", do_promote))
+    for name, fn in plan:
+        if not stage(name, fn):
+            break
+    return results
+
+
+def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | None:
+    """The code-checks stage, when the project configures checks and the module exists."""
+    if not getattr(project.config, "checks", None):
+        return None
+    try:
+        from mlci import checks as checks_mod
+    except ImportError:
+        return None
+
+    def do_checks() -> StageResult:
+        from mlci import fingerprint as fp
+
+        fingerprint = fp.digest({"checks": checks_mod.checks_fingerprint_inputs(project.config),
+                                 "code": project.code["hash"]})
+        cache = project.workspace / "cache" / "checks" / fingerprint[:16]
+        if not force and (cache / "checks.json").is_file():
+            out = read_json(cache / "checks.json")
+            if out.get("passed"):
+                return StageResult("check", "up to date", 0, out.get("summary", ""), data=out)
+        cache.mkdir(parents=True, exist_ok=True)
+        out = checks_mod.run_checks(project.config, cache)
+        if not out.get("passed"):
+            shutil.rmtree(cache, ignore_errors=True)
+            return StageResult("check", "failed", 1, out.get("summary", "a blocking check failed"), data=out)
+        return StageResult("check", "ran", 0, out.get("summary", ""), data=out)
+
+    return do_checks
+
+
+def as_dict(results: list[StageResult]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]

@@ -1,0 +1,81 @@
+"""Publishing: the run's files go into the store as content-addressed blobs, the run manifest
+is written last, then a registry version is created with the run's lineage."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from mlci import fingerprint as fp
+from mlci.errors import NotFoundError
+from mlci.registry import Registry
+from mlci.runs import Project, Run, read_json, write_json
+
+SKIP = {"stages", "publish.json"}
+
+
+def run_files(run: Run) -> dict[str, Path]:
+    files = {}
+    for path in sorted(run.path.rglob("*")):
+        rel = path.relative_to(run.path)
+        if path.is_file() and rel.parts[0] not in SKIP and not rel.name.startswith("."):
+            files[rel.as_posix()] = path
+    return files
+
+
+def publish(project: Project, run: Run, force: bool = False, actor: str | None = None,
+            on_file: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    cfg = project.config
+    started = time.time()
+    evaluation_path = run.file("evaluation.json")
+    if not evaluation_path.is_file():
+        raise NotFoundError(f"{run.path}: not evaluated yet; run `mlci evaluate` first")
+    evaluation = read_json(evaluation_path)
+    info = run.info()
+    store = project.open_store()
+    registry = Registry(store, cfg.name)
+    eval_stage = run.stage("evaluate") or {}
+    fingerprint = fp.digest({"evaluate": eval_stage.get("fingerprint"), "store": store.uri,
+                             "keep_data": cfg.store.keep_data})
+    done = run.up_to_date("publish", fingerprint)
+    if done and not force and registry.find_fingerprint(info["fingerprint"]) is not None:
+        return {**done["summary"], "status": "up to date"}
+
+    existing = registry.find_fingerprint(info["fingerprint"])
+    if existing is not None:
+        summary = {"version": existing["version"], "store": store.uri, "uploaded": 0,
+                   "blessed": existing.get("blessed")}
+        write_json(run.file("publish.json"), summary)
+        run.record("publish", fingerprint, 0, started, summary)
+        return {**summary, "status": "already registered"}
+
+    files = run_files(run)
+    if cfg.store.keep_data:
+        for role, path in project.data_files().items():
+            files[f"data/{role}{path.suffix}"] = path
+    meta = {"name": cfg.name, "fingerprint": info["fingerprint"]}
+    manifest = store.publish_run(run.run_id, files, meta, progress=on_file)
+
+    validation = None
+    if run.file("validation.json").is_file():
+        v = read_json(run.file("validation.json"))
+        validation = {k: v.get(k) for k in ("passed", "errors", "warnings", "summary") if k in v}
+    record = {
+        "run_id": run.run_id, "fingerprint": info["fingerprint"], "task": cfg.task,
+        "estimator": info.get("estimator"), "blessed": evaluation["blessed"],
+        "metrics": evaluation["metrics"], "gates": evaluation["gates"],
+        "baseline": evaluation.get("baseline"), "validation": validation,
+        "files": {"count": len(manifest["files"]),
+                  "bytes": sum(e["size"] for e in manifest["files"].values())},
+        "lineage": {"data": info["data"], "code": info["code"], "split": info.get("split"),
+                    "config": info["config"], "versions": info["versions"],
+                    "params": info.get("params"), "keep_data": cfg.store.keep_data},
+    }
+    version, created = registry.register(json.loads(json.dumps(record, default=str)), actor=actor)
+    summary = {"version": version["version"], "store": store.uri, "uploaded": manifest["uploaded"],
+               "files": len(manifest["files"]), "blessed": version.get("blessed")}
+    write_json(run.file("publish.json"), summary)
+    run.record("publish", fingerprint, 0, started, summary)
+    return {**summary, "status": "registered" if created else "already registered"}

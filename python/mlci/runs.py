@@ -1,0 +1,168 @@
+"""The workspace (.mlci/ beside mlci.yaml), run directories and stage fingerprints.
+
+A run is identified by its training fingerprint: the same data, config and code always map
+to the same run directory, so an unchanged rerun finds every stage's result in place.
+
+  .mlci/runs/<run-id>/            model/, run.json, metrics.json, evaluation.json, ...
+  .mlci/runs/<run-id>/stages/<stage>.json   fingerprint, status, exit code, timings
+  .mlci/runs/LATEST               the run id of the latest training
+  .mlci/cache/                    file hashes, stage results shared across runs, models
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from mlci import fingerprint as fp
+from mlci.config import Config
+from mlci.errors import NotFoundError
+from mlci.store.base import dumps
+
+STAGES = ("check", "validate", "train", "evaluate", "publish")
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(dumps(obj))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+@dataclass
+class Project:
+    """A config plus its workspace; computes the fingerprints of each stage."""
+
+    config: Config
+    workspace: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workspace = Path(os.environ.get("MLCI_WORKSPACE") or self.config.root / ".mlci")
+        self.hashes = fp.HashCache(self.workspace / "cache" / "hashes.json")
+
+    # --- inputs ---------------------------------------------------------------------------
+    def data_files(self) -> dict[str, Path]:
+        files = {"train": self.config.resolve(self.config.data.train)}
+        if self.config.data.test:
+            files["test"] = self.config.resolve(self.config.data.test)
+        if self.config.data.schema_:
+            files["schema"] = self.config.resolve(self.config.data.schema_)
+        if self.config.data.reference:
+            files["reference"] = self.config.resolve(self.config.data.reference)
+        return files
+
+    @cached_property
+    def data_hashes(self) -> dict[str, str]:
+        from mlci.data import _check_file
+
+        out = {}
+        for role, path in self.data_files().items():
+            if role in ("train", "test", "reference"):
+                _check_file(path, f"data.{role}")
+            elif not path.is_file():
+                from mlci.errors import ConfigError
+
+                raise ConfigError(f"{self.config.path.name}: data.{role}: {path} not found")
+            out[role] = self.hashes.sha256(path)
+        self.hashes.save()
+        return out
+
+    @cached_property
+    def code(self) -> dict[str, Any]:
+        exclude = {self.config.path, *self.data_files().values()}
+        result = fp.code_version(self.config.root, exclude, self.hashes)
+        self.hashes.save()
+        return result
+
+    @cached_property
+    def versions(self) -> dict[str, str]:
+        return fp.library_versions()
+
+    # --- fingerprints ---------------------------------------------------------------------
+    def section(self, *names: str) -> dict[str, Any]:
+        norm = self.config.normalized()
+        return {n: norm.get(n) for n in names}
+
+    def validate_fingerprint(self) -> str:
+        return fp.digest({"data": self.data_hashes, "config": self.section("task", "data", "validate"),
+                          "mlci": self.versions["mlci"]})
+
+    def train_fingerprint(self) -> str:
+        cfg = self.section("task", "data", "split", "model")
+        cfg["data"] = {k: v for k, v in cfg["data"].items() if k not in ("schema", "reference")}
+        data = {k: v for k, v in self.data_hashes.items() if k in ("train", "test")}
+        return fp.digest({"data": data, "config": cfg, "code": self.code["hash"], "versions": self.versions})
+
+    def run_id(self) -> str:
+        return self.train_fingerprint()[:16]
+
+    # --- runs -----------------------------------------------------------------------------
+    @property
+    def runs_dir(self) -> Path:
+        return self.workspace / "runs"
+
+    def run(self, run_id: str | None = None, must_exist: bool = True) -> "Run":
+        if run_id in (None, "latest"):
+            latest = self.runs_dir / "LATEST"
+            if not latest.is_file():
+                raise NotFoundError(f"{self.runs_dir}: no run yet; run `mlci train` first")
+            run_id = latest.read_text().strip()
+        path = self.runs_dir / run_id
+        if must_exist and not (path / "run.json").is_file():
+            raise NotFoundError(f"{path}: no such run (or it never finished training)")
+        return Run(run_id, path)
+
+    def set_latest(self, run_id: str) -> None:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.runs_dir / f".LATEST.{os.getpid()}"
+        tmp.write_text(run_id + "\n")
+        os.replace(tmp, self.runs_dir / "LATEST")
+
+    def open_store(self) -> Any:
+        from mlci.store import open_store
+
+        return open_store(self.config.store.uri, self.config.root, self.config.store.addressing)
+
+
+@dataclass
+class Run:
+    run_id: str
+    path: Path
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def stage(self, stage: str) -> dict[str, Any] | None:
+        p = self.path / "stages" / f"{stage}.json"
+        try:
+            return read_json(p)
+        except (OSError, ValueError):
+            return None
+
+    def up_to_date(self, stage: str, fingerprint: str) -> dict[str, Any] | None:
+        """The stage's recorded result if it ran with this fingerprint, else None."""
+        rec = self.stage(stage)
+        if rec and rec.get("fingerprint") == fingerprint and rec.get("exit_code") in (0, 1):
+            return rec
+        return None
+
+    def record(self, stage: str, fingerprint: str, exit_code: int, started: float,
+               summary: dict[str, Any] | None = None) -> dict[str, Any]:
+        rec = {"stage": stage, "fingerprint": fingerprint, "exit_code": exit_code,
+               "status": "ok" if exit_code == 0 else "failed",
+               "started": started, "duration_s": round(time.time() - started, 3), "summary": summary or {}}
+        write_json(self.path / "stages" / f"{stage}.json", rec)
+        return rec
+
+    def info(self) -> dict[str, Any]:
+        return read_json(self.path / "run.json")

@@ -1,0 +1,520 @@
+"""`mlci jenkins` against a local Jenkins REST fake (Jenkins itself cannot be installed here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+import requests
+
+from fake_jenkins import FakeJenkins, InputPlan, Plan
+
+TOKEN = "alice-token-1"
+PYTHON_SRC = Path(__file__).resolve().parents[3] / "python"
+
+
+# Fixtures live here, not in a conftest.py: a second `conftest` module would shadow the shared
+# tests/python/conftest.py that other test files import from.
+@pytest.fixture(scope="session")
+def _jenkins_server():
+    """One local Jenkins REST fake per test session (see fake_jenkins.py; it is not a Jenkins)."""
+    fake = FakeJenkins()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def jenkins(_jenkins_server):
+    """The fake Jenkins, emptied for each test."""
+    _jenkins_server.reset()
+    return _jenkins_server
+
+
+@pytest.fixture
+def jenv(jenkins):
+    """Environment for the CLI: alice's credentials, fast polling."""
+    return {"JENKINS_URL": jenkins.url, "JENKINS_USER": "alice", "JENKINS_TOKEN": TOKEN,
+            "MLCI_JENKINS_POLL": "0.01"}
+
+
+def write_config(tmp_path: Path, jenkins_yaml: str = "", name: str = "breast-cancer") -> Path:
+    cfg = tmp_path / "mlci.yaml"
+    cfg.write_text(textwrap.dedent(f"""\
+        name: {name}
+        task: classification
+        data: {{train: data/train.csv, target: diagnosis}}
+        """) + textwrap.dedent(jenkins_yaml))
+    return cfg
+
+
+def no_secret(r: subprocess.CompletedProcess) -> None:
+    assert TOKEN not in r.stdout and TOKEN not in r.stderr
+
+
+@pytest.fixture
+def run(mlci, jenv, tmp_path):
+    def call(*args: str, env: dict | None = None):
+        r = mlci("jenkins", *args, cwd=tmp_path, env={**jenv, **(env or {})}, timeout=60)
+        no_secret(r)
+        return r
+    return call
+
+
+# -- apply -------------------------------------------------------------------------------------
+
+def test_apply_creates_folder_branch_and_nightly_jobs(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, """\
+        promote: {approvers: [ml-leads, carol]}
+        jenkins:
+          folder: team
+          library: {name: mlci, version: v1.2}
+          agents: {label: linux, gpu_label: gpu}
+          credentials: {store: s3-keys}
+          parameters: {DATA_DATE: ""}
+        """)
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert "created folder `team`" in r.stdout
+    assert "created pipeline `team/breast-cancer`" in r.stdout
+    assert "created pipeline `team/breast-cancer-nightly`" in r.stdout
+    assert f"{jenkins.url}job/team/job/breast-cancer-nightly/" in r.stdout
+
+    assert "Folder" in jenkins.items["team"]["class"]
+    branch = jenkins.config_of("team/breast-cancer")
+    script = branch.findtext("definition/script")
+    assert "@Library('mlci@v1.2') _" in script
+    assert ("mlciPipeline(config: 'mlci.yaml', agentLabel: 'linux', gpuLabel: 'gpu', "
+            "approvers: ['ml-leads', 'carol'], storeCredentialsId: 's3-keys')") in script
+    assert branch.find(".//hudson.triggers.TimerTrigger") is None
+
+    nightly = jenkins.config_of("team/breast-cancer-nightly")
+    assert nightly.findtext(".//hudson.triggers.TimerTrigger/spec") == "H 2 * * *"
+    params = {p["name"]: p for p in jenkins.job_parameters("team/breast-cancer-nightly")}
+    assert params["FORCE_RETRAIN"]["type"] == "BooleanParameterDefinition"
+    assert params["FORCE_RETRAIN"]["defaultParameterValue"]["value"] is False
+    assert params["DATA_DATE"]["type"] == "StringParameterDefinition"
+    # the nightly run keeps its schedule through mlciPipeline's own `triggers` directive too
+    assert nightly.findtext("definition/script") == script.replace(
+        "storeCredentialsId: 's3-keys')", "storeCredentialsId: 's3-keys', nightly: true, cron: 'H 2 * * *')")
+    assert "WARNING" not in r.stderr
+    # created inside the folder with createItem (folder URL path)
+    assert "/job/team/createItem" in jenkins.posts()
+
+
+def test_apply_twice_changes_nothing(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, "jenkins: {folder: team}\n")
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert "promote.approvers is empty: mlciPipeline needs approvers" in r.stderr
+    jenkins.requests.clear()
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert "unchanged pipeline `team/breast-cancer`" in r.stdout
+    assert "unchanged pipeline `team/breast-cancer-nightly`" in r.stdout
+    assert not [p for p in jenkins.posts() if "crumb" not in p]
+
+
+def test_dry_run_shows_diff_and_changes_nothing(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, "jenkins: {folder: team}\n")
+    assert run("apply", "-c", str(cfg)).returncode == 0
+    before = dict(jenkins.items)
+    write_config(tmp_path, "jenkins: {folder: team, cron: 'H 4 * * 1-5'}\n")
+    jenkins.requests.clear()
+    r = run("apply", "-c", str(cfg), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "would update pipeline `team/breast-cancer-nightly`" in r.stderr
+    assert "unchanged pipeline `team/breast-cancer`" in r.stderr
+    assert "--- team/breast-cancer-nightly/config.xml (Jenkins)" in r.stdout
+    assert "+++ team/breast-cancer-nightly/config.xml (mlci.yaml)" in r.stdout
+    assert "-          <spec>H 2 * * *</spec>" in r.stdout
+    assert "+          <spec>H 4 * * 1-5</spec>" in r.stdout
+    assert "plugin=" not in r.stdout  # what Jenkins adds on save is not a difference
+    assert jenkins.posts() == []
+    assert jenkins.items == before
+
+
+def test_dry_run_of_new_jobs_diffs_against_nothing(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, "jenkins: {nightly: false}\n")
+    r = run("apply", "-c", str(cfg), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "would create pipeline `breast-cancer`" in r.stderr
+    assert "--- /dev/null" in r.stdout and "+    <script>" in r.stdout
+    assert jenkins.items == {}
+
+
+def test_apply_multibranch_with_repository_and_folder_library(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, """\
+        jenkins:
+          folder: ml/team
+          scm: {url: 'https://git.example.internal/ml/bc.git', credentials_id: git-ro, branch: release}
+          library: {version: '2.0', repository: 'https://git.example.internal/ml/mlci.git'}
+        """)
+    r = run("apply", "-c", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    assert '"action": "create"' in r.stdout
+    assert set(jenkins.items) == {"ml", "ml/team", "ml/team/breast-cancer", "ml/team/breast-cancer-nightly"}
+    mb = jenkins.config_of("ml/team/breast-cancer")
+    assert mb.tag.endswith("WorkflowMultiBranchProject")
+    assert mb.findtext(".//jenkins.branch.BranchSource/source/remote") == "https://git.example.internal/ml/bc.git"
+    assert mb.findtext(".//jenkins.branch.BranchSource/source/credentialsId") == "git-ro"
+    lib = mb.find(".//org.jenkinsci.plugins.workflow.libs.LibraryConfiguration")
+    assert lib.findtext("name") == "mlci" and lib.findtext("defaultVersion") == "2.0"
+    assert mb.findtext(".//factory/scriptPath") == "Jenkinsfile"
+    nightly = jenkins.config_of("ml/team/breast-cancer-nightly")
+    assert nightly.find("definition").get("class").endswith("CpsScmFlowDefinition")
+    assert nightly.findtext(".//hudson.plugins.git.BranchSpec/name") == "*/release"
+
+
+def test_values_are_escaped_for_groovy_and_xml(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, """\
+        jenkins:
+          nightly: false
+          pipeline_args: {note: "it's </script> $(rm -rf /) ${env.X}"}
+        """)
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    script = jenkins.config_of("breast-cancer").findtext("definition/script")
+    assert "note: 'it\\'s </script> $(rm -rf /) ${env.X}'" in script
+
+
+def test_apply_config_error_names_field(run, tmp_path):
+    cfg = write_config(tmp_path, "jenkins: {folder: 'bad name/x'}\n")
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 2
+    assert "jenkins.folder" in r.stderr
+
+
+# -- trigger -----------------------------------------------------------------------------------
+
+def test_trigger_wait_follows_stages_and_exits_0(run, jenkins):
+    jenkins.add_folder("team")
+    jenkins.add_pipeline("team/model-nightly", [("FORCE_RETRAIN", "Boolean", False)])
+    r = run("trigger", "team/model-nightly", "--param", "FORCE_RETRAIN=true", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert "queued `team/model-nightly`" in r.stderr
+    assert "waiting in the queue: In the quiet period" in r.stderr
+    assert "stage Train: SUCCESS" in r.stderr and "stage Evaluate: SUCCESS" in r.stderr
+    assert f"team/model-nightly #1 SUCCESS: {jenkins.url}job/team/job/model-nightly/1/" in r.stdout
+    assert jenkins.builds["team/model-nightly"][1].params == {"FORCE_RETRAIN": "true"}
+    assert "/job/team/job/model-nightly/buildWithParameters" in jenkins.posts()
+
+
+def test_trigger_without_wait_returns_when_started(run, jenkins):
+    jenkins.add_pipeline("plain")
+    r = run("trigger", "plain")
+    assert r.returncode == 0, r.stderr
+    assert "plain #1 started" in r.stdout
+    assert "/job/plain/build" in jenkins.posts()
+
+
+def test_trigger_json(run, jenkins):
+    import json
+
+    jenkins.add_pipeline("plain")
+    r = run("trigger", f"{jenkins.url}job/plain/", "--wait", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["result"] == "SUCCESS" and out["number"] == 1
+    assert [s["name"] for s in out["stages"]] == ["Train", "Evaluate"]
+
+
+def test_trigger_failed_build_exits_1_naming_stage(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(stages=[("Train", "SUCCESS"), ("Evaluate", "FAILED")], result="FAILURE")
+    r = run("trigger", "m", "--wait")
+    assert r.returncode == 1
+    assert "build `m` #1 finished FAILURE in stage `Evaluate`" in r.stderr
+    assert "ERROR: script returned exit code 1 in stage Evaluate" in r.stderr  # console tail
+
+
+def test_trigger_unstable_exits_1(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(stages=[("Train", "UNSTABLE")], result="UNSTABLE")
+    r = run("trigger", "m", "--wait")
+    assert r.returncode == 1
+    assert "finished UNSTABLE" in r.stderr
+
+
+def test_trigger_unknown_parameter_is_bad_input(run, jenkins):
+    jenkins.add_pipeline("m", [("FORCE_RETRAIN", "Boolean", False)])
+    r = run("trigger", "m", "--param", "FORCE=1")
+    assert r.returncode == 2
+    assert "job `m` has no parameter `FORCE`; its parameters: FORCE_RETRAIN" in r.stderr
+    assert jenkins.builds["m"] == {}
+
+
+def test_trigger_disabled_job(run, jenkins):
+    jenkins.add_pipeline("m", disabled=True)
+    r = run("trigger", "m")
+    assert r.returncode == 2 and "job `m` is disabled" in r.stderr
+
+
+def test_trigger_cancelled_in_queue(run, jenkins):
+    jenkins.add_pipeline("m-cancelled")
+    r = run("trigger", "m-cancelled", "--wait")
+    assert r.returncode == 1 and "was cancelled before it started" in r.stderr
+
+
+def test_missing_job_and_missing_folder_are_named(run, jenkins):
+    jenkins.add_folder("team")
+    r = run("trigger", "team/nope")
+    assert r.returncode == 2
+    assert f"job `team/nope` not found on Jenkins at {jenkins.url}" in r.stderr
+    r = run("trigger", "other/model-nightly")
+    assert r.returncode == 2
+    assert "folder `other` not found" in r.stderr and "looking for job `other/model-nightly`" in r.stderr
+    r = run("pending", "team/nope", "3")
+    assert r.returncode == 2 and "job `team/nope` not found" in r.stderr
+
+
+def test_missing_build_is_named(run, jenkins):
+    jenkins.add_pipeline("m")
+    r = run("approve", "m", "7")
+    assert r.returncode == 2
+    assert "job `m` has no build #7" in r.stderr
+
+
+# -- auth, crumb, infrastructure ---------------------------------------------------------------
+
+def test_wrong_token_is_an_auth_error(run, jenkins):
+    jenkins.add_pipeline("m")
+    r = run("trigger", "m", env={"JENKINS_TOKEN": "wrong"})
+    assert r.returncode == 2
+    assert "rejected user `alice` (HTTP 401): check JENKINS_USER and JENKINS_TOKEN" in r.stderr
+    assert "wrong" not in r.stderr
+
+
+def test_user_without_permission(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, "jenkins: {nightly: false}\n")
+    r = run("apply", "-c", str(cfg), env={"JENKINS_USER": "carol", "JENKINS_TOKEN": "carol-token-3"})
+    assert r.returncode == 2
+    assert "user `carol` is not allowed to POST createItem (HTTP 403)" in r.stderr
+    assert "carol-token-3" not in r.stderr + r.stdout
+
+
+def test_anonymous_is_told_to_set_credentials(run, jenkins):
+    r = run("pending", "m", env={"JENKINS_USER": "", "JENKINS_TOKEN": ""})
+    assert r.returncode == 2
+    assert "refused anonymous access" in r.stderr and "JENKINS_USER and JENKINS_TOKEN" in r.stderr
+
+
+def test_half_credentials_and_credentials_in_url(run, jenkins):
+    r = run("pending", "m", env={"JENKINS_TOKEN": ""})
+    assert r.returncode == 2 and "JENKINS_TOKEN is not set" in r.stderr
+    url = jenkins.url.replace("http://", "http://alice:secret@")
+    r = run("pending", "m", env={"JENKINS_URL": url})
+    assert r.returncode == 2 and "must not contain credentials" in r.stderr
+    assert "secret" not in r.stderr
+
+
+def test_fake_refuses_post_without_crumb(jenkins):
+    # the fake enforces CSRF like Jenkins does; every POST the CLI makes above passed it
+    jenkins.add_pipeline("m")
+    r = requests.post(f"{jenkins.url}job/m/build", auth=("alice", TOKEN), timeout=5)
+    assert r.status_code == 403 and "No valid crumb" in r.text
+
+
+def test_works_without_csrf_protection(run, jenkins):
+    jenkins.csrf = False  # crumbIssuer answers 404, as on a Jenkins with CSRF protection off
+    jenkins.add_pipeline("m")
+    r = run("trigger", "m", "--wait")
+    assert r.returncode == 0, r.stderr
+
+
+def test_without_stage_view_plugin(run, jenkins):
+    jenkins.wfapi = False
+    jenkins.add_pipeline("m")
+    r = run("trigger", "m", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert "stage " not in r.stderr and "m #1 SUCCESS" in r.stdout
+    r = run("pending", "m", "1")
+    assert r.returncode == 2 and "Pipeline: Stage View plugin" in r.stderr
+
+
+def test_unreachable_jenkins_exits_3(run):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = run("trigger", "m", env={"JENKINS_URL": f"http://127.0.0.1:{port}/"})
+    assert r.returncode == 3
+    assert f"Jenkins at http://127.0.0.1:{port}/ unreachable" in r.stderr
+    assert "Connection refused" in r.stderr and "gave up after 2 attempts" in r.stderr
+
+
+def test_transient_503_is_retried(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.fail_next.append(503)
+    r = run("trigger", "m")
+    assert r.returncode == 0, r.stderr
+    assert "retry 1/1" in r.stderr
+
+
+def test_missing_url(run, tmp_path):
+    r = run("pending", "m", env={"JENKINS_URL": ""})
+    assert r.returncode == 2 and "set JENKINS_URL" in r.stderr
+
+
+def test_url_from_config_when_env_unset(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, f"jenkins: {{url: '{jenkins.url}'}}\n")
+    jenkins.add_pipeline("m")
+    r = run("pending", "m", "-c", str(cfg), env={"JENKINS_URL": ""})
+    assert r.returncode == 0, r.stderr
+    assert "no pending inputs" in r.stdout
+
+
+# -- promotion inputs --------------------------------------------------------------------------
+
+def _start_waiting(mlci, jenv, tmp_path, jenkins, job: str):
+    """Run `mlci jenkins trigger JOB --wait` in the background until the input is pending."""
+    env = {**os.environ, **jenv, "MLCI_RETRIES": "2", "MLCI_RETRY_DELAY": "0.05",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(PYTHON_SRC), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "mlci", "jenkins", "trigger", job, "--wait"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        build = jenkins.builds.get(job, {}).get(1)
+        if build is not None and build.input_state == "pending":
+            return proc
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("the build never reached its input")
+
+
+def test_pending_approve_with_reason(mlci, run, jenv, tmp_path, jenkins):
+    jenkins.add_folder("team")
+    jenkins.add_pipeline("team/model")
+    jenkins.plans["team/model"] = Plan(input=InputPlan())
+    proc = _start_waiting(mlci, jenv, tmp_path, jenkins, "team/model")
+    try:
+        r = run("pending", "team/model")
+        assert r.returncode == 0, r.stderr
+        assert "team/model #1  input Promote: Promote to production?  (parameters: REASON)" in r.stdout
+        r = run("approve", "team/model", "1", "--reason", "beats production by 2% AUC")
+        assert r.returncode == 0, r.stderr
+        assert "approved input `Promote` of `team/model` #1 as `alice` (reason: beats production by 2% AUC)" in r.stdout
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert jenkins.approvals == [{"job": "team/model", "build": 1, "input": "Promote", "user": "alice",
+                                  "action": "proceed", "values": {"REASON": "beats production by 2% AUC"}}]
+    assert proc.returncode == 0, err
+    assert "waiting for input `Promote`: Promote to production?" in err
+    assert "mlci jenkins approve team/model 1 --reason TEXT" in err
+    assert "stage Promote: PAUSED_PENDING_INPUT" in err and "stage Promote: SUCCESS" in err
+    assert "team/model #1 SUCCESS" in out
+
+
+def test_abort_input_makes_the_build_aborted(mlci, run, jenv, tmp_path, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan())
+    proc = _start_waiting(mlci, jenv, tmp_path, jenkins, "m")
+    try:
+        r = run("abort", "m", "1", "--input-id", "promote")  # Jenkins capitalizes input ids
+        assert r.returncode == 0, r.stderr
+        assert "aborted input `Promote` of `m` #1 as `alice`" in r.stdout
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "build `m` #1 was ABORTED" in err
+    assert jenkins.approvals[0]["action"] == "abort"
+
+
+def test_approve_by_someone_not_in_submitter(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan(submitter=["bob"]))
+    _pause(jenkins, "m")
+    r = run("approve", "m", "1", "--reason", "ok")
+    assert r.returncode == 2
+    assert "You need to be bob to submit this." in r.stderr
+    assert jenkins.approvals == []
+    r = run("approve", "m", "1", "--reason", "ok", env={"JENKINS_USER": "bob", "JENKINS_TOKEN": "bob-token-2"})
+    assert r.returncode == 0, r.stderr
+    assert jenkins.approvals[0]["user"] == "bob"
+
+
+def test_approve_without_reason_parameter_refuses_to_drop_reason(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan(parameters=[]))
+    _pause(jenkins, "m")
+    r = run("approve", "m", "1", "--reason", "because")
+    assert r.returncode == 2 and "the reason would be lost" in r.stderr
+    r = run("approve", "m", "1")
+    assert r.returncode == 0, r.stderr
+    assert jenkins.approvals[0]["action"] == "proceedEmpty"
+
+
+def test_approve_sends_defaults_of_other_parameters(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan(parameters=[
+        {"name": "REASON", "type": "TextParameterDefinition"},
+        {"name": "ALIAS", "type": "StringParameterDefinition", "default": "production"},
+        {"name": "CANARY", "type": "BooleanParameterDefinition", "default": True}]))
+    _pause(jenkins, "m")
+    r = run("approve", "m", "1", "--reason", "ok", "--param", "CANARY=false")
+    assert r.returncode == 0, r.stderr
+    assert jenkins.approvals[0]["values"] == {"REASON": "ok", "ALIAS": "production", "CANARY": "false"}
+    _pause(jenkins, "m")
+    r = run("approve", "m", "1", "--param", "NOPE=1")
+    assert r.returncode == 2 and "has no parameter `NOPE`" in r.stderr
+
+
+def test_approve_when_nothing_is_pending(run, jenkins):
+    jenkins.add_pipeline("m")
+    _pause(jenkins, "m", pending=False)
+    r = run("approve", "m", "1")
+    assert r.returncode == 2
+    assert "build `m` #1 has no pending input `Promote` (nothing is waiting" in r.stderr
+
+
+def test_approve_wrong_input_id_lists_pending(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan())
+    _pause(jenkins, "m")
+    r = run("approve", "m", "1", "--input-id", "Deploy")
+    assert r.returncode == 2 and "pending: `Promote`" in r.stderr
+
+
+def test_pending_json(run, jenkins):
+    import json
+
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan())
+    _pause(jenkins, "m")
+    r = run("pending", "m", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"job": "m", "build": 1, "input_id": "Promote",
+                                     "message": "Promote to production?", "proceed_text": "Promote",
+                                     "parameters": [{"name": "REASON", "type": "StringParameterDefinition"}]}]
+
+
+def _pause(jenkins, job: str, pending: bool = True) -> None:
+    """Put build #1 of JOB at its input (or finished) without a CLI run."""
+    from fake_jenkins import Build
+
+    plan = jenkins.plans.get(job, Plan())
+    build = Build(job, 1, plan, {})
+    if pending:
+        build.tick = 2 * len(plan.stages)
+        build.input_state = "pending"
+    else:
+        build.result = "SUCCESS"
+    jenkins.builds.setdefault(job, {})[1] = build
+
+
+def test_help_lists_subcommands(mlci):
+    r = mlci("jenkins", "--help")
+    assert r.returncode == 0
+    for sub in ("apply", "trigger", "pending", "approve", "abort"):
+        assert re.search(rf"^\s+{sub}\s", r.stdout, re.M)

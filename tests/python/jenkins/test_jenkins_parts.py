@@ -1,0 +1,85 @@
+"""The pure parts of `mlci jenkins`: job names, Groovy literals, config.xml comparison, settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlci import config
+from mlci.errors import ConfigError, UsageError
+from mlci.jenkins.client import job_path, message_of, normalize_job_name
+from mlci.jenkins.jobs import groovy_literal, normalize_xml, unified_diff
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("model", "model"),
+    ("team/model-nightly", "team/model-nightly"),
+    ("/team/model/", "team/model"),
+    ("job/team/job/model-nightly", "team/model-nightly"),
+    ("https://ci.example.org/jenkins/job/team/job/model%20x/", "team/model x"),
+    # multibranch: the branch feature/x is the item `feature%2Fx`, URL-encoded once more in URLs
+    ("team/bc/feature%2Fx", "team/bc/feature%2Fx"),
+    ("https://ci.example.org/jenkins/job/team/job/bc/job/feature%252Fx/", "team/bc/feature%2Fx"),
+])
+def test_job_names(given, expected):
+    assert normalize_job_name(given, "https://ci.example.org/jenkins/") == expected
+
+
+@pytest.mark.parametrize("bad", ["", "/", "team/../x", "job/team/model", "https://ci.example.org/jenkins/view/x"])
+def test_bad_job_names(bad):
+    with pytest.raises(UsageError):
+        normalize_job_name(bad)
+
+
+def test_job_path_quotes_each_part():
+    assert job_path("team/model x") == "job/team/job/model%20x/"
+    assert job_path("team/bc/feature%2Fx") == "job/team/job/bc/job/feature%252Fx/"
+    assert job_path("a/b#c") == "job/a/job/b%23c/"
+
+
+@pytest.mark.parametrize("value,literal", [
+    ("plain", "'plain'"),
+    ("it's", "'it\\'s'"),
+    ("${env.SECRET} $(id) \\", "'${env.SECRET} $(id) \\\\'"),
+    ("two\nlines", "'two\\nlines'"),
+    (True, "true"), (None, "null"), (3, "3"),
+])
+def test_groovy_literals_never_interpolate(value, literal):
+    assert groovy_literal(value) == literal
+
+
+def test_normalize_ignores_what_jenkins_adds():
+    ours = "<?xml version='1.1' encoding='UTF-8'?>\n<flow-definition>\n  <a>x</a><b></b></flow-definition>"
+    theirs = ("<?xml version='1.1' encoding='UTF-8'?>\n<flow-definition plugin=\"workflow-job@1.0\">"
+              "<a>x</a>\n\n<b/></flow-definition>")
+    assert normalize_xml(ours) == normalize_xml(theirs)
+    assert unified_diff("j", theirs, ours.replace(">x<", ">y<")).count("\n-") == 1
+
+
+def test_message_of_jenkins_error_page():
+    page = "<html><head><title>Jenkins</title></head><body><h1>Error</h1><p>You need to be <b>ml-leads</b> to submit this.</p></body></html>"
+    assert message_of(page) == "You need to be ml-leads to submit this."
+    assert message_of('{"message": "nope"}') == "nope"
+
+
+BASE = {"name": "m", "task": "classification", "data": {"train": "a.csv", "target": "y"}}
+
+
+def test_settings_defaults_and_job_names():
+    cfg = config.parse(BASE)
+    assert cfg.jenkins.cron == "H 2 * * *"
+    assert cfg.jenkins.job_names("m") == ("m", "m-nightly")
+    cfg = config.parse({**BASE, "jenkins": {"folder": "/ml/team/", "nightly_job": "retrain"}})
+    assert cfg.jenkins.job_names("m") == ("ml/team/m", "ml/team/retrain")
+
+
+@pytest.mark.parametrize("section,where", [
+    ({"folder": "a b"}, "jenkins.folder"),
+    ({"cronn": "H 2 * * *"}, "did you mean `cron`"),
+    ({"parameters": {"bad-name": 1}}, "jenkins.parameters"),
+    ({"pipeline_args": {"x": [1]}}, "jenkins.pipeline_args"),
+    ({"library": {"verison": "1"}}, "did you mean `version`"),
+])
+def test_settings_errors_name_the_field(section, where):
+    with pytest.raises(ConfigError) as err:
+        config.parse({**BASE, "jenkins": section})
+    assert where in str(err.value)

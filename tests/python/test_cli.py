@@ -1,0 +1,56 @@
+"""The CLI's edges: version, help, unknown commands, and a light startup."""
+
+import subprocess
+import sys
+
+from conftest import cli_env
+
+
+def test_version(mlci):
+    from mlci import __version__
+
+    r = mlci("--version")
+    assert r.returncode == 0
+    assert r.stdout.strip() == f"mlci {__version__}"
+
+
+def test_help_lists_every_contract_command(mlci):
+    r = mlci("--help")
+    assert r.returncode == 0
+    for name in ["run", "validate", "train", "evaluate", "publish", "image", "promote", "rollback",
+                 "registry", "report", "serve", "schema", "fetch", "doctor", "sweep", "monitor",
+                 "jenkins", "check", "deploy", "gc", "reproduce"]:
+        assert f"\n  {name} " in r.stdout, name
+
+
+def test_unknown_command_suggests_the_close_one(mlci):
+    r = mlci("trian")
+    assert r.returncode == 2
+    assert "unknown command `trian`" in r.stderr
+    assert "did you mean `train`" in r.stderr
+
+
+def test_help_and_version_import_no_heavy_library():
+    code = ("import sys, contextlib, io\n"
+            "from mlci.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['--help'])\n"
+            "    main(['train', '--help']) if False else None\n"
+            "heavy = [m for m in ('pandas', 'sklearn', 'numpy', 'pydantic', 'boto3', 'docker', 'rich', 'matplotlib')"
+            " if m in sys.modules]\n"
+            "print(','.join(heavy))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""
+
+
+def test_command_help_shows_common_options(mlci):
+    r = mlci("train", "--help")
+    assert r.returncode == 0
+    assert "--config" in r.stdout and "--json" in r.stdout and "--force" in r.stdout
+
+
+def test_bad_option_is_a_usage_error(mlci):
+    r = mlci("train", "--no-such-option")
+    assert r.returncode == 2
+    assert "unrecognized arguments" in r.stderr

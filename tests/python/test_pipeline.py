@@ -1,0 +1,155 @@
+"""`mlci run` and the single stages: skipping unchanged work, partial reruns, determinism."""
+
+import json
+
+import pandas as pd
+
+from projects import classification_project, regression_project, write_config
+import yaml
+
+
+def stages(result) -> dict[str, str]:
+    out = json.loads(result.stdout)
+    return {s["stage"]: s["status"] for s in out["stages"]}
+
+
+def test_first_run_registers_a_blessed_model_then_everything_is_up_to_date(tmp_path, mlci):
+    classification_project(tmp_path)
+    first = mlci("run", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert stages(first) == {"validate": "ran", "train": "ran", "evaluate": "ran", "publish": "ran"}
+    listing = mlci("registry", "list", "bc", "--json", cwd=tmp_path)
+    versions = json.loads(listing.stdout)
+    assert [v["version"] for v in versions] == [1]
+    assert versions[0]["blessed"] is True
+
+    second = mlci("run", "--json", cwd=tmp_path)
+    assert second.returncode == 0
+    assert set(stages(second).values()) == {"up to date"}
+    assert "everything up to date" not in second.stdout  # machine output stays clean
+    human = mlci("run", cwd=tmp_path)
+    assert "everything up to date" in human.stderr
+
+
+def test_changing_one_param_reruns_train_and_after_but_not_validate(tmp_path, mlci):
+    cfg_path = classification_project(tmp_path)
+    assert mlci("run", cwd=tmp_path).returncode == 0
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["model"]["params"]["n_estimators"] = 21
+    write_config(tmp_path, cfg)
+    r = mlci("run", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert stages(r) == {"validate": "up to date", "train": "ran", "evaluate": "ran", "publish": "ran"}
+    versions = json.loads(mlci("registry", "list", "bc", "--json", cwd=tmp_path).stdout)
+    assert [v["version"] for v in versions] == [1, 2]
+
+
+def test_changing_one_data_row_reruns_everything(tmp_path, mlci):
+    classification_project(tmp_path)
+    assert mlci("run", cwd=tmp_path).returncode == 0
+    data = tmp_path / "data" / "train.csv"
+    frame = pd.read_csv(data)
+    frame.loc[3, "mean_radius"] += 0.5
+    frame.to_csv(data, index=False)
+    r = mlci("run", "--json", cwd=tmp_path)
+    assert stages(r) == {"validate": "ran", "train": "ran", "evaluate": "ran", "publish": "ran"}
+
+
+def test_changing_a_gate_reruns_only_evaluate(tmp_path, mlci):
+    cfg_path = classification_project(tmp_path)
+    assert mlci("run", cwd=tmp_path).returncode == 0
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["evaluate"]["gates"][0]["threshold"] = 0.91
+    write_config(tmp_path, cfg)
+    r = mlci("run", "--json", cwd=tmp_path)
+    assert stages(r)["train"] == "up to date"
+    assert stages(r)["evaluate"] == "ran"
+
+
+def test_force_reruns_every_stage(tmp_path, mlci):
+    classification_project(tmp_path)
+    assert mlci("run", cwd=tmp_path).returncode == 0
+    r = mlci("run", "--force", "--json", cwd=tmp_path)
+    assert stages(r)["validate"] == "ran" and stages(r)["train"] == "ran" and stages(r)["evaluate"] == "ran"
+    # same fingerprint: the registry does not get a second version
+    assert "already registered" in json.loads(r.stdout)["stages"][-1]["detail"]
+
+
+def test_same_seed_gives_identical_predictions(tmp_path, mlci):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        root.mkdir()
+        classification_project(root)
+        assert mlci("train", cwd=root).returncode == 0
+        assert mlci("evaluate", cwd=root).returncode == 0
+    pa = pd.read_parquet(next((a / ".mlci" / "runs").glob("*/predictions.parquet")))
+    pb = pd.read_parquet(next((b / ".mlci" / "runs").glob("*/predictions.parquet")))
+    pd.testing.assert_frame_equal(pa, pb)
+
+
+def test_different_seed_changes_the_model(tmp_path, mlci):
+    classification_project(tmp_path)
+    assert mlci("train", cwd=tmp_path).returncode == 0
+    classification_project(tmp_path, split={"test_size": 0.25, "seed": 8})
+    assert mlci("train", cwd=tmp_path).returncode == 0
+    assert len(list((tmp_path / ".mlci" / "runs").glob("*/run.json"))) == 2
+
+
+def test_stages_run_alone_and_hand_off_through_the_run_dir(tmp_path, mlci):
+    classification_project(tmp_path)
+    t = mlci("train", "--json", cwd=tmp_path)
+    assert t.returncode == 0, t.stderr
+    run_id = json.loads(t.stdout)["run_id"]
+    run_dir = tmp_path / ".mlci" / "runs" / run_id
+    assert (run_dir / "model" / "model.skops").is_file()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["params"]["n_estimators"] == 20 and info["params"]["random_state"] == 7
+    assert info["data"]["train"]["sha256"] and info["versions"]["scikit-learn"]
+    signature = json.loads((run_dir / "model" / "signature.json").read_text())
+    assert signature["classes"] == [0, 1]
+    assert "patient_id" not in [c["name"] for c in signature["inputs"]]
+    e = mlci("evaluate", "--json", cwd=tmp_path)
+    assert e.returncode == 0
+    assert json.loads(e.stdout)["blessed"] is True
+    p = mlci("publish", "--json", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["version"] == 1
+
+
+def test_gate_failure_stops_before_publish_with_exit_1(tmp_path, mlci):
+    classification_project(tmp_path, evaluate={"gates": [{"metric": "roc_auc", "threshold": 0.9999}]})
+    r = mlci("run", "--json", cwd=tmp_path)
+    assert r.returncode == 1
+    s = stages(r)
+    assert s["evaluate"] == "failed" and "publish" not in s
+    detail = json.loads(r.stdout)["stages"][-1]["detail"]
+    assert "roc_auc" in detail and "fails threshold >= 0.9999" in detail
+    assert mlci("registry", "list", "bc", cwd=tmp_path).returncode == 2  # nothing registered
+
+
+def test_regression_with_parquet_and_a_categorical_column(tmp_path, mlci):
+    regression_project(tmp_path)
+    r = mlci("run", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    run_dir = next((tmp_path / ".mlci" / "runs").glob("*/run.json")).parent
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) == {"rmse", "mae", "r2", "mape"}
+    assert metrics["r2"] > 0.2
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["categorical"] == ["sex"]
+
+
+def test_second_model_is_compared_with_production(tmp_path, mlci):
+    cfg_path = classification_project(tmp_path)
+    assert mlci("run", "--promote", cwd=tmp_path).returncode == 0
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["model"]["params"]["max_depth"] = 5
+    write_config(tmp_path, cfg)
+    assert mlci("run", cwd=tmp_path).returncode == 0
+    evaluation = json.loads(next(p for p in (tmp_path / ".mlci" / "runs").glob("*/evaluation.json")
+                                 if json.loads(p.read_text())["baseline"]).read_text())
+    assert evaluation["baseline"]["version"] == 1
+    assert evaluation["baseline"]["alias"] == "production"
+    regression_gate = next(g for g in evaluation["gates"] if g["kind"] == "max_regression")
+    assert regression_gate["baseline"] == evaluation["baseline"]["metrics"]["f1"]
+    assert regression_gate["passed"] in (True, False)
