@@ -7,8 +7,9 @@ Reference statistics per column (reference_stats.json, format ``mlci-reference-s
 - categorical (strings, booleans): the counts of the ``max_categories`` most frequent
   values and the count of all other values.
 
-The current data is never sorted or kept: it is counted into the reference's edges
-(numeric) or categories (categorical), batch by batch, so drift works in bounded memory.
+The current data is never kept: each batch is counted into the reference's edges (numeric:
+the batch is sorted once and the ~1000 edges are looked up in it) or categories
+(categorical), so drift works in bounded memory.
 
 Statistics (all are computed and recorded; one per kind decides drift):
 - PSI = sum((c - r) * ln(c / r)) over categories, shares floored at 1e-4 (as Evidently).
