@@ -16,7 +16,7 @@ from mlci.runs import Project, Run, read_json, write_json
 @dataclass
 class StageResult:
     stage: str
-    status: str  # ran | up to date | failed | skipped
+    status: str  # ran | up to date | unstable (a non-blocking check failed) | failed | skipped
     exit_code: int = 0
     detail: str = ""
     duration_s: float = 0.0
@@ -175,10 +175,27 @@ def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | 
         if not out.get("passed"):
             shutil.rmtree(cache, ignore_errors=True)
             return StageResult("check", "failed", 1, out.get("summary", "a blocking check failed"), data=out)
-        return StageResult("check", "ran", 0, out.get("summary", ""), data=out)
+        status = "unstable" if out.get("unstable") else "ran"
+        return StageResult("check", status, 0, out.get("summary", ""), data=out)
 
     return do_checks
 
 
 def as_dict(results: list[StageResult]) -> list[dict[str, Any]]:
     return [asdict(r) for r in results]
+
+
+def write_report(project: Project, results: list[StageResult]) -> dict[str, Any] | None:
+    """The report of the run the pipeline worked on, in <run>/report/ (also after a failing
+    stage). Never raises: a report problem must not change the pipeline's outcome."""
+    import logging
+
+    try:
+        from mlci.report import generate
+
+        train = next((r for r in results if r.stage == "train" and r.data.get("run_id")), None)
+        run_id = train.data["run_id"] if train else project.run_id()
+        return generate(project, project.run(run_id, must_exist=False), stages=as_dict(results))
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger(__name__).warning("report not written: %s: %s", type(exc).__name__, exc)
+        return None
