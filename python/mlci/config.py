@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlci import metrics as metric_defs
 from mlci.checks import CheckList
 from mlci.errors import ConfigError
+from mlci.deploy.settings import Environment as DeployEnvironment
 from mlci.jenkins.settings import Jenkins as JenkinsSettings
 from mlci.validation.settings import Validate
 
@@ -102,21 +103,32 @@ class Store(Section):
 
 
 class LoadGate(Section):
-    seconds: float = Field(10, gt=0)
-    concurrency: int = Field(8, ge=1)
-    min_rps: float | None = None
-    max_p99_ms: float | None = None
+    seconds: float = Field(10, gt=0, le=600, description="how long the load test runs")
+    concurrency: int = Field(8, ge=1, le=256, description="parallel keep-alive connections")
+    min_rps: float | None = Field(None, description="gate: at least this many requests per second")
+    max_p99_ms: float | None = Field(None, description="gate: 99th percentile latency at most this (ms)")
+    max_requests: int = Field(200_000, ge=1, description="stop after this many requests even if time remains")
 
 
 class ImageVerify(Section):
     examples: str | None = Field(None, description="JSON file of inputs with expected outputs")
     load: LoadGate = Field(default_factory=LoadGate)
+    tolerance: float = Field(1e-6, ge=0, description="allowed difference for numeric expected outputs")
+    startup_timeout: float = Field(180, gt=0, description="seconds to wait for /health after start")
 
 
 class Image(Section):
     repository: str | None = Field(None, description="image repository, e.g. registry:5000/ml/model")
-    base: str = Field("python:3.11-slim", description="base image")
+    base: str = Field("python:3.11-slim", description="base image (its Python must match the wheelhouse's)")
     verify: ImageVerify = Field(default_factory=ImageVerify)
+    tags: list[str] = Field(default_factory=list, description="extra tags pushed besides version and git sha")
+    port: int = Field(8080, ge=1, le=65535, description="port the server listens on inside the image")
+    workers: int = Field(2, ge=1, description="server worker processes in the image")
+    wheelhouse: str | None = Field(
+        None, description="directory of prebuilt wheels (air-gapped hosts); default: built with pip wheel")
+    requirements: list[str] = Field(
+        default_factory=list, description="extra pip requirements installed in the image (from the wheelhouse)")
+    labels: dict[str, str] = Field(default_factory=dict, description="extra image labels")
 
 
 class Promote(Section):
@@ -137,6 +149,7 @@ class Config(Section):
     promote: Promote = Field(default_factory=Promote)
     jenkins: JenkinsSettings = Field(default_factory=JenkinsSettings)
     checks: CheckList = Field(default_factory=list, description="the team's own code checks (`mlci check`)")
+    deploy: dict[str, DeployEnvironment] = Field(default_factory=dict, description="deployment environments by name")
     validate_: Validate = Field(default_factory=Validate, alias="validate")
 
     # set by load(); not part of the file

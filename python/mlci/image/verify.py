@@ -1,0 +1,326 @@
+"""`mlci image verify`: run the image like production and test it before anyone can pull it.
+
+1. start the container with its port published on 127.0.0.1 only (a free port the daemon picks);
+2. wait for /health (the container exiting early fails with its last log lines);
+3. send each example in image.verify.examples and compare the answers (exact for classes and
+   other non-numbers, image.verify.tolerance for numbers; an example may expect a status, e.g. 400);
+4. load-test /invocations with keep-alive connections for image.verify.load.seconds (bounded by
+   load.max_requests), then apply the gates: min_rps, max_p99_ms, and zero errors.
+
+The result (with the latency distribution, for the report) goes to image-verify.json; the
+container is always removed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+from mlci.errors import CheckFailed, ConfigError, InfraError, UsageError
+from mlci.image import docker as dockerlib
+from mlci.image.target import BUILD_FILE, VERIFY_FILE, Target
+
+log = logging.getLogger(__name__)
+
+HIST_BOUNDS_MS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 250, 500, 1000, 2500, 5000)
+
+
+def load_examples(path: Path) -> list[dict[str, Any]]:
+    """Examples file: a list (or {"examples": [...]}) of
+    {"name"?, "request": <an /invocations JSON body>, "expected": [predictions] | {"predictions": [...]},
+     "status"?: 200, "tolerance"?: number}."""
+    where = str(path)
+    if not path.is_file():
+        raise ConfigError(f"image.verify.examples: {path} not found")
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not valid JSON ({exc})") from None
+    if isinstance(doc, dict) and "examples" in doc:
+        doc = doc["examples"]
+    if not isinstance(doc, list) or not doc:
+        raise ConfigError(f"{where}: expected a non-empty list of examples")
+    out = []
+    for i, ex in enumerate(doc):
+        if not isinstance(ex, dict) or "request" not in ex:
+            raise ConfigError(f"{where}: example [{i}]: expected an object with `request` and `expected`")
+        status = int(ex.get("status", 200))
+        if status == 200 and "expected" not in ex:
+            raise ConfigError(f"{where}: example [{i}]: missing `expected` (the predictions)")
+        unknown = set(ex) - {"name", "request", "expected", "status", "tolerance", "content_type"}
+        if unknown:
+            raise ConfigError(f"{where}: example [{i}]: unknown key {sorted(unknown)[0]!r}; expected name, "
+                              "request, expected, status, tolerance, content_type")
+        out.append({**ex, "name": ex.get("name") or f"example {i}", "status": status})
+    return out
+
+
+def compare(expected: Any, got: Any, tol: float, where: str = "predictions") -> str | None:
+    """None when equal (numbers within ``tol``), else what differs."""
+    if isinstance(expected, dict) and "predictions" in expected:
+        for key, value in expected.items():
+            if not isinstance(got, dict) or key not in got:
+                return f"{key}: missing from the answer"
+            diff = compare(value, got[key], tol, key)
+            if diff:
+                return diff
+        return None
+    if isinstance(got, dict) and "predictions" in got and isinstance(expected, list):
+        got = got["predictions"]
+    if isinstance(expected, list):
+        if not isinstance(got, list) or len(got) != len(expected):
+            return f"{where}: expected {len(expected)} values, got {_short(got)}"
+        for i, (e, g) in enumerate(zip(expected, got)):
+            diff = compare(e, g, tol, f"{where}[{i}]")
+            if diff:
+                return diff
+        return None
+    if isinstance(expected, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
+        return None if abs(expected - got) <= tol else f"{where}: expected {expected} (±{tol}), got {got}"
+    if expected == got and (type(expected) is type(got) or {type(expected), type(got)} <= {int, float}):
+        return None
+    return f"{where}: expected {_short(expected)}, got {_short(got)}"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+def _post(port: int, body: bytes, content_type: str, timeout: float = 30) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/invocations", body=body, headers={"Content-Type": content_type})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def check_answer(ex: dict[str, Any], status: int, data: bytes, tolerance: float) -> str | None:
+    """What is wrong with the server's answer to example ``ex``, or None when it is right."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        answer = data.decode(errors="replace")
+    if status != ex["status"]:
+        return f"status {status}, expected {ex['status']}: {_short(answer)}"
+    if "expected" in ex:
+        return compare(ex["expected"], answer, float(ex.get("tolerance", tolerance)))
+    return None
+
+
+def run_examples(port: int, examples: list[dict[str, Any]], tolerance: float) -> list[dict[str, Any]]:
+    results = []
+    for ex in examples:
+        ctype = ex.get("content_type", "application/json")
+        req = ex["request"]
+        body = req.encode() if isinstance(req, str) else json.dumps(req).encode()
+        status, data = _post(port, body, ctype)
+        problem = check_answer(ex, status, data, tolerance)
+        results.append({"name": ex["name"], "passed": problem is None, "status": status,
+                        **({"problem": problem} if problem else {})})
+    return results
+
+
+def load_test(port: int, body: bytes, content_type: str, seconds: float, concurrency: int,
+              max_requests: int) -> dict[str, Any]:
+    """Keep-alive connections posting ``body`` until time or the request budget runs out."""
+    import numpy as np
+
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    first_error: list[str] = []
+    budget = [max_requests]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    headers = {"Content-Type": content_type}
+
+    def worker(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = latencies[i]
+        while time.monotonic() < deadline:
+            with lock:
+                if budget[0] <= 0:
+                    break
+                budget[0] -= 1
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", "/invocations", body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                ok = resp.status == 200
+                if not ok and not first_error:
+                    first_error.append(f"HTTP {resp.status}")
+            except (OSError, http.client.HTTPException) as exc:
+                ok = False
+                if not first_error:
+                    first_error.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine.append((time.perf_counter() - t0) * 1000)
+            if not ok:
+                errors[i] += 1
+        conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 60)
+    elapsed = time.monotonic() - started
+    lat = np.asarray([x for xs in latencies for x in xs], dtype=float)
+    n = int(lat.size)
+    counts, _ = np.histogram(lat, bins=[0.0, *HIST_BOUNDS_MS, np.inf]) if n else (np.zeros(len(HIST_BOUNDS_MS) + 1), None)
+    pct = (lambda q: round(float(np.percentile(lat, q)), 3)) if n else (lambda q: None)
+    return {
+        "requests": n, "errors": int(sum(errors)), "first_error": first_error[0] if first_error else None,
+        "seconds": round(elapsed, 3), "concurrency": concurrency,
+        "rps": round(n / elapsed, 1) if elapsed > 0 else 0.0,
+        "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
+        "max_ms": round(float(lat.max()), 3) if n else None,
+        "mean_ms": round(float(lat.mean()), 3) if n else None,
+        "histogram": {"bounds_ms": list(HIST_BOUNDS_MS), "counts": [int(c) for c in counts]},
+    }
+
+
+def _default_request(model_dir: Path) -> bytes:
+    from mlci import model_io
+    from mlci.serve.wire import BOOL, NUMERIC, Schema
+
+    schema = Schema.from_signature(model_io.signature(model_dir))
+    row = {n: (0.0 if k == NUMERIC else False if k == BOOL else "x") for n, k in zip(schema.names, schema.kinds)}
+    return json.dumps({"dataframe_records": [row]}).encode()
+
+
+def verify(cfg: Any, target: Target, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+    import docker
+
+    step = on_step or (lambda _m: None)
+    built = target.read(BUILD_FILE)
+    if not built:
+        raise UsageError(f"{target.records}: no {BUILD_FILE}; run `mlci image build` first")
+    vcfg = cfg.image.verify
+    examples = load_examples(cfg.resolve(vcfg.examples)) if vcfg.examples else []
+    client = dockerlib.client()
+    try:
+        client.images.get(built["image_id"])
+    except docker.errors.ImageNotFound:
+        raise UsageError(f"image {built['tag']} ({built['image_id'][:19]}) is gone from the Docker daemon; "
+                         "run `mlci image build` again") from None
+    port_key = f"{built.get('port', cfg.image.port)}/tcp"
+    name = f"mlci-verify-{uuid.uuid4().hex[:10]}"
+    result: dict[str, Any] = {"image_id": built["image_id"], "tag": built["tag"], "model": built["model"]}
+    try:
+        _exercise(client, built, name, port_key, examples, target, result, step, vcfg)
+    except CheckFailed as exc:
+        result.update(passed=False, error=str(exc), gates=[{"gate": "startup", "passed": False, "detail": str(exc)}])
+        target.write(VERIFY_FILE, result)
+        raise
+    result["gates"] = gates(result, vcfg.load)
+    result["passed"] = all(g["passed"] for g in result["gates"])
+    result["verified_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    target.write(VERIFY_FILE, result)
+    return result
+
+
+def _exercise(client: Any, built: dict[str, Any], name: str, port_key: str, examples: list[dict[str, Any]],
+              target: Target, result: dict[str, Any], step: Callable[[str], None], vcfg: Any) -> None:
+    """Start the container, check it, load it; always remove it."""
+    import docker
+    import requests
+
+    container = None
+    try:
+        step(f"starting {built['tag']}")
+        try:
+            container = client.containers.run(built["image_id"], detach=True, name=name,
+                                              ports={port_key: ("127.0.0.1", None)},
+                                              labels={"org.mlci.verify": "1"})
+        except (docker.errors.APIError, requests.exceptions.ConnectionError) as exc:
+            raise InfraError(f"Docker daemon: cannot start {built['tag']}: {exc}") from None
+        port, startup = _wait_healthy(container, port_key, vcfg.startup_timeout)
+        result["startup_seconds"] = startup
+        step(f"healthy on 127.0.0.1:{port} after {startup:.1f}s; checking {len(examples)} examples")
+        result["examples"] = run_examples(port, examples, vcfg.tolerance)
+        load = vcfg.load
+        body = None
+        ctype = "application/json"
+        for ex in examples:
+            if ex["status"] == 200:
+                req = ex["request"]
+                body = req.encode() if isinstance(req, str) else json.dumps(req).encode()
+                ctype = ex.get("content_type", ctype)
+                break
+        if body is None:
+            body = _default_request(target.model_dir)
+        step(f"load test: {load.seconds:g}s at concurrency {load.concurrency}")
+        result["load"] = load_test(port, body, ctype, load.seconds, load.concurrency, load.max_requests)
+    finally:
+        if container is not None:
+            if "load" not in result:
+                try:
+                    result["logs_tail"] = container.logs(tail=20).decode(errors="replace").splitlines()
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
+            try:
+                container.remove(force=True)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not remove container %s: %s", name, exc)
+    return None
+
+
+def gates(result: dict[str, Any], load: Any) -> list[dict[str, Any]]:
+    out = []
+    examples = result.get("examples", [])
+    failed = [e for e in examples if not e["passed"]]
+    out.append({"gate": "examples", "passed": not failed, "value": f"{len(examples) - len(failed)}/{len(examples)}",
+                "detail": "; ".join(f"{e['name']}: {e['problem']}" for e in failed[:3]) or None})
+    stats = result["load"]
+    out.append({"gate": "errors", "passed": stats["errors"] == 0, "value": stats["errors"], "threshold": 0,
+                "detail": stats.get("first_error")})
+    if load.min_rps is not None:
+        out.append({"gate": "min_rps", "passed": stats["rps"] >= load.min_rps, "value": stats["rps"],
+                    "threshold": load.min_rps})
+    if load.max_p99_ms is not None:
+        p99 = stats["p99_ms"]
+        out.append({"gate": "max_p99_ms", "passed": p99 is not None and p99 <= load.max_p99_ms, "value": p99,
+                    "threshold": load.max_p99_ms})
+    return out
+
+
+def _wait_healthy(container: Any, port_key: str, timeout: float) -> tuple[int, float]:
+    started = time.monotonic()
+    port = None
+    while time.monotonic() - started < timeout:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            logs = container.logs(tail=15).decode(errors="replace").strip()
+            raise CheckFailed(f"the container exited during startup (status {container.attrs['State'].get('ExitCode')}):"
+                              f" {logs.splitlines()[-1] if logs else 'no output'}")
+        if port is None:
+            bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(port_key)
+            if bindings:
+                port = int(bindings[0]["HostPort"])
+        if port is not None:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/health")
+                resp = conn.getresponse()
+                resp.read()
+                conn.close()
+                if resp.status == 200:
+                    return port, time.monotonic() - started
+            except (OSError, http.client.HTTPException):
+                pass
+        time.sleep(0.25)
+    logs = container.logs(tail=5).decode(errors="replace").strip()
+    raise CheckFailed(f"/health did not answer within {timeout:g}s (image.verify.startup_timeout); "
+                      f"last output: {logs or 'none'}")
