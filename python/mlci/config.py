@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlci import metrics as metric_defs
 from mlci.errors import ConfigError
 from mlci.jenkins.settings import Jenkins as JenkinsSettings
+from mlci.validation.settings import Validate
 
 
 class Section(BaseModel):
@@ -145,6 +146,7 @@ class Config(Section):
     image: Image = Field(default_factory=Image)
     promote: Promote = Field(default_factory=Promote)
     jenkins: JenkinsSettings = Field(default_factory=JenkinsSettings)
+    validate_: Validate = Field(default_factory=Validate, alias="validate")
 
     # set by load(); not part of the file
     _path: Path | None = None
