@@ -19,6 +19,7 @@ from mlci import metrics as metric_defs
 from mlci.errors import ConfigError
 from mlci.jenkins.settings import Jenkins as JenkinsSettings
 from mlci.validation.settings import Validate
+from mlci.monitor.settings import Monitor
 
 
 class Section(BaseModel):
@@ -147,6 +148,7 @@ class Config(Section):
     promote: Promote = Field(default_factory=Promote)
     jenkins: JenkinsSettings = Field(default_factory=JenkinsSettings)
     validate_: Validate = Field(default_factory=Validate, alias="validate")
+    monitor: Monitor = Field(default_factory=Monitor)
 
     # set by load(); not part of the file
     _path: Path | None = None
