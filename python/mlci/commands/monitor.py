@@ -82,8 +82,7 @@ def _show_drift(args: argparse.Namespace, result: dict, path) -> None:  # noqa: 
 
     if args.json:
         ui.print_json(result)
-        return
-    if not args.quiet:
+    elif not args.quiet:
         d = result["drift"]
         ui.table(f"{result['model']} v{result['version']}: live drift ({result['current']['kind']})",
                  ["column", "method", "statistic", "threshold", "drifted"],
@@ -99,8 +98,7 @@ def _show_performance(args: argparse.Namespace, result: dict, path) -> None:  # 
 
     if args.json:
         ui.print_json(result)
-        return
-    if not args.quiet:
+    elif not args.quiet:
         ui.table(f"{result['model']} v{result['version']}: live vs evaluation",
                  ["metric", "live", "evaluation", "delta"],
                  [[m["metric"], ui.fmt(m["live"]), ui.fmt(m["evaluation"]), ui.fmt(m["delta"])]
