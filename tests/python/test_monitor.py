@@ -12,7 +12,23 @@ from pathlib import Path
 
 import pytest
 from projects import breast_cancer_frame, classification_project
-from serve_fixtures import Server
+from serve_fixtures import Server as _Server
+
+
+class Server(_Server):
+    """`mlci serve` that has also started listening (the banner can come just before listen())."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.request("GET", "/ping")
+                return
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 FEATURES = None  # set by the project fixture
 
@@ -31,13 +47,20 @@ def project(tmp_path_factory, request):
     return {"root": root, "cfg": cfg, "X": X, "y": frame["diagnosis"]}
 
 
-def post(port: int, rows, columns, request_id: str | None = None) -> tuple[int, dict, dict]:
+def post(port: int, rows, columns, request_id: str | None = None, fmt: str = "split") -> tuple[int, dict, dict]:
+    """One request in one of the server's wire formats (the logs must read all of them back)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json"}
+    if fmt == "split":
+        body = json.dumps({"dataframe_split": {"columns": columns[::-1], "data": [r[::-1] for r in rows]}})
+    elif fmt == "records":
+        body = json.dumps({"dataframe_records": [dict(zip(columns, r)) for r in rows]}, indent=2)
+    else:
+        headers["Content-Type"] = "text/csv"
+        body = ",".join(columns) + "\n" + "\n".join(",".join(map(repr, r)) for r in rows) + "\n"
     if request_id:
         headers["X-Request-ID"] = request_id
-    conn.request("POST", "/invocations", json.dumps({"dataframe_split": {"columns": columns, "data": rows}}),
-                 headers)
+    conn.request("POST", "/invocations", body, headers)
     resp = conn.getresponse()
     body = resp.read()
     conn.close()
@@ -69,7 +92,7 @@ def send_traffic(project, log_dir: Path, X, prefix: str, *extra: str) -> list[st
         cols = list(X.columns)
         for i, row in enumerate(X.values.tolist()):
             rid = f"{prefix}-{i}"
-            status, headers, out = post(srv.port, [row], cols, rid)
+            status, headers, out = post(srv.port, [row], cols, rid, ("split", "records", "csv")[i % 3])
             assert status == 200 and len(out["predictions"]) == 1
             assert headers["x-request-id"] == rid
             ids.append(rid)

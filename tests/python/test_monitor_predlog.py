@@ -9,7 +9,24 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_fixtures import Server, train_model
+from serve_fixtures import Server as _Server
+from serve_fixtures import train_model
+
+
+class Server(_Server):
+    """`mlci serve` that has also started listening (the banner can come just before listen())."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.request("GET", "/ping")
+                return
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05), train_model
 
 from mlci.monitor.predlog import PredictionLog
 
@@ -39,6 +56,12 @@ def wait_for(fn, timeout=20.0):
     return fn()
 
 
+def row_body(*values) -> bytes:
+    names = ["a", "b"][:len(values)]
+    # pretty-printed on purpose: newlines in a JSON body must not break the one-line records
+    return json.dumps({"dataframe_split": {"columns": names, "data": [list(values)]}}, indent=1).encode()
+
+
 def lines(directory: Path) -> list[dict]:
     out = []
     for p in sorted(directory.glob("predictions-*.jsonl")):
@@ -52,7 +75,7 @@ def test_size_rotation_and_retention(tmp_path):
     plog = PredictionLog(tmp_path, max_bytes=4096, keep_files=3, flush_seconds=60, columns=["a", "b"],
                          model="m", version="7")
     for i in range(200):
-        plog.log(f"id-{i}", [[i, i * 0.5]], [i % 2], None, 0.001)
+        plog.log(f"id-{i}", row_body(i, i * 0.5), "application/json", [i % 2], None, 0.001)
         if i % 5 == 4:
             plog._flush()  # what the writer thread does every flush_seconds
     plog.close()
@@ -64,34 +87,37 @@ def test_size_rotation_and_retention(tmp_path):
         assert head["type"] == "header" and head["columns"] == ["a", "b"] and head["version"] == "7"
         assert recs and all(r["type"] == "prediction" for r in recs)
     last = json.loads(files[-1].read_text().splitlines()[-1])
-    assert last["request_id"] == "id-199" and last["inputs"] == [[199, 99.5]] and last["outputs"] == [1]
+    assert last["request_id"] == "id-199" and last["outputs"] == [1]
+    assert last["body"] == {"dataframe_split": {"columns": ["a", "b"], "data": [[199, 99.5]]}}
     assert plog.counts()["logged"] == 200 and plog.counts()["dropped"] == 0
 
 
 def test_time_rotation(tmp_path):
     plog = PredictionLog(tmp_path, rotate_seconds=0.01, flush_seconds=60, columns=["a"])
-    plog.log("one", [[1]], [0], None, 0.0)
+    plog.log("one", b"a\n1\n", "text/csv", [0], None, 0.0)
     plog._flush()
     time.sleep(0.05)
-    plog.log("two", [[2]], [0], None, 0.0)
+    plog.log("two", b"a\n2\n", "text/csv", [0], None, 0.0)
     plog._flush()
     plog.close()
     files = sorted(tmp_path.glob("*.jsonl"))
     assert len(files) == 2
-    assert [json.loads(f.read_text().splitlines()[1])["request_id"] for f in files] == ["one", "two"]
+    recs = [json.loads(f.read_text().splitlines()[1]) for f in files]
+    assert [r["request_id"] for r in recs] == ["one", "two"]
+    assert recs[0]["body_text"] == "a\n1\n" and recs[0]["content_type"] == "text/csv"
 
 
 def test_sampling_rate_is_respected(tmp_path):
     plog = PredictionLog(tmp_path, sample_rate=0.25, flush_seconds=60, queue_size=100_000)
     for i in range(8000):
-        plog.log(str(i), [[i]], [0], None, 0.0)
+        plog.log(str(i), row_body(i), "application/json", [0], None, 0.0)
     plog.close()
     c = plog.counts()
     assert c["logged"] + c["sampled_out"] == 8000
     assert 0.22 < c["logged"] / 8000 < 0.28
     assert len(lines(tmp_path)) == c["logged"] + 1  # + the header
     none = PredictionLog(tmp_path / "none", sample_rate=0.0)
-    none.log("x", [[1]], [0], None, 0.0)
+    none.log("x", row_body(1), "application/json", [0], None, 0.0)
     none.close()
     assert none.counts()["sampled_out"] == 1 and not list((tmp_path / "none").glob("*.jsonl"))
 
@@ -99,7 +125,7 @@ def test_sampling_rate_is_respected(tmp_path):
 def test_full_buffer_drops_and_counts(tmp_path):
     plog = PredictionLog(tmp_path, queue_size=5, flush_seconds=60)
     for i in range(12):
-        plog.log(str(i), [[i]], [0], None, 0.0)
+        plog.log(str(i), row_body(i), "application/json", [0], None, 0.0)
     c = plog.counts()
     assert c["dropped"] == 7
     plog.close()
@@ -131,8 +157,9 @@ def test_server_logs_request_ids_latency_and_proba(model, tmp_path):
         assert srv.stop() == 0
     head, rec = lines(tmp_path / "logs")
     assert head["columns"] == list(model["X"].columns) and head["classes"] == [0, 1]
-    assert rec["request_id"] == generated and len(rec["inputs"]) == 2 and len(rec["outputs"]) == 2
+    assert rec["request_id"] == generated and rec["body"] == body(model, 2) and len(rec["outputs"]) == 2
     assert len(rec["proba"]) == 2 and rec["latency_ms"] > 0 and rec["model"] == "bc"
+    assert head["dtypes"] == ["float64"] * 30
 
 
 def test_server_sample_rate(model, tmp_path):

@@ -60,7 +60,33 @@ class LogFile:
     path: Path
     columns: list[str]
     classes: list[Any] | None
+    dtypes: list[str] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
+
+    def schema(self) -> Any:
+        from mlci.serve.wire import Schema, column_kind
+
+        dtypes = self.dtypes if len(self.dtypes) == len(self.columns) else ["float64"] * len(self.columns)
+        return Schema(self.columns, [column_kind(d) for d in dtypes], dtypes)
+
+
+def request_rows(rec: dict[str, Any], schema: Any) -> list[list[Any]] | None:
+    """A logged request's input rows in column order: from "inputs", or by parsing the logged
+    body with the server's own wire formats. None when the body does not parse."""
+    if "inputs" in rec:
+        return rec["inputs"]
+    from mlci.serve import wire
+
+    if "body" in rec:
+        raw, ctype = json.dumps(rec["body"]).encode(), "application/json"
+    elif "body_text" in rec:
+        raw, ctype = str(rec["body_text"]).encode(), rec.get("content_type") or "text/csv"
+    else:
+        return None
+    try:
+        return wire.parse(raw, ctype, schema).rows
+    except wire.BadRequest:
+        return None
 
 
 @dataclass
@@ -93,9 +119,8 @@ def read_logs(path: Path, since: float | None = None) -> Logs:
     if not files:
         raise DataError(f"{path}: no prediction log files (*.jsonl) found")
     for p in files:
-        columns: list[str] | None = None
-        classes = None
         current: LogFile | None = None
+        schema: Any = None
         try:
             opener = gzip.open if p.name.endswith(".gz") else open
             with opener(p, "rt", encoding="utf-8") as fh:
@@ -110,7 +135,8 @@ def read_logs(path: Path, since: float | None = None) -> Logs:
                         continue
                     if rec.get("type") == "header":
                         columns, classes = list(rec.get("columns") or []), rec.get("classes")
-                        current = LogFile(p, columns, classes)
+                        current = LogFile(p, columns, classes, list(rec.get("dtypes") or []))
+                        schema = current.schema()
                         out.files.append(current)
                         continue
                     if current is None:  # a record without a header: columns unknown
@@ -119,6 +145,12 @@ def read_logs(path: Path, since: float | None = None) -> Logs:
                     if since is not None and float(rec.get("ts") or 0) < since:
                         out.skipped_old += 1
                         continue
+                    rows = request_rows(rec, schema)
+                    if rows is None:
+                        out.bad_lines += 1
+                        continue
+                    rec["inputs"] = rows
+                    rec.pop("body", None)
                     current.records.append(rec)
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise DataError(f"{p}: cannot read prediction log: {exc}") from None

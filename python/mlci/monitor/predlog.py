@@ -1,8 +1,8 @@
 """Prediction logging for the model server, off the request path.
 
 The server calls ``PredictionLog.log(...)`` once per answered /invocations request. That call
-only decides whether the request is sampled and appends a tuple of references (no copying, no
-serialization, no I/O) to an in-memory buffer; when the buffer holds ``queue_size`` records
+only decides whether the request is sampled and appends a tuple of references (the request body
+as received, the predictions; no copying, no serialization, no I/O) to an in-memory buffer; when the buffer holds ``queue_size`` records
 the record is dropped and counted. A writer thread per worker process wakes every
 ``flush_seconds``, serializes what is buffered to JSON lines and appends them to the worker's
 current file in one write. A slow or unwritable disk therefore never delays or fails a
@@ -10,12 +10,17 @@ request: it only costs dropped records, visible in /metrics as
 ``mlci_prediction_log_dropped_total``.
 
 Files: ``<dir>/predictions-<UTC time>-w<worker>-<pid>.jsonl``. The first line of each file is
-a header ``{"type": "header", "columns": [...], "model", "version", "classes", ...}`` (the
-input column names, once per file rather than once per record); every other line is one
-request::
+a header ``{"type": "header", "columns": [...], "dtypes": [...], "model", "version", "classes", ...}``
+(the model's input schema, once per file); every other line is one request::
 
   {"type": "prediction", "ts": 1732300000.123, "request_id": "...", "model": "bc", "version": "3",
-   "latency_ms": 0.41, "inputs": [[...row...], ...], "outputs": [...], "proba": [[...]] (when asked)}
+   "latency_ms": 0.41, "content_type": "application/json", "body": {...the request body...},
+   "outputs": [...], "proba": [[...]] (when asked)}
+
+The body is logged as the client sent it (a CSV body as the string "body_text"): formatting
+the parsed rows' floats again would cost more than the prediction itself. Readers
+(mlci.monitor.logs) turn it back into rows with the server's own wire parser and the header's
+schema; a record may instead carry ``"inputs": [[...row...], ...]`` in column order.
 
 A file is closed and a new one started when it reaches ``max_bytes`` or is ``rotate_seconds``
 old; each worker keeps its newest ``keep_files`` files and deletes older ones (bounded
@@ -55,7 +60,8 @@ class PredictionLog:
                  max_bytes: int = 64 * 1024 * 1024, rotate_seconds: float = 3600.0, keep_files: int = 48,
                  queue_size: int = 10_000, flush_seconds: float = 0.5, workers: int = 1,
                  model: str = "", version: str = "", columns: list[str] | None = None,
-                 classes: list[Any] | None = None):
+                 dtypes: list[str] | None = None, classes: list[Any] | None = None,
+                 max_buffer_bytes: int = 64 * 1024 * 1024):
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"sample rate {sample_rate}: expected 0..1")
         self.directory = Path(directory)
@@ -64,9 +70,11 @@ class PredictionLog:
         self.rotate_seconds = float(rotate_seconds)
         self.keep_files = max(1, int(keep_files))
         self.queue_size = max(1, int(queue_size))
+        self.max_buffer_bytes = int(max_buffer_bytes)
         self.flush_seconds = float(flush_seconds)
         self.model, self.version = model, version
         self.columns = list(columns or [])
+        self.dtypes = list(dtypes or [])
         self.classes = classes
         self.worker = 0
         # counters shared by the forked workers: one row each, summed by render()
@@ -93,21 +101,24 @@ class PredictionLog:
         self._id_next += 1
         return f"{self._id_prefix}{self._id_next:x}"
 
-    def log(self, request_id: str, rows: list[list[Any]], outputs: list[Any],
+    def log(self, request_id: str, body: bytes, content_type: str | None, outputs: list[Any],
             proba: list[list[float]] | None, seconds: float) -> None:
+        """Buffer one answered request: its body as received (no re-serialization on the hot path)."""
         if self.sample_rate < 1.0 and (self.sample_rate <= 0.0 or self._random() >= self.sample_rate):
             self._row[2] += 1
             return
-        if len(self._buffer) >= self.queue_size:
+        if len(self._buffer) >= self.queue_size or self._buffered_bytes > self.max_buffer_bytes:
             self._row[1] += 1
             return
-        self._buffer.append((time.time(), request_id, seconds, rows, outputs, proba))
+        self._buffered_bytes += len(body)
+        self._buffer.append((time.time(), request_id, seconds, body, content_type, outputs, proba))
         if self._thread is None:
             self._start()
 
     # --- per process ------------------------------------------------------------------------------
     def _reset(self) -> None:
         self._buffer: collections.deque = collections.deque()
+        self._buffered_bytes = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._file: Any = None
@@ -146,18 +157,15 @@ class PredictionLog:
             if self._file is not None and time.time() - self._file_opened >= self.rotate_seconds:
                 self._close_file()
             return
-        lines = []
+        lines: list[bytes] = []
         count = 0
+        fixed = b'"model":' + json.dumps(self.model).encode() + b',"version":' + json.dumps(self.version).encode()
         try:
             while True:
-                ts, rid, seconds, rows, outputs, proba = buf.popleft()
-                record = {"type": "prediction", "ts": round(ts, 6), "request_id": rid, "model": self.model,
-                          "version": self.version, "latency_ms": round(seconds * 1000, 3),
-                          "inputs": rows, "outputs": outputs}
-                if proba is not None:
-                    record["proba"] = proba
+                ts, rid, seconds, body, ctype, outputs, proba = buf.popleft()
+                self._buffered_bytes -= len(body)
                 try:
-                    lines.append(json.dumps(record, default=_default, allow_nan=True))
+                    lines.append(_line(ts, rid, seconds, body, ctype, outputs, proba, fixed))
                     count += 1
                 except (TypeError, ValueError):
                     self._row[1] += 1
@@ -165,7 +173,7 @@ class PredictionLog:
             pass
         if not lines:
             return
-        data = ("\n".join(lines) + "\n").encode("utf-8")
+        data = b"".join(lines)
         try:
             self._write(data)
             self._row[0] += count
@@ -197,7 +205,8 @@ class PredictionLog:
         path = self.directory / f"{PREFIX}{stamp}Z-w{self.worker}-{os.getpid()}{SUFFIX}"
         fh = open(path, "ab")  # noqa: SIM115 - kept open across flushes
         header = {"type": "header", "format": "mlci-prediction-log/1", "model": self.model,
-                  "version": self.version, "columns": self.columns, "classes": self.classes,
+                  "version": self.version, "columns": self.columns, "dtypes": self.dtypes,
+                  "classes": self.classes,
                   "worker": self.worker, "pid": os.getpid(), "created": round(now, 6)}
         head = (json.dumps(header, default=_default) + "\n").encode("utf-8")
         fh.write(head)
@@ -252,9 +261,50 @@ class PredictionLog:
         ).encode()
 
 
+_JSON_TYPES = ("application/json", "text/json", "")
+_MEDIA: dict[str | None, tuple[bytes, bool]] = {}  # Content-Type -> (its JSON text, body is JSON)
+
+
+def _media(ctype: str | None) -> tuple[bytes, bool]:
+    got = _MEDIA.get(ctype)
+    if got is None:
+        media = (ctype or "").split(";", 1)[0].strip().lower()
+        got = (json.dumps(media or "application/json").encode(), media in _JSON_TYPES)
+        if len(_MEDIA) < 64:
+            _MEDIA[ctype] = got
+    return got
+
+
+def _json_str(text: str) -> bytes:
+    if text.isascii() and '"' not in text and "\\" not in text:  # printable already (request_id())
+        return b'"' + text.encode() + b'"'
+    return json.dumps(text).encode()
+
+
+def _line(ts: float, rid: str, seconds: float, body: bytes, ctype: str | None, outputs: list[Any],
+          proba: list[list[float]] | None, fixed: bytes) -> bytes:
+    """One JSON line. A JSON body is embedded as it came (it parsed, so it is valid JSON; a
+    newline in valid JSON can only be whitespace, so it becomes a space); a CSV body as a string.
+    Formatting 30 floats again would cost more than the whole prediction."""
+    media, is_json = _media(ctype)
+    if is_json:
+        if b"\n" in body or b"\r" in body:
+            body = body.replace(b"\r", b" ").replace(b"\n", b" ")
+        payload = b'"body":' + body
+    else:
+        payload = b'"body_text":' + json.dumps(body.decode("utf-8", "replace")).encode()
+    out = _encode(outputs).encode()
+    extra = b',"proba":' + _encode(proba).encode() if proba is not None else b""
+    return (b'{"type":"prediction","ts":%.6f,"request_id":%s,%s,"latency_ms":%.3f,"content_type":%s,%s,"outputs":%s%s}\n'
+            % (ts, _json_str(rid), fixed, seconds * 1000, media, payload, out, extra))
+
+
 def _default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+_encode = json.JSONEncoder(default=_default).encode  # one encoder: json.dumps(default=) builds one per call

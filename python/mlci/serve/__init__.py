@@ -34,7 +34,7 @@ def build_app(model_dir: Path, workers: int = 1, max_body_mb: float = DEFAULT_MA
 
         predlog = PredictionLog(**log_predictions, workers=max(1, workers), model=predictor.name,
                                 version=predictor.version, columns=predictor.schema.names,
-                                classes=predictor.classes)
+                                dtypes=predictor.schema.dtypes, classes=predictor.classes)
     return App(predictor, Metrics(max(1, workers), predictor.classes), int(max_body_mb * 1024 * 1024),
                predlog=predlog)
 
