@@ -75,7 +75,7 @@ def test_size_rotation_and_retention(tmp_path):
     plog = PredictionLog(tmp_path, max_bytes=4096, keep_files=3, flush_seconds=60, columns=["a", "b"],
                          model="m", version="7")
     for i in range(200):
-        plog.log(f"id-{i}", row_body(i, i * 0.5), "application/json", [i % 2], None, 0.001)
+        plog.log(f"id-{i}", row_body(i, i * 0.5), "application/json", b'{"predictions": [%d]}' % (i % 2), 0.001)
         if i % 5 == 4:
             plog._flush()  # what the writer thread does every flush_seconds
     plog.close()
@@ -87,17 +87,17 @@ def test_size_rotation_and_retention(tmp_path):
         assert head["type"] == "header" and head["columns"] == ["a", "b"] and head["version"] == "7"
         assert recs and all(r["type"] == "prediction" for r in recs)
     last = json.loads(files[-1].read_text().splitlines()[-1])
-    assert last["request_id"] == "id-199" and last["outputs"] == [1]
+    assert last["request_id"] == "id-199" and last["response"] == {"predictions": [1]}
     assert last["body"] == {"dataframe_split": {"columns": ["a", "b"], "data": [[199, 99.5]]}}
     assert plog.counts()["logged"] == 200 and plog.counts()["dropped"] == 0
 
 
 def test_time_rotation(tmp_path):
     plog = PredictionLog(tmp_path, rotate_seconds=0.01, flush_seconds=60, columns=["a"])
-    plog.log("one", b"a\n1\n", "text/csv", [0], None, 0.0)
+    plog.log("one", b"a\n1\n", "text/csv", b'{"predictions": [0]}', 0.0)
     plog._flush()
     time.sleep(0.05)
-    plog.log("two", b"a\n2\n", "text/csv", [0], None, 0.0)
+    plog.log("two", b"a\n2\n", "text/csv", b'{"predictions": [0]}', 0.0)
     plog._flush()
     plog.close()
     files = sorted(tmp_path.glob("*.jsonl"))
@@ -110,14 +110,14 @@ def test_time_rotation(tmp_path):
 def test_sampling_rate_is_respected(tmp_path):
     plog = PredictionLog(tmp_path, sample_rate=0.25, flush_seconds=60, queue_size=100_000)
     for i in range(8000):
-        plog.log(str(i), row_body(i), "application/json", [0], None, 0.0)
+        plog.log(str(i), row_body(i), "application/json", b'{"predictions": [0]}', 0.0)
     plog.close()
     c = plog.counts()
     assert c["logged"] + c["sampled_out"] == 8000
     assert 0.22 < c["logged"] / 8000 < 0.28
     assert len(lines(tmp_path)) == c["logged"] + 1  # + the header
     none = PredictionLog(tmp_path / "none", sample_rate=0.0)
-    none.log("x", row_body(1), "application/json", [0], None, 0.0)
+    none.log("x", row_body(1), "application/json", b'{"predictions": [0]}', 0.0)
     none.close()
     assert none.counts()["sampled_out"] == 1 and not list((tmp_path / "none").glob("*.jsonl"))
 
@@ -125,7 +125,7 @@ def test_sampling_rate_is_respected(tmp_path):
 def test_full_buffer_drops_and_counts(tmp_path):
     plog = PredictionLog(tmp_path, queue_size=5, flush_seconds=60)
     for i in range(12):
-        plog.log(str(i), row_body(i), "application/json", [0], None, 0.0)
+        plog.log(str(i), row_body(i), "application/json", b'{"predictions": [0]}', 0.0)
     c = plog.counts()
     assert c["dropped"] == 7
     plog.close()
@@ -157,8 +157,9 @@ def test_server_logs_request_ids_latency_and_proba(model, tmp_path):
         assert srv.stop() == 0
     head, rec = lines(tmp_path / "logs")
     assert head["columns"] == list(model["X"].columns) and head["classes"] == [0, 1]
-    assert rec["request_id"] == generated and rec["body"] == body(model, 2) and len(rec["outputs"]) == 2
-    assert len(rec["proba"]) == 2 and rec["latency_ms"] > 0 and rec["model"] == "bc"
+    assert rec["request_id"] == generated and rec["body"] == body(model, 2)
+    assert len(rec["response"]["predictions"]) == 2 and len(rec["response"]["probabilities"]) == 2
+    assert rec["latency_ms"] > 0 and rec["model"] == "bc"
     assert head["dtypes"] == ["float64"] * 30
 
 

@@ -151,6 +151,11 @@ def read_logs(path: Path, since: float | None = None) -> Logs:
                         continue
                     rec["inputs"] = rows
                     rec.pop("body", None)
+                    response = rec.pop("response", None)
+                    if isinstance(response, dict):
+                        rec["outputs"] = response.get("predictions") or []
+                        if response.get("probabilities") is not None:
+                            rec["proba"] = response["probabilities"]
                     current.records.append(rec)
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise DataError(f"{p}: cannot read prediction log: {exc}") from None

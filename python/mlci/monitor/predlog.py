@@ -15,12 +15,13 @@ a header ``{"type": "header", "columns": [...], "dtypes": [...], "model", "versi
 
   {"type": "prediction", "ts": 1732300000.123, "request_id": "...", "model": "bc", "version": "3",
    "latency_ms": 0.41, "content_type": "application/json", "body": {...the request body...},
-   "outputs": [...], "proba": [[...]] (when asked)}
+   "response": {"predictions": [...], "classes": [...], "probabilities": [[...]] (when asked)}}
 
-The body is logged as the client sent it (a CSV body as the string "body_text"): formatting
-the parsed rows' floats again would cost more than the prediction itself. Readers
-(mlci.monitor.logs) turn it back into rows with the server's own wire parser and the header's
-schema; a record may instead carry ``"inputs": [[...row...], ...]`` in column order.
+The body is logged as the client sent it (a CSV body as the string "body_text") and the
+response as the server sent it: formatting the floats again would cost more than the
+prediction itself. Readers (mlci.monitor.logs) turn the body back into rows with the server's
+own wire parser and the header's schema; a record may instead carry
+``"inputs": [[...row...], ...]`` (column order), ``"outputs"`` and ``"proba"``.
 
 A file is closed and a new one started when it reaches ``max_bytes`` or is ``rotate_seconds``
 old; each worker keeps its newest ``keep_files`` files and deletes older ones (bounded
@@ -101,9 +102,10 @@ class PredictionLog:
         self._id_next += 1
         return f"{self._id_prefix}{self._id_next:x}"
 
-    def log(self, request_id: str, body: bytes, content_type: str | None, outputs: list[Any],
-            proba: list[list[float]] | None, seconds: float) -> None:
-        """Buffer one answered request: its body as received (no re-serialization on the hot path)."""
+    def log(self, request_id: str, body: bytes, content_type: str | None, response: bytes,
+            seconds: float) -> None:
+        """Buffer one answered request: its body as received and the JSON response as sent
+        (nothing is serialized again, on the request path or in the writer)."""
         if self.sample_rate < 1.0 and (self.sample_rate <= 0.0 or self._random() >= self.sample_rate):
             self._row[2] += 1
             return
@@ -111,7 +113,7 @@ class PredictionLog:
             self._row[1] += 1
             return
         self._buffered_bytes += len(body)
-        self._buffer.append((time.time(), request_id, seconds, body, content_type, outputs, proba))
+        self._buffer.append((time.time(), request_id, seconds, body, content_type, response))
         if self._thread is None:
             self._start()
 
@@ -136,11 +138,14 @@ class PredictionLog:
 
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mlci-prediction-log", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except RuntimeError as exc:  # no thread (resource limits): close() still writes what is buffered
+            log.warning("prediction log: cannot start the writer thread (%s)", exc)
 
     def close(self) -> None:
         """Flush buffered records and close the file (server shutdown)."""
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
             self._stop.set()
             self._thread.join(timeout=10)
         self._flush()
@@ -162,10 +167,10 @@ class PredictionLog:
         fixed = b'"model":' + json.dumps(self.model).encode() + b',"version":' + json.dumps(self.version).encode()
         try:
             while True:
-                ts, rid, seconds, body, ctype, outputs, proba = buf.popleft()
+                ts, rid, seconds, body, ctype, response = buf.popleft()
                 self._buffered_bytes -= len(body)
                 try:
-                    lines.append(_line(ts, rid, seconds, body, ctype, outputs, proba, fixed))
+                    lines.append(_line(ts, rid, seconds, body, ctype, response, fixed))
                     count += 1
                 except (TypeError, ValueError):
                     self._row[1] += 1
@@ -281,11 +286,11 @@ def _json_str(text: str) -> bytes:
     return json.dumps(text).encode()
 
 
-def _line(ts: float, rid: str, seconds: float, body: bytes, ctype: str | None, outputs: list[Any],
-          proba: list[list[float]] | None, fixed: bytes) -> bytes:
-    """One JSON line. A JSON body is embedded as it came (it parsed, so it is valid JSON; a
-    newline in valid JSON can only be whitespace, so it becomes a space); a CSV body as a string.
-    Formatting 30 floats again would cost more than the whole prediction."""
+def _line(ts: float, rid: str, seconds: float, body: bytes, ctype: str | None, response: bytes,
+          fixed: bytes) -> bytes:
+    """One JSON line. The JSON body and response are embedded as they are (both are valid JSON;
+    a newline in valid JSON can only be whitespace, so it becomes a space); a CSV body becomes a
+    string. Formatting 30 floats again would cost more than the whole prediction."""
     media, is_json = _media(ctype)
     if is_json:
         if b"\n" in body or b"\r" in body:
@@ -293,10 +298,8 @@ def _line(ts: float, rid: str, seconds: float, body: bytes, ctype: str | None, o
         payload = b'"body":' + body
     else:
         payload = b'"body_text":' + json.dumps(body.decode("utf-8", "replace")).encode()
-    out = _encode(outputs).encode()
-    extra = b',"proba":' + _encode(proba).encode() if proba is not None else b""
-    return (b'{"type":"prediction","ts":%.6f,"request_id":%s,%s,"latency_ms":%.3f,"content_type":%s,%s,"outputs":%s%s}\n'
-            % (ts, _json_str(rid), fixed, seconds * 1000, media, payload, out, extra))
+    return (b'{"type":"prediction","ts":%.6f,"request_id":%s,%s,"latency_ms":%.3f,"content_type":%s,%s,"response":%s}\n'
+            % (ts, _json_str(rid), fixed, seconds * 1000, media, payload, response))
 
 
 def _default(value: Any) -> Any:
@@ -307,4 +310,3 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-_encode = json.JSONEncoder(default=_default).encode  # one encoder: json.dumps(default=) builds one per call

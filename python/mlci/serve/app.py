@@ -94,7 +94,7 @@ class App:
             return 500, JSON, wire.error_body(f"internal error: {type(exc).__name__}", "INTERNAL_ERROR")
         self.metrics.predictions(labels)
         if self.predlog is not None and request_id is not None:
-            self.predlog.log(request_id, body, content_type, labels, proba, time.perf_counter() - start)
+            self.predlog.log(request_id, body, content_type, out, time.perf_counter() - start)
         return 200, JSON, out
 
     def request_id(self, given: str | None) -> str | None:
