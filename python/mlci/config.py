@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlci import metrics as metric_defs
+from mlci.checks import CheckList
 from mlci.errors import ConfigError
 from mlci.jenkins.settings import Jenkins as JenkinsSettings
 from mlci.validation.settings import Validate
@@ -149,6 +150,7 @@ class Config(Section):
     jenkins: JenkinsSettings = Field(default_factory=JenkinsSettings)
     validate_: Validate = Field(default_factory=Validate, alias="validate")
     monitor: Monitor = Field(default_factory=Monitor)
+    checks: CheckList = Field(default_factory=list, description="the team's own code checks (`mlci check`)")
 
     # set by load(); not part of the file
     _path: Path | None = None

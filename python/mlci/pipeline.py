@@ -182,3 +182,19 @@ def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | 
 
 def as_dict(results: list[StageResult]) -> list[dict[str, Any]]:
     return [asdict(r) for r in results]
+
+
+def write_report(project: Project, results: list[StageResult]) -> dict[str, Any] | None:
+    """The report of the run the pipeline worked on, in <run>/report/ (also after a failing
+    stage). Never raises: a report problem must not change the pipeline's outcome."""
+    import logging
+
+    try:
+        from mlci.report import generate
+
+        train = next((r for r in results if r.stage == "train" and r.data.get("run_id")), None)
+        run_id = train.data["run_id"] if train else project.run_id()
+        return generate(project, project.run(run_id, must_exist=False), stages=as_dict(results))
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger(__name__).warning("report not written: %s: %s", type(exc).__name__, exc)
+        return None

@@ -41,7 +41,7 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
                              "keep_data": cfg.store.keep_data})
     done = run.up_to_date("publish", fingerprint)
     if done and not force and registry.find_fingerprint(info["fingerprint"]) is not None:
-        return {**done["summary"], "status": "up to date"}
+        return {"name": cfg.name, **done["summary"], "status": "up to date"}
 
     existing = registry.find_fingerprint(info["fingerprint"])
     if existing is not None:
@@ -49,7 +49,7 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
                    "blessed": existing.get("blessed")}
         write_json(run.file("publish.json"), summary)
         run.record("publish", fingerprint, 0, started, summary)
-        return {**summary, "status": "already registered"}
+        return {"name": cfg.name, **summary, "status": "already registered"}
 
     files = run_files(run)
     if cfg.store.keep_data:
@@ -78,4 +78,4 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
                "files": len(manifest["files"]), "blessed": version.get("blessed")}
     write_json(run.file("publish.json"), summary)
     run.record("publish", fingerprint, 0, started, summary)
-    return {**summary, "status": "registered" if created else "already registered"}
+    return {"name": cfg.name, **summary, "status": "registered" if created else "already registered"}

@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
+import sys
 import time
 import urllib.request
 import uuid
@@ -266,6 +266,24 @@ def test_missing_base_image_exits_2(project, mlci):
     r = mlci("image", "build", "-c", cfg.name, "--run", project["run_id"], cwd=project["root"], timeout=600)
     assert r.returncode == 2, r.stderr
     assert "image.base 'mlci-test/absent:1': not available to the Docker daemon" in r.stderr
+
+
+def test_a_base_image_with_another_python_is_refused_by_name(project, mlci, docker_client, tmp_path):
+    # a base whose python3 reports 3.12: the wheelhouse (host Python) would not install there
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {BASE}\nRUN printf '#!/bin/sh\\nexec /usr/bin/python3 -c \"import sys; "
+        "sys.version_info = (3, 12); exec(sys.argv[1])\" \"$2\"\\n' > /usr/local/bin/python3 "
+        "&& chmod +x /usr/local/bin/python3\n")
+    image, _ = docker_client.images.build(path=str(tmp_path), tag="mlci-test/otherpython:1", rm=True)
+    try:
+        cfg = write_config(project["root"], "otherpython.yaml", image__base="mlci-test/otherpython:1")
+        r = mlci("image", "build", "-c", cfg.name, "--run", project["run_id"], cwd=project["root"], timeout=600)
+        assert r.returncode == 2, r.stderr
+        host = "%d.%d" % sys.version_info[:2]
+        assert f"the base image mlci-test/otherpython:1 has Python 3.12 but the wheelhouse was built for {host}" \
+            in r.stderr
+    finally:
+        docker_client.images.remove("mlci-test/otherpython:1", force=True)
 
 
 def test_registry_unreachable_exits_3(project, mlci):

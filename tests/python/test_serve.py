@@ -9,6 +9,7 @@ import signal
 import socket
 
 import numpy as np
+import pandas as pd
 import pytest
 from serve_fixtures import Server, train_model
 
@@ -103,6 +104,8 @@ def test_the_fast_path_matches_scikit_learn_on_every_test_row(model):
     assert p.engine == "compiled-forest"
     assert labels == model["pipeline"].predict(X).tolist()
     assert np.allclose(proba, model["pipeline"].predict_proba(X), rtol=0, atol=1e-12)
+    big = pd.concat([X] * 4, ignore_index=True)  # over 512 rows: scikit-learn's forest code
+    assert p.predict(big.values.tolist())[0] == model["pipeline"].predict(big).tolist()
 
 
 # --- every rejected input: 4xx with a message naming the problem -----------------------------------
@@ -307,7 +310,6 @@ def test_bad_model_references_exit_2(mlci, tmp_path):
 
 
 def test_serve_name_at_alias_from_the_registry(model, tmp_path):
-    from mlci.publish import run_files  # noqa: F401 - same package the CLI uses
     from mlci.registry import Registry
     from mlci.store import open_store
 

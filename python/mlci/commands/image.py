@@ -21,7 +21,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                            help="push even without a passing verify (recorded in image-push.json)")
     # the common options (-c, --json, -v, -q) are on the parent parser; accept them after the action too
     for p in sub.choices.values():
-        p.add_argument("-c", "--config", dest="config_sub", default=None, metavar="PATH", help=argparse.SUPPRESS)
+        p.add_argument("-c", "--config", dest="config_sub", default=None, metavar="PATH",
+                       help="pipeline configuration (default: ./mlci.yaml)")
         p.add_argument("--json", dest="json_sub", action="store_true", help=argparse.SUPPRESS)
         p.add_argument("-v", "--verbose", dest="verbose_sub", action="count", default=0, help=argparse.SUPPRESS)
         p.add_argument("-q", "--quiet", dest="quiet_sub", action="store_true", help=argparse.SUPPRESS)

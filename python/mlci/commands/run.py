@@ -13,11 +13,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--promote", action="store_true",
                         help="promote a blessed new version to promote.alias (as `promote.auto: true`)")
     parser.add_argument("--actor", help="who runs it (recorded in the audit log)")
+    parser.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the run's report to .mlci/runs/<run-id>/report/ (default: on)")
 
 
 def run(args: argparse.Namespace) -> int:
     from mlci import ui
-    from mlci.pipeline import as_dict, run_pipeline
+    from mlci.pipeline import as_dict, run_pipeline, write_report
 
     t0 = time.perf_counter()
     project = load_project(args)
@@ -33,14 +35,18 @@ def run(args: argparse.Namespace) -> int:
 
         results = run_pipeline(project, force=args.force, promote=args.promote, actor=args.actor,
                                on_stage=finished, on_start=started)
+        status.update("report ...")
+        report = write_report(project, results) if args.report else None
     elapsed = time.perf_counter() - t0
     code = next((r.exit_code for r in results if r.exit_code), 0)
     if args.json:
         ui.print_json({"name": project.config.name, "exit_code": code, "elapsed_s": round(elapsed, 3),
-                       "stages": as_dict(results)})
+                       "stages": as_dict(results), "report": report and report["files"]["report.html"]})
     else:
         ui.table(f"{project.config.name}: pipeline summary ({elapsed:.2f}s)", ["stage", "status", "time", "detail"],
                  [[r.stage, r.status, f"{r.duration_s:.2f}s", r.detail] for r in results])
         if all(r.status == "up to date" for r in results):
             con.print("[cyan]everything up to date[/]")
+        if report:
+            con.print(f"report: {report['files']['report.html']}")
     return code

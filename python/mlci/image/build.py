@@ -25,6 +25,7 @@ from mlci.image.target import BUILD_FILE, Target, git_commit, git_remote
 log = logging.getLogger(__name__)
 
 UID = 10001
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PYTHON = "python3"
 
 
@@ -176,6 +177,7 @@ def _docker_build(client: Any, ctx: Path, tag: str, base: str,
                 _raise_build_error(str(chunk["error"]).strip(), base, lines)
             text = chunk.get("stream")
             if text:
+                text = _ANSI.sub("", text)
                 for line in text.rstrip("\n").splitlines():
                     if line.strip():
                         lines.append(line)
@@ -200,11 +202,12 @@ def _docker_build(client: Any, ctx: Path, tag: str, base: str,
 
 def _raise_build_error(message: str, base: str, lines: list[str]) -> None:
     low = message.lower()
-    if base.lower() in low or "pull access denied" in low or "manifest unknown" in low or \
-            ("not found" in low and "repository" in low):
+    mismatch = [line for line in [*lines, message]
+                if line.startswith("the base image") and "has Python" in line and "wheelhouse" in line]
+    if mismatch:  # the Dockerfile's own check of the base image's Python
+        raise UsageError(mismatch[-1].strip())
+    if "pull access denied" in low or "manifest unknown" in low:
         raise UsageError(f"image.base {base!r}: not available to the Docker daemon and cannot be pulled "
                          f"({message.splitlines()[0]}); load or build it first (see docker/base-image/)")
-    if "has python" in low and "wheelhouse" in low:
-        raise UsageError(message.splitlines()[-1])
     tail = " / ".join(lines[-3:])
     raise UsageError(f"docker build failed: {message}" + (f" (last output: {tail})" if tail else ""))

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+CHUNK_ROWS = 4096
 SUPPORTED = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
              "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
 
@@ -81,8 +82,12 @@ class CompiledForest:
         return self.value[node]  # (trees, rows, outputs)
 
     def _mean(self, X: np.ndarray) -> np.ndarray:
-        # summed over the leading axis: tree by tree in order, as scikit-learn accumulates
-        return self._leaf_values(X).sum(axis=0) / self.n_trees
+        # summed over the leading axis: tree by tree in order, as scikit-learn accumulates;
+        # large batches in chunks, so the (trees x rows) work arrays stay small
+        if X.shape[0] <= CHUNK_ROWS:
+            return self._leaf_values(X).sum(axis=0) / self.n_trees
+        return np.concatenate([self._leaf_values(X[i:i + CHUNK_ROWS]).sum(axis=0)
+                               for i in range(0, X.shape[0], CHUNK_ROWS)]) / self.n_trees
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self._mean(X)

@@ -62,9 +62,11 @@ class Schema:
     kinds: list[str]
     dtypes: list[str]
     index: dict[str, int] = field(init=False)
+    integer: list[bool] = field(init=False)
 
     def __post_init__(self) -> None:
         self.index = {n: i for i, n in enumerate(self.names)}
+        self.integer = [d.lower().startswith(("int", "uint", "long")) for d in self.dtypes]
 
     @classmethod
     def from_signature(cls, signature: dict[str, Any]) -> "Schema":
@@ -285,7 +287,11 @@ def _check_row(row: list[Any], schema: Schema, where: str) -> list[Any]:
         kind = kinds[j]
         t = type(v)
         if kind == NUMERIC:
-            if t is float or t is int:
+            if t is int:
+                continue
+            if t is float:
+                if schema.integer[j] and not v.is_integer() and not math.isnan(v):
+                    raise BadRequest(f"{where}: column {schema.names[j]!r} expected an integer, got {v!r}")
                 continue
             if v is None:
                 row[j] = math.nan
@@ -342,9 +348,13 @@ def _convert_csv_row(values: list[str], schema: Schema, line_no: int) -> list[An
                 out.append(math.nan)
                 continue
             try:
-                out.append(float(s))
+                value = float(s)
+                if schema.integer[j] and not value.is_integer() and not math.isnan(value):
+                    raise ValueError
+                out.append(value)
             except ValueError:
-                raise BadRequest(f"CSV line {line_no}: column {schema.names[j]!r} expected a number, "
+                expected = "an integer" if schema.integer[j] else "a number"
+                raise BadRequest(f"CSV line {line_no}: column {schema.names[j]!r} expected {expected}, "
                                  f"got {_short(s)}") from None
         elif kind == BOOL:
             low = s.lower()

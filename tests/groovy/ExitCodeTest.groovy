@@ -1,0 +1,161 @@
+import org.junit.After
+import org.junit.Test
+
+/** The CLI's exit codes become the build results a user sees, with the reason in the error. */
+class ExitCodeTest {
+    StepFixture f = new StepFixture()
+
+    @After
+    void cleanup() { f.cleanup() }
+
+    @Test
+    void exitZeroIsSuccessAndTheStepReturnsTheCliJson() {
+        f.answer('evaluate', [stdout: [blessed: true, metrics: [roc_auc: 0.99]]])
+        Map out = f.h.runStep('mlciEvaluate')
+        assert f.h.result == 'SUCCESS'
+        assert out == [blessed: true, metrics: [roc_auc: 0.99]]
+        assert f.onlyArgv() == ['evaluate', '--config=mlci.yaml', '--json']
+    }
+
+    @Test
+    void aGateNotMetFailsTheBuildNamingTheGate() {
+        f.answer('evaluate', [rc: 1, stderr: 'mlci evaluate: error: 1 of 2 gates not met', stdout: [blessed: false, gates: [
+            [metric: 'roc_auc', threshold: 0.95, observed: 0.91, passed: false, reason: 'below threshold'],
+            [metric: 'f1', max_regression: 0.01, observed: 0.9, passed: true],
+        ]]])
+        f.h.runStep('mlciEvaluate')
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage == 'mlciEvaluate: check failed: roc_auc: observed 0.91, threshold 0.95 (below threshold)'
+        assert f.h.log.contains('mlci evaluate: error: 1 of 2 gates not met')
+    }
+
+    @Test
+    void aGateInTheShapeMlciEvaluateWritesIsNamed() {
+        // python/mlci/gates.py: one result per bound {metric, kind, bound, value, baseline, passed, reason}
+        f.answer('evaluate', [rc: 1, stdout: [blessed: false, gates: [
+            [metric: 'accuracy', kind: 'threshold', bound: 0.95, value: 0.93, baseline: null, passed: false,
+             reason: 'accuracy 0.93 < threshold 0.95'],
+            [metric: 'f1', kind: 'max_regression', bound: 0.01, value: 0.9, baseline: 0.9, passed: null, reason: 'no baseline']]]])
+        f.h.runStep('mlciEvaluate')
+        assert f.h.errorMessage == 'mlciEvaluate: check failed: accuracy threshold: value 0.93, bound 0.95 (accuracy 0.93 < threshold 0.95)'
+    }
+
+    @Test
+    void theGateIsReadFromEvaluationJsonWhenTheOutputHasNone() {
+        f.answer('evaluate', [rc: 1, stdout: [run_dir: '.mlci/runs/r7'], files: [
+            '.mlci/runs/r7/evaluation.json': '{"blessed": false, "gates": {"accuracy": {"passed": false, "value": 0.8, "baseline": 0.85}}}']])
+        f.h.runStep('mlciEvaluate')
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage == 'mlciEvaluate: check failed: accuracy: value 0.8, baseline 0.85'
+        assert new File(f.h.artifacts, '.mlci/runs/r7/evaluation.json').exists()
+    }
+
+    @Test
+    void aFailedValidationStillPublishesItsJunitThenFails() {
+        String junit = '''<testsuite name="validation" tests="2" failures="1">
+  <testcase name="age: min 0"/><testcase name="income: not null"><failure message="12 nulls"/></testcase>
+</testsuite>'''
+        f.answer('validate', [rc: 1, stdout: [rules: [[rule: 'not null', column: 'income', passed: false, observed: '12 nulls']]],
+                              files: ['.mlci/jenkins/mlciValidate/validation-junit.xml': junit]])
+        f.h.runStep('mlciValidate', [data: 'new.csv', schema: 'schema.yaml'])
+        assert f.onlyArgv() == ['validate', '--data=new.csv', '--schema=schema.yaml',
+                                '--junit=.mlci/jenkins/mlciValidate/validation-junit.xml', '--json']
+        Map junitCall = f.h.callsOf('junit')[0]
+        assert junitCall.args[0].testResults == '.mlci/jenkins/mlciValidate/validation-junit.xml'
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage == 'mlciValidate: check failed: not null: column income, observed 12 nulls'
+    }
+
+    @Test
+    void badInputFailsWithTheCliMessage() {
+        f.answer('train', [rc: 2, stderr: "mlci train: error: mlci.yaml: model.params: expected a mapping, got a string"])
+        f.h.runStep('mlciTrain')
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage == 'mlciTrain: bad input: mlci train: error: mlci.yaml: model.params: expected a mapping, got a string'
+    }
+
+    @Test
+    void infrastructureFailureIsMarkedAsSuch() {
+        f.answer('publish', [rc: 3, stderr: 'mlci publish: error: store s3://models unreachable after 3 attempts: connection refused'])
+        f.h.runStep('mlciPublish')
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage.startsWith('mlciPublish: INFRASTRUCTURE failure (exit 3; not a model or data problem')
+        assert f.h.errorMessage.endsWith('store s3://models unreachable after 3 attempts: connection refused')
+        assert f.h.currentBuild.description == 'infrastructure failure in mlciPublish'
+    }
+
+    @Test
+    void aMissingCliSaysToRunSetup() {
+        f.h.globalEnv.MLCI = '/nonexistent/bin/mlci'
+        f.h.runStep('mlciTrain')
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage == 'mlciTrain: the mlci command was not found; run mlciSetup first (or set env.MLCI)'
+    }
+
+    @Test
+    void anUnexpectedExitCodeIsReportedWithIt() {
+        f.answer('train', [rc: 4, stderr: 'mlci train: internal error: KeyError: x (set MLCI_DEBUG=1 for the traceback)'])
+        f.h.runStep('mlciTrain')
+        assert f.h.errorMessage == 'mlciTrain: mlci exited with 4: mlci train: internal error: KeyError: x (set MLCI_DEBUG=1 for the traceback)'
+    }
+
+    @Test
+    void imageVerifyFailureNamesTheLoadGate() {
+        f.answer('image verify', [rc: 1, stdout: [gates: [[name: 'max_p99_ms', observed: 180, threshold: 100, passed: false]]]])
+        f.h.runStep('mlciImage', [action: 'verify'])
+        assert f.onlyArgv() == ['image', 'verify', '--config=mlci.yaml', '--json']
+        assert f.h.errorMessage == 'mlciImage-verify: check failed: max_p99_ms: observed 180, threshold 100'
+    }
+
+    @Test
+    void anUnknownImageActionIsRefusedBeforeAnyCall() {
+        f.h.runStep('mlciImage', [action: 'publish'])
+        assert f.h.errorMessage == "mlciImage: action must be build, verify or push, got 'publish'"
+        assert f.mlciCalls().isEmpty()
+    }
+
+    @Test
+    void aDeployThatStaysUnhealthyFails() {
+        f.answer('deploy', [rc: 1, stdout: [reason: 'new container failed /health; v2 still serving']])
+        f.h.runStep('mlciDeploy', [environment: 'staging', model: 'breast-cancer@production'])
+        assert f.onlyArgv() == ['deploy', '--config=mlci.yaml', '--env=staging', '--model=breast-cancer@production', '--json']
+        assert f.h.errorMessage == 'mlciDeploy: check failed: new container failed /health; v2 still serving'
+    }
+
+    @Test
+    void theReportIsPublishedAndSetsTheDescription() {
+        f.answer('report', [stdout: [headline: 'roc_auc 0.991 (+0.004 vs production): blessed'], files: [
+            '.mlci/jenkins/report/report.html': '<html>report</html>', '.mlci/jenkins/report/summary.md': '| metric |',
+            '.mlci/jenkins/report/gates.xml': '<testsuite><testcase name="g"><failure/></testcase></testsuite>']])
+        Map out = f.h.runStep('mlciReport')
+        assert f.onlyArgv() == ['report', '--config=mlci.yaml', '--output=.mlci/jenkins/report', '--json']
+        assert out.written == true
+        assert f.h.result == 'SUCCESS'
+        assert f.h.callsOf('publishHTML')[0].args[0].target.reportFiles == 'report.html'
+        assert new File(f.h.artifacts, '.mlci/jenkins/report/summary.md').exists()
+        assert f.h.currentBuild.description == 'roc_auc 0.991 (+0.004 vs production): blessed'
+    }
+
+    @Test
+    void aReportNeverFailsTheBuild() {
+        [2, 3, 4].each { int rc ->
+            StepFixture g = new StepFixture()
+            try {
+                g.answer('report', [rc: rc, stderr: "mlci report: error: no run to report on"])
+                Map out = g.h.runStep('mlciReport')
+                assert g.h.result == 'SUCCESS'
+                assert out.written == false
+                assert g.h.log.contains("mlciReport: WARNING: no report (exit ${rc}): mlci report: error: no run to report on; the build result is unchanged")
+            } finally {
+                g.cleanup()
+            }
+        }
+    }
+
+    @Test
+    void aReportDoesNotChangeAnUnstableOrFailedResult() {
+        f.h.currentBuild.result = 'UNSTABLE'
+        f.h.runStep('mlciReport')
+        assert f.h.result == 'UNSTABLE'
+    }
+}

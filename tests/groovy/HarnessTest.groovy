@@ -1,0 +1,87 @@
+import org.junit.After
+import org.junit.Test
+
+/** The harness keeps Jenkins' semantics where the steps depend on them (so the step tests mean something). */
+class HarnessTest {
+    StepFixture f = new StepFixture()
+
+    @After
+    void cleanup() { f.cleanup() }
+
+    Script script() { f.h.newScript(f.h.compiled(new File(f.dir, 'probe.groovy').with { it.text = ''; it })) }
+
+    @Test
+    void shRunsForRealWithTheEnvironmentAndAFailureFailsTheBuild() {
+        Script s = script()
+        f.h.runBuild {
+            s.withEnv(['GREETING=hello world']) {
+                assert s.sh(script: 'printf %s "$GREETING" > out.txt; cat out.txt', returnStdout: true).trim() == 'hello world'
+            }
+            s.sh('exit 3')
+        }
+        assert new File(f.h.workspace, 'out.txt').text == 'hello world'
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage == 'script returned exit code 3'
+        assert f.h.log.contains('+ exit 3')
+    }
+
+    @Test
+    void theResultOnlyGetsWorse() {
+        f.h.currentBuild.result = 'UNSTABLE'
+        f.h.currentBuild.result = 'SUCCESS'
+        assert f.h.result == 'UNSTABLE'
+        f.h.currentBuild.result = 'FAILURE'
+        assert f.h.result == 'FAILURE'
+    }
+
+    @Test
+    void junitWithFailuresMarksUnstableAndMissingReportsFail() {
+        new File(f.h.workspace, 'r.xml').text = '<testsuite><testcase name="a"/><testcase name="b"><failure/></testcase></testsuite>'
+        Script s = script()
+        Map summary = f.h.runBuild { s.junit('r.xml') }
+        assert summary == [totalCount: 2, failCount: 1, files: [new File(f.h.workspace, 'r.xml').path]]
+        assert f.h.result == 'UNSTABLE'
+        f.h.runBuild { s.junit(testResults: 'missing/*.xml') }
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage.startsWith('No test report files were found')
+    }
+
+    @Test
+    void archiveArtifactsFailsOnNoMatchUnlessAllowed() {
+        Script s = script()
+        f.h.runBuild { s.archiveArtifacts(artifacts: 'nothing/**', allowEmptyArchive: true) }
+        assert f.h.result == 'SUCCESS'
+        f.h.runBuild { s.archiveArtifacts('nothing/**') }
+        assert f.h.errorMessage == 'No artifacts found that match the file pattern "nothing/**"'
+    }
+
+    @Test
+    void inputReturnsWhatJenkinsReturns() {
+        Script s = script()
+        f.h.inputAnswers.addAll([InputAnswer.approve('a', [X: '1']), InputAnswer.approve('b'), InputAnswer.approve('c')])
+        assert s.input(message: 'm', parameters: [s.string(name: 'X', defaultValue: '0')]) == '1'
+        assert s.input(message: 'm') == null
+        assert s.input(message: 'm', submitterParameter: 'WHO', parameters: [s.string(name: 'X', defaultValue: '0')]) == [X: '0', WHO: 'c']
+    }
+
+    @Test
+    void anUnknownStepIsAnErrorLikeJenkinsNoSuchDslMethod() {
+        Script s = script()
+        f.h.runBuild { s.noSuchStep(1) }
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage.contains('No signature of method') && f.h.errorMessage.contains('noSuchStep')
+    }
+
+    @Test
+    void stashAndUnstashCopyFiles() {
+        Script s = script()
+        new File(f.h.workspace, '.mlci/runs/r1').mkdirs()
+        new File(f.h.workspace, '.mlci/runs/r1/run.json').text = '{"a": 1}'
+        f.h.runBuild {
+            s.stash(name: 'runs', includes: '.mlci/runs/**')
+            new File(f.h.workspace, '.mlci').deleteDir()
+            s.unstash('runs')
+        }
+        assert new File(f.h.workspace, '.mlci/runs/r1/run.json').text == '{"a": 1}'
+    }
+}

@@ -1,0 +1,738 @@
+import groovy.json.JsonOutput
+import groovy.json.JsonSlurperClassic
+import hudson.AbortException
+import org.codehaus.groovy.control.CompilerConfiguration
+import org.codehaus.groovy.control.customizers.ImportCustomizer
+import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
+
+import java.nio.file.FileSystems
+import java.nio.file.Path
+import java.nio.file.PathMatcher
+
+/**
+ * A Jenkins pipeline without a Jenkins server, in the spirit of JenkinsPipelineUnit: loads the library's
+ * real vars/ scripts and src/ classes (and Jenkinsfiles), provides the pipeline steps they call, runs
+ * `sh` for real (/bin/sh -xe, as Jenkins does) in a temporary workspace with the build's environment,
+ * and records every step call (with its stage path, node label and locks) and every shell command
+ * (text, environment, exit code) so a test can assert exactly what a step did.
+ *
+ * What is real: the Groovy (Jenkins' version, 2.4.21), the library code, the shell, the processes it
+ * starts and the files they write. What is modelled: the Jenkins semantics of the steps below
+ * (results only get worse; `error` and a failed `sh` fail the build; input submitters; timeout and
+ * abort give ABORTED; junit marks UNSTABLE on failures; archiveArtifacts/junit/publishHTML fail on
+ * missing files unless allowed; withCredentials binds secrets to variables; stash/unstash copy files).
+ * Not modelled: CPS serialization across restarts (CodeNarc's CPS rules check that statically),
+ * separate workspaces per agent (all nodes share the one workspace), the Groovy sandbox.
+ */
+class PipelineHarness {
+    final File root
+    final File workspace
+    final File artifacts
+    final Map<String, String> globalEnv = new LinkedHashMap<>()
+    final List<Map> overlays = []
+    final Map params = [:]
+    final Map<String, Map> credentials = [:]
+    final Set<String> secrets = new LinkedHashSet<>()
+    final Map<String, List> groups = [:]
+    final List<InputAnswer> inputAnswers = []
+    final Map<String, Closure> overrides = [:]
+    final List<Map> calls = []
+    final List<Map> shCalls = []
+    final List<String> causes = []
+    final Map<String, List> stashes = [:]
+    final List<String> cwd = []
+    final List<String> stagePath = []
+    final List<String> nodeLabels = []
+    final List<String> locks = []
+    final StringBuilder log = new StringBuilder()
+    final List<String> errors = []
+    Build currentBuild = new Build()
+    DeclarativeDsl pipelineDefinition
+    Throwable failure
+    boolean declarativeFailed
+    /** Compiled scripts, shared by every harness of a test run (compiling is the slow part). */
+    private static final Map<String, Class> COMPILED = [:]
+    private final GroovyClassLoader loader
+    private int shCount
+
+    PipelineHarness(File root, File workspace) {
+        this.root = root.canonicalFile
+        this.workspace = workspace.canonicalFile
+        this.artifacts = new File(this.workspace.path + '@artifacts')
+        workspace.mkdirs()
+        CompilerConfiguration config = new CompilerConfiguration()
+        config.scriptBaseClass = PipelineScript.name
+        ImportCustomizer imports = new ImportCustomizer()
+        imports.addImports('org.jenkinsci.plugins.workflow.libs.Library', 'com.cloudbees.groovy.cps.NonCPS')
+        config.addCompilationCustomizers(imports)
+        loader = sharedLoader(this.root, config)
+        globalEnv.putAll([
+            PATH: System.getenv('PATH'), HOME: System.getenv('HOME') ?: '/tmp', LANG: 'C.UTF-8',
+            WORKSPACE: this.workspace.path, JOB_NAME: 'models/breast-cancer', BUILD_NUMBER: '1', BUILD_ID: '1',
+            BUILD_URL: 'http://jenkins.example/job/models/job/breast-cancer/1/', JENKINS_URL: 'http://jenkins.example/',
+            BRANCH_NAME: 'main', GIT_COMMIT: '0123456789abcdef0123456789abcdef01234567', NODE_NAME: 'built-in',
+        ])
+    }
+
+    // ---- running things -------------------------------------------------------------------------
+
+    /** Runs a global variable (vars/NAME.groovy) as a build would; returns its value, or null when the build failed. */
+    Object runStep(String name, Map args = [:]) {
+        return runBuild { invokeStep(null, name, [args] as Object[]) }
+    }
+
+    /** Runs a Jenkinsfile (a declarative or scripted pipeline) with the library loaded. */
+    Object runJenkinsfile(String path) {
+        File file = new File(root, path)
+        Script script = newScript(compiled(file))
+        return runBuild { script.run() }
+    }
+
+    /** Runs a closure as a build: an error or interruption ends it with the result Jenkins would give. */
+    Object runBuild(Closure body) {
+        try {
+            Object value = body.call()
+            if (declarativeFailed) {
+                return null
+            }
+            return value
+        } catch (Throwable t) {
+            recordFailure(t)
+            return null
+        }
+    }
+
+    void recordFailure(Throwable t) {
+        if (failure == null) {
+            failure = t
+        }
+        if (t instanceof FlowInterruptedException) {
+            currentBuild.result = ((FlowInterruptedException) t).result
+        } else {
+            currentBuild.result = 'FAILURE'
+        }
+        String message = t instanceof AbortException || t instanceof FlowInterruptedException ? t.message : t.toString()
+        errors.add(message)
+        log.append("ERROR: ${message}\n")
+    }
+
+    String getResult() { currentBuild.currentResult }
+
+    String getErrorMessage() { errors ? errors[0] : null }
+
+    Script newScript(Class type) {
+        Script script = (Script) type.newInstance()
+        Binding binding = new Binding()
+        binding.setVariable('__harness', this)
+        binding.setVariable('env', new PipelineEnv(harness: this))
+        binding.setVariable('params', params)
+        binding.setVariable('currentBuild', currentBuild)
+        binding.setVariable('scm', [$class: 'GitSCM', branches: [[name: globalEnv.BRANCH_NAME]]])
+        binding.setVariable('_', null)
+        script.binding = binding
+        return script
+    }
+
+    private static GroovyClassLoader shared
+
+    private static synchronized GroovyClassLoader sharedLoader(File root, CompilerConfiguration config) {
+        if (shared == null) {
+            shared = new GroovyClassLoader(PipelineHarness.classLoader, config)
+            shared.addClasspath(new File(root, 'src').path)
+        }
+        return shared
+    }
+
+    /** The compiled script of a file (vars/NAME.groovy, a Jenkinsfile); null when the file does not exist. */
+    Class compiled(File file) {
+        String key = "${file.canonicalPath}@${file.lastModified()}"
+        synchronized (COMPILED) {
+            if (!COMPILED.containsKey(key)) {
+                COMPILED[key] = file.exists() ? loader.parseClass(file.getText('UTF-8'), file.name) : null
+            }
+            return COMPILED[key]
+        }
+    }
+
+    Class varClass(String name) { compiled(new File(root, "vars/${name}.groovy")) }
+
+    /** A step or global variable called from a script or closure (PipelineScript.methodMissing). */
+    Object invokeStep(Script script, String name, Object[] args) {
+        if (overrides.containsKey(name)) {
+            record(name, args)
+            return overrides[name].call(*args)
+        }
+        if (BUILTIN.contains(name)) {
+            record(name, args)
+            return this."step_${name}"(*args)
+        }
+        Class var = varClass(name)
+        if (var != null) {
+            record(name, args)
+            return newScript(var).invokeMethod('call', args)
+        }
+        throw new MissingMethodException(name, script ? script.getClass() : PipelineHarness, args)
+    }
+
+    private void record(String name, Object[] args) {
+        calls.add([step: name, args: args.findAll { !(it instanceof Closure) }.collect { copyArg(it) },
+                   stage: stagePath.join(' / '), node: nodeLabels ? nodeLabels[-1] : null, locks: new ArrayList(locks)])
+    }
+
+    private static Object copyArg(Object value) {
+        if (value instanceof Map) {
+            return value.collectEntries { k, v -> [(k): copyArg(v)] }
+        }
+        if (value instanceof List) {
+            return value.collect { copyArg(it) }
+        }
+        return value instanceof GString ? value.toString() : value
+    }
+
+    /** Runs a body closure (steps, post, expression) with pipeline steps resolved by its script. */
+    Object runBody(Closure body, Script root) {
+        Closure copy = (Closure) body.clone()
+        copy.delegate = root
+        copy.resolveStrategy = Closure.DELEGATE_FIRST
+        return copy.call()
+    }
+
+    // ---- environment ----------------------------------------------------------------------------
+
+    Map<String, String> effectiveEnv() {
+        Map<String, String> result = new LinkedHashMap<>(globalEnv)
+        for (Map overlay : overlays) {
+            overlay.each { String key, Object value ->
+                if (key.contains('+')) {
+                    String base = key.substring(0, key.indexOf('+'))
+                    result[base] = result[base] ? "${value}:${result[base]}".toString() : value.toString()
+                } else if (value == null) {
+                    result.remove(key)
+                } else {
+                    result[key] = value.toString()
+                }
+            }
+        }
+        return result
+    }
+
+    private Object withOverlay(Map overlay, Closure body) {
+        overlays.add(overlay)
+        try {
+            return body.call()
+        } finally {
+            overlays.remove(overlays.size() - 1)
+        }
+    }
+
+    File currentDir() { cwd ? new File(workspace, cwd.join('/')) : workspace }
+
+    File file(String path) {
+        File f = new File(path)
+        return f.absolute ? f : new File(currentDir(), path)
+    }
+
+    // ---- queries for tests ----------------------------------------------------------------------
+
+    List<Map> callsOf(String step) { calls.findAll { it.step == step } }
+
+    /** The calls recorded by the fake mlci (tests/groovy/fake-bin/mlci): argv, env and cwd, in order. */
+    List<Map> mlciCalls() {
+        File logDir = new File(globalEnv.FAKE_MLCI_LOG ?: '/nonexistent')
+        int count = new File(logDir, 'count').exists() ? new File(logDir, 'count').text.trim() as int : 0
+        return (1..count).findAll { count > 0 }.collect { int n ->
+            File call = new File(logDir, n.toString())
+            Map env = [:]
+            nulSeparated(new File(call, 'env')).each { String entry ->
+                int eq = entry.indexOf('=')
+                env[entry.substring(0, eq)] = entry.substring(eq + 1)
+            }
+            [argv: nulSeparated(new File(call, 'argv')), env: env, cwd: new File(call, 'cwd').text.trim()]
+        }
+    }
+
+    private static List<String> nulSeparated(File file) {
+        String text = new String(file.bytes, 'UTF-8')
+        return text ? (text.split('\u0000', -1) as List).dropRight(1) : []
+    }
+
+    // ---- the steps ------------------------------------------------------------------------------
+
+    static final Set<String> BUILTIN = [
+        'sh', 'echo', 'error', 'unstable', 'withEnv', 'withCredentials', 'usernamePassword', 'string', 'file',
+        'booleanParam', 'input', 'timeout', 'milestone', 'lock', 'node', 'stage', 'parallel', 'checkout', 'junit',
+        'archiveArtifacts', 'publishHTML', 'stash', 'unstash', 'libraryResource', 'readJSON', 'writeJSON',
+        'readFile', 'writeFile', 'fileExists', 'dir', 'pwd', 'isUnix', 'script', 'catchError', 'pipeline',
+        'deleteDir', 'retry', 'sleep',
+    ] as Set
+
+    Object step_sh(String text) { step_sh([script: text]) }
+
+    Object step_sh(Map args) {
+        String text = args.script.toString()
+        File tmp = new File(workspace.path + "@tmp/durable-${++shCount}")
+        tmp.mkdirs()
+        File scriptFile = new File(tmp, 'script.sh')
+        scriptFile.setText(text, 'UTF-8')
+        Map<String, String> env = effectiveEnv()
+        ProcessBuilder builder = new ProcessBuilder('/bin/sh', '-xe', scriptFile.path).directory(currentDir())
+        builder.environment().clear()
+        builder.environment().putAll(env)
+        builder.redirectErrorStream(!args.returnStdout)
+        Process process = builder.start()
+        StringBuffer out = new StringBuffer()
+        StringBuffer err = new StringBuffer()
+        process.outputStream.close()
+        process.waitForProcessOutput(out, err)
+        int rc = process.waitFor()
+        log.append(args.returnStdout ? err : out)
+        shCalls.add([script: text, env: env, cwd: currentDir().path, rc: rc, output: out.toString(), stderr: err.toString(),
+                     label: args.label, stage: stagePath.join(' / '), node: nodeLabels ? nodeLabels[-1] : null,
+                     locks: new ArrayList(locks)])
+        if (rc != 0 && !args.returnStatus) {
+            throw new AbortException("script returned exit code ${rc}")
+        }
+        return args.returnStatus ? rc : args.returnStdout ? out.toString() : null
+    }
+
+    void step_echo(Object message) { log.append("${message}\n") }
+
+    void step_error(Object message) { throw new AbortException(message.toString()) }
+
+    void step_unstable(Object message) {
+        log.append("WARNING: ${message instanceof Map ? message.message : message}\n")
+        currentBuild.result = 'UNSTABLE'
+    }
+
+    Object step_withEnv(List entries, Closure body) {
+        Map overlay = [:]
+        entries.each { String entry ->
+            int eq = entry.indexOf('=')
+            overlay[entry.substring(0, eq)] = entry.substring(eq + 1)
+        }
+        return withOverlay(overlay, body)
+    }
+
+    Map step_usernamePassword(Map args) { [binding: 'usernamePassword'] + args }
+
+    Map step_string(Map args) { args.containsKey('credentialsId') ? [binding: 'string'] + args : [type: 'string'] + args }
+
+    Map step_booleanParam(Map args) { [type: 'boolean'] + args }
+
+    Map step_file(Map args) { [binding: 'file'] + args }
+
+    Object step_withCredentials(List bindings, Closure body) {
+        Map overlay = [:]
+        bindings.each { Map b ->
+            Map secret = credentials[b.credentialsId]
+            if (secret == null) {
+                throw new AbortException("Could not find credentials entry with ID '${b.credentialsId}'")
+            }
+            if (b.binding == 'usernamePassword') {
+                overlay[b.usernameVariable] = secret.username
+                overlay[b.passwordVariable] = secret.password
+                secrets.add(secret.password.toString())
+            } else if (b.binding == 'string') {
+                overlay[b.variable] = secret.secret
+                secrets.add(secret.secret.toString())
+            } else {
+                File f = new File(workspace.path + '@tmp/secretFiles', b.credentialsId.toString())
+                f.parentFile.mkdirs()
+                f.text = secret.content
+                overlay[b.variable] = f.path
+                secrets.add(secret.content.toString())
+            }
+        }
+        return withOverlay(overlay, body)
+    }
+
+    /**
+     * The input step: answers are taken from inputAnswers in order. A user who is not one of the
+     * submitters (by name or group) is refused, as Jenkins refuses them, and the input keeps waiting.
+     * When nobody (allowed) answers, the enclosing timeout ends it: ABORTED.
+     */
+    Object step_input(Map args) {
+        List allowed = args.submitter ? args.submitter.toString().split(',').collect { it.trim() } : []
+        while (true) {
+            if (!inputAnswers) {
+                throw new TimeoutSignal("input '${args.id}' was not answered")
+            }
+            InputAnswer answer = inputAnswers.remove(0)
+            if (answer.action == 'timeout') {
+                throw new TimeoutSignal("input '${args.id}' was not answered")
+            }
+            boolean permitted = !allowed || answer.user in allowed || (groups[answer.user] ?: []).any { it in allowed }
+            if (!permitted) {
+                log.append("${answer.user} is not permitted to ${answer.action == 'approve' ? 'approve' : 'abort'} input '${args.id}' (submitter: ${args.submitter})\n")
+                continue
+            }
+            if (answer.action == 'abort') {
+                log.append("Rejected by ${answer.user}\n")
+                throw new FlowInterruptedException('ABORTED', "input '${args.id}' rejected by ${answer.user}")
+            }
+            log.append("Approved by ${answer.user}\n")
+            Map values = [:]
+            (args.parameters ?: []).each { Map p -> values[p.name] = answer.parameters.containsKey(p.name) ? answer.parameters[p.name] : p.defaultValue }
+            if (args.submitterParameter) {
+                values[args.submitterParameter] = answer.user
+                return values
+            }
+            return values.size() == 1 ? values.values()[0] : values ?: null
+        }
+    }
+
+    Object step_timeout(Map args, Closure body) {
+        try {
+            return body.call()
+        } catch (TimeoutSignal ignored) {
+            log.append("Timeout has been exceeded (${args.time} ${args.unit ?: 'MINUTES'})\n")
+            throw new FlowInterruptedException('ABORTED', "timeout of ${args.time} ${args.unit ?: 'MINUTES'} exceeded")
+        }
+    }
+
+    void step_milestone(Object args = null) { }
+
+    Object step_lock(Object args, Closure body) {
+        locks.add(args instanceof Map ? args.resource.toString() : args.toString())
+        try {
+            return body.call()
+        } finally {
+            locks.remove(locks.size() - 1)
+        }
+    }
+
+    Object step_node(Closure body) { step_node('', body) }
+
+    Object step_node(Object label, Closure body) {
+        nodeLabels.add(label == null ? '' : label.toString())
+        try {
+            return body.call()
+        } finally {
+            nodeLabels.remove(nodeLabels.size() - 1)
+        }
+    }
+
+    Object step_stage(String name, Closure body) {
+        stagePath.add(name)
+        try {
+            return body.call()
+        } finally {
+            stagePath.remove(stagePath.size() - 1)
+        }
+    }
+
+    Object step_parallel(Map branches) {
+        Map results = [:]
+        Throwable first = null
+        branches.each { String name, Object body ->
+            if (name == 'failFast') {
+                return
+            }
+            stagePath.add(name)
+            try {
+                results[name] = ((Closure) body).call()
+            } catch (Throwable t) {
+                first = first ?: t
+            } finally {
+                stagePath.remove(stagePath.size() - 1)
+            }
+        }
+        if (first != null) {
+            throw first
+        }
+        return results
+    }
+
+    void step_checkout(Object scm) { }
+
+    void step_script(Closure body) { body.call() }
+
+    void step_sleep(Object time) { }
+
+    Object step_retry(int count, Closure body) {
+        Throwable last = null
+        for (int i = 0; i < count; i++) {
+            try {
+                return body.call()
+            } catch (FlowInterruptedException e) {
+                throw e
+            } catch (Throwable t) {
+                last = t
+            }
+        }
+        throw last
+    }
+
+    Object step_dir(String path, Closure body) {
+        cwd.add(path)
+        file('.').mkdirs()
+        try {
+            return body.call()
+        } finally {
+            cwd.remove(cwd.size() - 1)
+        }
+    }
+
+    String step_pwd() { currentDir().path }
+
+    boolean step_isUnix() { true }
+
+    void step_deleteDir() { currentDir().deleteDir() }
+
+    Object step_catchError(Map args, Closure body) {
+        try {
+            return body.call()
+        } catch (FlowInterruptedException e) {
+            throw e
+        } catch (Throwable t) {
+            log.append("ERROR: ${t.message}\n")
+            currentBuild.result = args.buildResult ?: 'FAILURE'
+            return null
+        }
+    }
+
+    List<File> glob(String patterns, File base) {
+        List<File> found = []
+        patterns.split(',').collect { it.trim() }.findAll { it }.each { String pattern ->
+            List<PathMatcher> matchers = [FileSystems.default.getPathMatcher("glob:${pattern}")]
+            if (pattern.startsWith('**/')) {
+                matchers.add(FileSystems.default.getPathMatcher("glob:${pattern.substring(3)}"))
+            }
+            Path basePath = base.toPath()
+            if (!base.exists()) {
+                return
+            }
+            base.eachFileRecurse(groovy.io.FileType.FILES) { File f ->
+                Path rel = basePath.relativize(f.toPath())
+                if (matchers.any { it.matches(rel) } && !found.contains(f)) {
+                    found.add(f)
+                }
+            }
+        }
+        return found
+    }
+
+    Map step_junit(String pattern) { step_junit([testResults: pattern]) }
+
+    Map step_junit(Map args) {
+        List<File> files = glob(args.testResults.toString(), currentDir())
+        if (!files && !args.allowEmptyResults) {
+            throw new AbortException("No test report files were found. Configuration error? (${args.testResults})")
+        }
+        int total = 0
+        int failed = 0
+        files.each { File f ->
+            def xml = new XmlSlurper().parse(f)
+            def suites = xml.name() == 'testsuites' ? xml.testsuite : [xml]
+            suites.each { suite ->
+                suite.testcase.each { tc ->
+                    total++
+                    if (tc.failure.size() || tc.error.size()) {
+                        failed++
+                    }
+                }
+            }
+        }
+        if (failed && !args.skipMarkingBuildUnstable) {
+            currentBuild.result = 'UNSTABLE'
+        }
+        return [totalCount: total, failCount: failed, files: files.collect { it.path }]
+    }
+
+    List step_archiveArtifacts(String pattern) { step_archiveArtifacts([artifacts: pattern]) }
+
+    List step_archiveArtifacts(Map args) {
+        List<File> files = glob(args.artifacts.toString(), workspace)
+        if (!files && !args.allowEmptyArchive) {
+            throw new AbortException("No artifacts found that match the file pattern \"${args.artifacts}\"")
+        }
+        files.each { File f ->
+            File target = new File(artifacts, workspace.toPath().relativize(f.toPath()).toString())
+            target.parentFile.mkdirs()
+            target.bytes = f.bytes
+        }
+        return files
+    }
+
+    void step_publishHTML(Map args) {
+        Map target = args.target ?: args
+        File report = new File(new File(workspace, target.reportDir.toString()), target.reportFiles.toString())
+        if (!report.exists() && !target.allowMissing) {
+            throw new AbortException("Specified HTML directory '${target.reportDir}' does not exist or has no ${target.reportFiles}")
+        }
+    }
+
+    void step_stash(Map args) {
+        List<File> files = glob(args.includes?.toString() ?: '**', currentDir())
+        if (!files && !args.allowEmpty) {
+            throw new AbortException("No files included in stash \u2018${args.name}\u2019")
+        }
+        stashes[args.name.toString()] = files.collect { File f -> [path: currentDir().toPath().relativize(f.toPath()).toString(), bytes: f.bytes] }
+    }
+
+    void step_unstash(String name) {
+        if (!stashes.containsKey(name)) {
+            throw new AbortException("No such saved stash \u2018${name}\u2019")
+        }
+        stashes[name].each { Map entry ->
+            File target = file(entry.path.toString())
+            target.parentFile.mkdirs()
+            target.bytes = (byte[]) entry.bytes
+        }
+    }
+
+    String step_libraryResource(String path) {
+        File f = new File(root, "resources/${path}")
+        if (!f.exists()) {
+            throw new AbortException("No such library resource ${path} could be found.")
+        }
+        return f.getText('UTF-8')
+    }
+
+    Object step_readJSON(Map args) {
+        String text = args.containsKey('text') ? args.text : file(args.file.toString()).getText('UTF-8')
+        return new JsonSlurperClassic().parseText(text)
+    }
+
+    void step_writeJSON(Map args) {
+        File f = file(args.file.toString())
+        f.parentFile.mkdirs()
+        f.setText(args.pretty ? JsonOutput.prettyPrint(JsonOutput.toJson(args.json)) : JsonOutput.toJson(args.json), 'UTF-8')
+    }
+
+    String step_readFile(String path) { step_readFile([file: path]) }
+
+    String step_readFile(Map args) {
+        File f = file(args.file.toString())
+        if (!f.exists()) {
+            throw new AbortException("${f.path} does not exist.")
+        }
+        return f.getText('UTF-8')
+    }
+
+    void step_writeFile(Map args) {
+        File f = file(args.file.toString())
+        f.parentFile.mkdirs()
+        f.setText(args.text.toString(), 'UTF-8')
+    }
+
+    boolean step_fileExists(String path) { file(path).exists() }
+
+    // ---- declarative pipelines ------------------------------------------------------------------
+
+    void step_pipeline(Closure body) {
+        DeclarativeDsl pipeline = (DeclarativeDsl) DeclarativeDsl.collect(body, new DeclarativeDsl(name: 'pipeline'))
+        pipelineDefinition = pipeline
+        Script rootScript = rootOf(body)
+        pipeline.parameters.each { Map p ->
+            if (!params.containsKey(p.name)) {
+                params[p.name] = p.defaultValue
+            }
+        }
+        withOverlay(resolveEnvironment(pipeline.environment)) {
+            inAgent(pipeline.agent) {
+                runStages(pipeline.stages ?: [], rootScript)
+            }
+            runPost(pipeline.post, rootScript, currentBuild.currentResult)
+        }
+    }
+
+    static Script rootOf(Closure body) {
+        Object owner = body.owner
+        while (owner instanceof Closure) {
+            owner = ((Closure) owner).owner
+        }
+        return (Script) owner
+    }
+
+    private Map resolveEnvironment(Map values) {
+        Map overlay = [:]
+        values.each { String name, Object value ->
+            if (value instanceof Map && value.credentialsId) {
+                Map secret = credentials[value.credentialsId]
+                if (secret == null) {
+                    throw new AbortException("Could not find credentials entry with ID '${value.credentialsId}'")
+                }
+                overlay[name] = secret.secret ?: "${secret.username}:${secret.password}"
+                secrets.add(overlay[name].toString())
+            } else {
+                overlay[name] = value?.toString()
+            }
+        }
+        return overlay
+    }
+
+    private Object inAgent(Map agent, Closure body) {
+        if (agent == null || agent.type == 'none') {
+            return body.call()
+        }
+        return step_node(agent.label ?: '') {
+            record('checkout', [[automatic: true]] as Object[])
+            body.call()
+        }
+    }
+
+    private void runStages(List stages, Script rootScript) {
+        stages.each { DeclarativeDsl stage -> runStage(stage, rootScript) }
+    }
+
+    private void runStage(DeclarativeDsl stage, Script rootScript) {
+        stagePath.add(stage.name)
+        try {
+            if (declarativeFailed) {
+                record('stage-skipped', ['earlier failure'] as Object[])
+                return
+            }
+            record('stage', [stage.name] as Object[])
+            if (stage.when && stage.when.beforeAgent && !stage.when.evaluate(this, rootScript)) {
+                record('stage-skipped', ['when'] as Object[])
+                return
+            }
+            inAgent(stage.agent) {
+                if (stage.when && !stage.when.beforeAgent && !stage.when.evaluate(this, rootScript)) {
+                    record('stage-skipped', ['when'] as Object[])
+                    return
+                }
+                withOverlay(resolveEnvironment(stage.environment)) {
+                    String outcome = null
+                    try {
+                        if (stage.steps) {
+                            runBody(stage.steps, rootScript)
+                        } else if (stage.stages) {
+                            runStages(stage.stages, rootScript)
+                        } else if (stage.parallelStages) {
+                            stage.parallelStages.each { DeclarativeDsl branch -> runStage(branch, rootScript) }
+                        }
+                    } catch (Throwable t) {
+                        recordFailure(t)
+                        declarativeFailed = true
+                        outcome = t instanceof FlowInterruptedException ? 'ABORTED' : 'FAILURE'
+                    }
+                    runPost(stage.post, rootScript, outcome ?: (declarativeFailed ? 'FAILURE' : currentBuild.currentResult))
+                }
+            }
+        } finally {
+            stagePath.remove(stagePath.size() - 1)
+        }
+    }
+
+    private void runPost(Map conditions, Script rootScript, String outcome) {
+        Map applies = [
+            always: true, changed: false, fixed: false, regression: false, aborted: outcome == 'ABORTED',
+            failure: outcome == 'FAILURE', success: outcome == 'SUCCESS', unstable: outcome == 'UNSTABLE',
+            unsuccessful: outcome != 'SUCCESS', notBuilt: outcome == 'NOT_BUILT', cleanup: true,
+        ]
+        applies.each { String condition, boolean runIt ->
+            if (runIt && conditions[condition]) {
+                stagePath.add("post:${condition}")
+                try {
+                    runBody((Closure) conditions[condition], rootScript)
+                } catch (Throwable t) {
+                    recordFailure(t)
+                } finally {
+                    stagePath.remove(stagePath.size() - 1)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import org.junit.runner.Description
+import org.junit.runner.JUnitCore
+import org.junit.runner.Request
+import org.junit.runner.Result
+import org.junit.runner.notification.Failure
+import org.junit.runner.notification.RunListener
+
+/**
+ * Runs the Groovy step tests (tests/groovy/*Test.groovy, JUnit 4) and ends with a pytest-like line
+ * `N passed, N failed`; exits non-zero on any failure. Arguments: test files, optionally `File#method`.
+ */
+GroovyClassLoader loader = new GroovyClassLoader(this.class.classLoader)
+String here = new File(getClass().protectionDomain.codeSource.location.path).parentFile.parent
+[here + '/harness', here + '/stubs', here + '/../../src'].each { loader.addClasspath(new File(it).canonicalPath) }
+
+List<String> selected = args as List
+List<File> files = selected ? selected.collect { new File(it.split('#')[0]) } :
+    new File(here).listFiles().findAll { it.name.endsWith('Test.groovy') }.sort { it.name }
+Map<String, String> onlyMethod = selected.findAll { it.contains('#') }.collectEntries { [(new File(it.split('#')[0]).name): it.split('#')[1]] }
+
+int passed = 0
+int failed = 0
+List<String> failures = []
+files.each { File f ->
+    Class testClass = loader.parseClass(f)
+    Request request = onlyMethod[f.name] ? Request.method(testClass, onlyMethod[f.name]) : Request.aClass(testClass)
+    JUnitCore core = new JUnitCore()
+    Set<String> failedTests = [] as Set
+    core.addListener(new RunListener() {
+        void testFailure(Failure failure) {
+            failedTests.add(failure.description.displayName)
+            failures.add("${failure.description.displayName}\n    ${failure.message ?: failure.exception}\n" +
+                failure.trace.readLines().findAll { it.contains('Test.groovy') || it.contains('PipelineHarness') }.take(6).join('\n'))
+        }
+
+        void testFinished(Description d) {
+            String mark = failedTests.contains(d.displayName) ? 'FAILED' : 'PASSED'
+            println "${testClass.simpleName}::${d.methodName} ${mark}"
+        }
+    })
+    Result result = core.run(request)
+    failed += result.failureCount
+    passed += result.runCount - result.failureCount
+}
+if (failures) {
+    println '\n=================================== FAILURES ==================================='
+    failures.each { println it; println '' }
+}
+println "groovy tests: ${passed} passed, ${failed} failed"
+System.exit(failed || (passed == 0) ? 1 : 0)

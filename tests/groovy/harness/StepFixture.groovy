@@ -1,0 +1,65 @@
+import groovy.json.JsonOutput
+
+/**
+ * A harness for one test: a fresh temporary workspace, the fake `mlci` (tests/groovy/fake-bin) first on
+ * PATH recording every call, and a plan saying how it answers. `realMlci()` puts the real CLI
+ * (python3 -m mlci from this checkout) on PATH instead.
+ */
+class StepFixture {
+    static final File ROOT = new File(System.getenv('MLCI_REPO_ROOT') ?: '.').canonicalFile
+    static final File FAKE_BIN = new File(ROOT, 'tests/groovy/fake-bin')
+
+    final File dir
+    final PipelineHarness h
+    final Map plan = [:]
+
+    StepFixture() {
+        dir = File.createTempDir('mlci-groovy-', '')
+        h = new PipelineHarness(ROOT, new File(dir, 'workspace'))
+        h.globalEnv.PATH = "${FAKE_BIN.path}:${System.getenv('PATH')}".toString()
+        h.globalEnv.FAKE_MLCI_LOG = new File(dir, 'mlci-calls').path
+        h.globalEnv.FAKE_MLCI_PLAN = new File(dir, 'mlci-plan').path
+    }
+
+    /** How the fake mlci answers COMMAND ("train", "image push", "*"): rc, stdout (JSON), stderr, files. */
+    StepFixture answer(String command, Map answer) {
+        plan[command] = answer
+        File to = new File(h.globalEnv.FAKE_MLCI_PLAN, command)
+        to.deleteDir()
+        to.mkdirs()
+        new File(to, 'rc').text = "${answer.rc ?: 0}\n"
+        Object stdout = answer.containsKey('stdout') ? answer.stdout : [:]
+        new File(to, 'stdout').setText(stdout instanceof String ? stdout : JsonOutput.toJson(stdout), 'UTF-8')
+        if (answer.stderr) {
+            new File(to, 'stderr').setText(answer.stderr + '\n', 'UTF-8')
+        }
+        (answer.files ?: [:]).each { String path, String text ->
+            File target = new File(to, "files/${path}")
+            target.parentFile.mkdirs()
+            target.setText(text, 'UTF-8')
+        }
+        return this
+    }
+
+    /** The real CLI of this checkout first on PATH, as `mlci`. */
+    StepFixture realMlci() {
+        File bin = new File(dir, 'real-bin')
+        bin.mkdirs()
+        File mlci = new File(bin, 'mlci')
+        mlci.text = "#!/bin/sh\nPYTHONPATH='${ROOT.path}/python' exec python3 -m mlci \"\$@\"\n"
+        mlci.setExecutable(true)
+        h.globalEnv.PATH = "${bin.path}:${System.getenv('PATH')}".toString()
+        return this
+    }
+
+    List<Map> mlciCalls() { h.mlciCalls() }
+
+    /** The argv of the only mlci call (fails when there were none or several). */
+    List<String> onlyArgv() {
+        List calls = mlciCalls()
+        assert calls.size() == 1: "expected one mlci call, got ${calls.collect { it.argv }}"
+        return calls[0].argv
+    }
+
+    void cleanup() { dir.deleteDir() }
+}

@@ -1,0 +1,22 @@
+import org.mlci.Cli
+import org.mlci.Credentials
+import org.mlci.Defaults
+import org.mlci.Shell
+
+/** `mlci image build|verify|push`: one action per call; push logs in with the bound registry credentials. */
+Map call(Map args = [:]) {
+    Map cfg = Defaults.merge('mlciImage', [config: 'mlci.yaml', action: 'build', tags: [], registryCredentialsId: null,
+        storeCredentialsId: null, endpoint: null], args)
+    if (!(cfg.action in ['build', 'verify', 'push'])) {
+        error("mlciImage: action must be build, verify or push, got '${cfg.action}'")
+    }
+    String id = "mlciImage-${cfg.action}"
+    List bindings = Credentials.store(this, cfg.storeCredentialsId) + Credentials.registry(this, cfg.registryCredentialsId)
+    Map result = withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
+        withCredentials(bindings) {
+            Cli.run(this, id, Shell.args(['image', cfg.action], ['--config': cfg.config, '--tag': cfg.tags]))
+        }
+    }
+    archiveArtifacts(artifacts: ".mlci/jenkins/${id}/**,.mlci/runs/*/image-*.json", allowEmptyArchive: true)
+    return Cli.finish(this, result)
+}

@@ -1,0 +1,32 @@
+import org.mlci.Cli
+import org.mlci.Defaults
+import org.mlci.Shell
+
+/**
+ * Finds or installs the mlci CLI on this agent (resources/org/mlci/bootstrap.sh), sets env.MLCI to it,
+ * then runs `mlci doctor` once it exists.
+ */
+Map call(Map args = [:]) {
+    Map cfg = Defaults.merge('mlciSetup', [mlci: null, version: null, requirement: null, indexUrl: null, findLinks: null,
+        noIndex: false, venv: '.mlci/venv', systemSitePackages: false, doctor: true, doctorChecks: []], args)
+    String dir = '.mlci/jenkins/mlciSetup'
+    writeFile(file: "${dir}/bootstrap.sh", text: libraryResource('org/mlci/bootstrap.sh'))
+    int rc = withEnv(Shell.env([MLCI_BIN: cfg.mlci, MLCI_VERSION: cfg.version, MLCI_REQUIREMENT: cfg.requirement,
+            MLCI_INDEX_URL: cfg.indexUrl, MLCI_FIND_LINKS: cfg.findLinks, MLCI_NO_INDEX: cfg.noIndex ? '1' : null,
+            MLCI_VENV: cfg.venv, MLCI_SYSTEM_SITE_PACKAGES: cfg.systemSitePackages ? '1' : null, MLCI_SETUP_DIR: dir])) {
+        sh(script: 'sh .mlci/jenkins/mlciSetup/bootstrap.sh', returnStatus: true, label: 'mlci setup')
+    }
+    String message = fileExists("${dir}/error") ? readFile("${dir}/error").trim() : ''
+    Cli.finish(this, [id: 'mlciSetup', rc: rc, json: [:], message: message])
+    env.MLCI = readFile("${dir}/mlci-path").trim()
+    Map found = [mlci: env.MLCI, version: readFile("${dir}/mlci-version").trim()]
+    if (!cfg.doctor) {
+        return found
+    }
+    List flags = []
+    for (Object check : cfg.doctorChecks) {
+        flags.add("--${check}".toString())
+    }
+    Map result = Cli.run(this, 'mlciSetup-doctor', ['doctor'] + flags)
+    return found + [doctor: Cli.finish(this, result)]
+}
