@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e python
+	$(BIN)/python -m pip install --quiet -e 'python[demo]'
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e 'python[test]'

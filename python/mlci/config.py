@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlci import metrics as metric_defs
 from mlci.checks import CheckList
 from mlci.errors import ConfigError
+from mlci.deploy.settings import Environment as DeployEnvironment
 from mlci.jenkins.settings import Jenkins as JenkinsSettings
 from mlci.validation.settings import Validate
 from mlci.monitor.settings import Monitor
@@ -148,9 +149,10 @@ class Config(Section):
     image: Image = Field(default_factory=Image)
     promote: Promote = Field(default_factory=Promote)
     jenkins: JenkinsSettings = Field(default_factory=JenkinsSettings)
+    checks: CheckList = Field(default_factory=list, description="the team's own code checks (`mlci check`)")
+    deploy: dict[str, DeployEnvironment] = Field(default_factory=dict, description="deployment environments by name")
     validate_: Validate = Field(default_factory=Validate, alias="validate")
     monitor: Monitor = Field(default_factory=Monitor)
-    checks: CheckList = Field(default_factory=list, description="the team's own code checks (`mlci check`)")
 
     # set by load(); not part of the file
     _path: Path | None = None

@@ -18,6 +18,10 @@ from typing import Any
 
 from mlci.store.base import sha256_file
 
+# never part of the code version: mlci's own workspace and tool caches (they change by running)
+IGNORED_PARTS = {".mlci", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".ipynb_checkpoints",
+                 ".git", ".venv"}
+
 KEY_LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "pyarrow")
 
 
@@ -85,9 +89,13 @@ def code_version(root: Path, exclude: set[Path], cache: HashCache) -> dict[str, 
         files = [root / p for p in listing.split("\0") if p]
         commit = (_git(root, "rev-parse", "HEAD") or "").strip() or None
     else:
-        files = [p for p in root.rglob("*") if p.is_file() and ".mlci" not in p.parts
-                 and "__pycache__" not in p.parts]
+        files = []
+        for dirpath, dirnames, names in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in IGNORED_PARTS]
+            files += [Path(dirpath, n) for n in names]
         commit = None
+    files = [f for f in files if not IGNORED_PARTS.intersection(f.relative_to(root).parts)
+             and f.suffix not in {".pyc", ".pyo"}]
     excluded = {p.resolve() for p in exclude}
     entries = []
     for f in sorted(files):

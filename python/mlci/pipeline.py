@@ -16,7 +16,7 @@ from mlci.runs import Project, Run, read_json, write_json
 @dataclass
 class StageResult:
     stage: str
-    status: str  # ran | up to date | failed | skipped
+    status: str  # ran | up to date | unstable (a non-blocking check failed) | failed | skipped
     exit_code: int = 0
     detail: str = ""
     duration_s: float = 0.0
@@ -175,7 +175,8 @@ def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | 
         if not out.get("passed"):
             shutil.rmtree(cache, ignore_errors=True)
             return StageResult("check", "failed", 1, out.get("summary", "a blocking check failed"), data=out)
-        return StageResult("check", "ran", 0, out.get("summary", ""), data=out)
+        status = "unstable" if out.get("unstable") else "ran"
+        return StageResult("check", status, 0, out.get("summary", ""), data=out)
 
     return do_checks
 

@@ -153,3 +153,18 @@ def test_second_model_is_compared_with_production(tmp_path, mlci):
     regression_gate = next(g for g in evaluation["gates"] if g["kind"] == "max_regression")
     assert regression_gate["baseline"] == evaluation["baseline"]["metrics"]["f1"]
     assert regression_gate["passed"] in (True, False)
+
+
+def test_tool_caches_and_the_workspace_do_not_change_the_code_version(tmp_path, mlci):
+    classification_project(tmp_path)
+    (tmp_path / "features.py").write_text("def f(x):\n    return x\n")
+    assert mlci("train", cwd=tmp_path).returncode == 0
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "features.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / ".pytest_cache").mkdir()
+    (tmp_path / ".pytest_cache" / "x").write_text("y")
+    r = mlci("train", "--json", cwd=tmp_path)
+    assert json.loads(r.stdout)["status"] == "up to date"
+    (tmp_path / "features.py").write_text("def f(x):\n    return x + 1\n")
+    r = mlci("train", "--json", cwd=tmp_path)
+    assert json.loads(r.stdout)["status"] == "trained"

@@ -351,7 +351,7 @@ def test_regression_report_plots_and_permutation_importance(reg, mlci, tmp_path)
         cell = next(td for td in rows[name].iter("td") if td.attrs.get("data-value") == "new")
         assert float(cell.text) == pytest.approx(value, abs=5e-5)
     notes = " ".join(n["text"] for n in data["notes"])
-    assert "verify.json" in notes and "fewer than two registered versions" in notes
+    assert "image-verify.json" in notes and "fewer than two registered versions" in notes
 
 
 def test_drift_and_latency_sections_from_validation_and_verify(reg, mlci, tmp_path):
@@ -366,10 +366,12 @@ def test_drift_and_latency_sections_from_validation_and_verify(reg, mlci, tmp_pa
             {"column": "b", "method": "wasserstein", "score": 0.03, "threshold": 0.1, "drifted": False},
             {"column": "c", "method": "wasserstein", "score": 0.05, "threshold": 0.1, "drifted": False}],
             "share": 0.33, "drifted": False}}))
-    (run / "verify.json").write_text(json.dumps({
-        "passed": True, "image": "127.0.0.1:5000/ml/reg@sha256:abc",
-        "load": {"latencies_ms": [2.0 + (i % 37) * 0.3 for i in range(800)], "rps": 412.5,
-                 "p50_ms": 6.1, "p95_ms": 11.9, "p99_ms": 12.6, "max_p99_ms": 100}}))
+    # the shape `mlci image verify` writes (python/mlci/image/verify.py)
+    (run / "image-verify.json").write_text(json.dumps({
+        "passed": True, "image_id": "sha256:abc", "tag": "127.0.0.1:5000/ml/reg:run-x",
+        "load": {"requests": 800, "errors": 0, "rps": 412.5, "p50_ms": 6.1, "p95_ms": 11.9, "p99_ms": 12.6,
+                 "histogram": {"bounds_ms": [1, 2, 5, 10, 20, 50], "counts": [0, 10, 300, 450, 40, 0, 0]}},
+        "gates": [{"gate": "max_p99_ms", "passed": True, "detail": "p99 12.6 ms <= 100"}]}))
     runs = reg["cfg"].parent / ".mlci" / "runs"
     target = runs / "drift-test"
     shutil.copytree(run, target)

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     project = load_project(args)
     con = ui.console()
-    marks = {"ran": "[green]✓[/]", "up to date": "[cyan]=[/]", "failed": "[red]✗[/]", "skipped": "-"}
+    marks = {"ran": "[green]✓[/]", "up to date": "[cyan]=[/]", "failed": "[red]✗[/]", "skipped": "-",
+             "unstable": "[yellow]![/]"}
     with con.status("starting") as status:
         def started(name: str) -> None:
             status.update(f"{name} ...")

@@ -22,10 +22,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     stats.add_argument("--data", required=True, metavar="PATH", help="reference data, CSV or Parquet")
     stats.add_argument("-o", "--output", default="reference_stats.json", metavar="PATH")
     stats.add_argument("--chunk-rows", type=int, metavar="N", help="read in batches of N rows")
-    for p in (infer, stats):  # the common options also after the action (`mlci schema infer ... -q`)
-        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -103,6 +103,19 @@ def _post(port: int, body: bytes, content_type: str, timeout: float = 30) -> tup
         conn.close()
 
 
+def check_answer(ex: dict[str, Any], status: int, data: bytes, tolerance: float) -> str | None:
+    """What is wrong with the server's answer to example ``ex``, or None when it is right."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        answer = data.decode(errors="replace")
+    if status != ex["status"]:
+        return f"status {status}, expected {ex['status']}: {_short(answer)}"
+    if "expected" in ex:
+        return compare(ex["expected"], answer, float(ex.get("tolerance", tolerance)))
+    return None
+
+
 def run_examples(port: int, examples: list[dict[str, Any]], tolerance: float) -> list[dict[str, Any]]:
     results = []
     for ex in examples:
@@ -110,15 +123,7 @@ def run_examples(port: int, examples: list[dict[str, Any]], tolerance: float) ->
         req = ex["request"]
         body = req.encode() if isinstance(req, str) else json.dumps(req).encode()
         status, data = _post(port, body, ctype)
-        try:
-            answer = json.loads(data)
-        except ValueError:
-            answer = data.decode(errors="replace")
-        problem = None
-        if status != ex["status"]:
-            problem = f"status {status}, expected {ex['status']}: {_short(answer)}"
-        elif "expected" in ex:
-            problem = compare(ex["expected"], answer, float(ex.get("tolerance", tolerance)))
+        problem = check_answer(ex, status, data, tolerance)
         results.append({"name": ex["name"], "passed": problem is None, "status": status,
                         **({"problem": problem} if problem else {})})
     return results

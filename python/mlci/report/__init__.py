@@ -92,7 +92,9 @@ def _collect(project: Project, run: Run, stages: list[dict[str, Any]] | None,
         validation = given["data"] if given else None
     if validation is None:
         notes.add("validation", "no validation.json in the run: data validation not shown")
-    verify = collect.read_json(p / "verify.json", notes, "latency", "verify.json")
+    verify_file = next((p / n for n in ("image-verify.json", "verify.json") if (p / n).is_file()),
+                       p / "image-verify.json")
+    verify = collect.read_json(verify_file, notes, "latency", verify_file.name)
     timings["read"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
@@ -157,7 +159,7 @@ def _collect(project: Project, run: Run, stages: list[dict[str, Any]] | None,
         notes.add("drift", "validation.json has no drift section (no reference data configured, "
                            "or the validation engine did not check drift)")
     if data["verify"] is None:
-        notes.add("latency", "no verify.json in the run (`mlci image verify` did not run): no latency plot")
+        notes.add("latency", "no image-verify.json in the run (`mlci image verify` did not run): no latency plot")
     frames = {"info": info, "evaluation": evaluation}
     return data, frames
 
@@ -222,7 +224,7 @@ def _draw(project: Project, run: Run, data: dict[str, Any], frames: dict[str, An
             lambda: P.latency(v["samples"], v["percentiles"], v["max_p99_ms"]), "latency")
         v["samples"] = None  # not repeated in report.json
     elif v:
-        notes.add("latency", "verify.json has no latency samples or percentiles")
+        notes.add("latency", "image-verify.json has no latency samples or percentiles")
     timings["other_plots"] = round(time.perf_counter() - t0, 3)
     return out
 

@@ -266,6 +266,23 @@ def _find(obj: Any, keys: tuple[str, ...], depth: int = 0) -> Any:
     return None
 
 
+def _from_histogram(hist: Any, cap: int = 5000) -> list[float] | None:
+    """Approximate latency samples (bin midpoints) from `mlci image verify`'s histogram."""
+    if not isinstance(hist, dict) or not isinstance(hist.get("bounds_ms"), list):
+        return None
+    bounds = [float(b) for b in hist["bounds_ms"]]
+    counts = [int(c) for c in hist.get("counts", [])]
+    total = sum(counts)
+    if not total or len(counts) != len(bounds) + 1:
+        return None
+    edges = [0.0, *bounds, bounds[-1] * 1.5]
+    scale = min(1.0, cap / total)
+    out: list[float] = []
+    for i, c in enumerate(counts):
+        out += [(edges[i] + edges[i + 1]) / 2] * int(round(c * scale))
+    return out or None
+
+
 def verify_view(verify: dict[str, Any] | None) -> dict[str, Any] | None:
     """Normalise verify.json: latency samples (ms) and percentiles, throughput, pass/fail."""
     if not isinstance(verify, dict):
@@ -274,7 +291,7 @@ def verify_view(verify: dict[str, Any] | None) -> dict[str, Any] | None:
     if isinstance(samples, list):
         samples = [float(x) for x in samples if finite(x) is not None]
     else:
-        samples = None
+        samples = _from_histogram(_find(verify, ("histogram",)))
     pct: dict[str, float] = {}
     for name in ("p50", "p95", "p99"):
         v = _find(verify, (f"{name}_ms", name))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlci.store.base import KeyMissing, Store, blob_key, sha256_file
+from mlci.store.base import KeyMissing, ObjectInfo, Store, blob_key, sha256_file
 
-__all__ = ["KeyMissing", "Store", "blob_key", "open_store", "sha256_file"]
+__all__ = ["KeyMissing", "ObjectInfo", "Store", "blob_key", "open_store", "sha256_file"]
 
 
 def open_store(uri: str, root: Path | None = None, addressing: str = "auto") -> Store:

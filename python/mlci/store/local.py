@@ -9,13 +9,14 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from mlci.errors import InfraError
-from mlci.store.base import KeyMissing, Store
+from mlci.store.base import KeyMissing, ObjectInfo, Store
 
 
 class LocalStore(Store):
+    workers = 1  # a local disk gains little from parallel copies; MLCI_STORE_WORKERS for NFS
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
@@ -109,20 +110,59 @@ class LocalStore(Store):
                 out.append(str(Path(dirpath, name).relative_to(self.root)).replace(os.sep, "/"))
         return sorted(out)
 
+    def list_info(self, prefix: str) -> list[ObjectInfo]:
+        out = []
+        for key in self.list(prefix):
+            try:
+                st = self._path(key).stat()
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+            out.append(ObjectInfo(key, st.st_size, st.st_mtime))
+        return out
+
+    def list_incomplete_uploads(self) -> list[ObjectInfo]:
+        """Temp files of writes that never finished (a crashed process leaves them)."""
+        out = []
+        for dirpath, _, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    path = Path(dirpath, name)
+                    try:
+                        st = path.stat()
+                    except FileNotFoundError:
+                        continue
+                    key = str(path.relative_to(self.root)).replace(os.sep, "/")
+                    out.append(ObjectInfo(key, st.st_size, st.st_mtime))
+        return sorted(out, key=lambda i: i.key)
+
+    def abort_upload(self, info: ObjectInfo) -> None:
+        self._path(info.key).unlink(missing_ok=True)
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, callback: Callable[[int], None] | None = None) -> None:
         target = self._path(key)
         tmp = self._tmp(target)
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if callback:
+            callback(target.stat().st_size)
 
-    def get_file(self, key: str, dest: Path) -> None:
+    def get_file(self, key: str, dest: Path, size: int | None = None,
+                 callback: Callable[[int], None] | None = None) -> None:
         src = self._path(key)
         if not src.is_file():
             raise KeyMissing(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp(dest)
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if callback:
+            callback(dest.stat().st_size)

@@ -7,8 +7,9 @@ Reference statistics per column (reference_stats.json, format ``mlci-reference-s
 - categorical (strings, booleans): the counts of the ``max_categories`` most frequent
   values and the count of all other values.
 
-The current data is never sorted or kept: it is counted into the reference's edges
-(numeric) or categories (categorical), batch by batch, so drift works in bounded memory.
+The current data is never kept: each batch is counted into the reference's edges (numeric:
+the batch is sorted once and the ~1000 edges are looked up in it) or categories
+(categorical), so drift works in bounded memory.
 
 Statistics (all are computed and recorded; one per kind decides drift):
 - PSI = sum((c - r) * ln(c / r)) over categories, shares floored at 1e-4 (as Evidently).
@@ -169,14 +170,19 @@ def _numeric_summary(x: Any) -> dict[str, Any]:
                 "edges": [], "cdf_lt": [], "cdf_le": []}
     idx = np.round(np.linspace(0, 1, QUANTILE_POINTS) * (n - 1)).astype(np.int64)
     edges = np.unique(x[idx])
-    lt = np.round(np.searchsorted(x, edges, side="left") / n, 8)  # 8 decimals keep the JSON small
-    le = np.round(np.searchsorted(x, edges, side="right") / n, 8)
-    distinct = int(1 + np.count_nonzero(np.diff(x))) if n > 1 else 1
-    # per bin (edges[i], edges[i+1]): the integral of F_ref there, from the values inside it
-    j = np.searchsorted(edges, x, side="left")
-    inside = (j > 0) & (j < len(edges)) & (edges[np.minimum(j, len(edges) - 1)] != x)
-    gap = np.bincount(j[inside] - 1, weights=edges[j[inside]] - x[inside], minlength=max(len(edges) - 1, 0))
-    area = le[:-1] * np.diff(edges) + gap / n
+    lt_i = np.searchsorted(x, edges, side="left")
+    le_i = np.searchsorted(x, edges, side="right")
+    lt = np.round(lt_i / n, 8)  # 8 decimals keep the JSON small
+    le = np.round(le_i / n, 8)
+    distinct = int(1 + np.count_nonzero(x[1:] != x[:-1])) if n > 1 else 1
+    # per bin (edges[i], edges[i+1]): the integral of F_ref there. x is sorted, so the values
+    # strictly inside bin i are x[le_i[i]:lt_i[i+1]]; their sum comes from a running sum.
+    csum = np.concatenate([[0.0], np.cumsum(x - x[0])])  # shifted: keeps the differences precise
+    lo, hi = le_i[:-1], lt_i[1:]
+    count = hi - lo
+    inside_sum = csum[hi] - csum[lo] + count * x[0]
+    gap = count * edges[1:] - inside_sum
+    area = le_i[:-1] / n * np.diff(edges) + gap / n
     return {"count": int(n), "distinct": distinct, "min": float(x[0]), "max": float(x[-1]),
             "mean": float(x.mean()), "std": float(x.std()),
             "edges": edges.tolist(), "cdf_lt": lt.tolist(), "cdf_le": le.tolist(),
@@ -217,22 +223,26 @@ class _NumericCounter:
         if not len(x) or not len(self.edges):
             self.n += len(x)
             return
-        k = len(self.edges)
-        j = np.searchsorted(self.edges, x, side="left")
-        eq = self.edges[np.minimum(j, k - 1)] == x
-        self.at += np.bincount(j[eq], minlength=k)[:k]
-        self.inside += np.bincount(j[~eq], minlength=k + 1)
-        mid = ~eq & (j > 0) & (j < k)
-        if k > 1 and mid.any():
-            self.gap += np.bincount(j[mid] - 1, weights=self.edges[j[mid]] - x[mid], minlength=k - 1)
-        self.n += len(x)
-        lo, hi = self.edges[0], self.edges[-1]
-        below = x < lo
-        if below.any():
-            self.low_sum += float((lo - x[below]).sum())
-        above = x > hi
-        if above.any():
-            self.high_sum += float((x[above] - hi).sum())
+        # sort the batch once; then every count and sum is a lookup of the ~1000 edges in it
+        xs = np.sort(x)
+        e = self.edges
+        k = len(e)
+        lt_i = np.searchsorted(xs, e, side="left")
+        le_i = np.searchsorted(xs, e, side="right")
+        self.at += le_i - lt_i
+        self.inside[0] += lt_i[0]
+        self.inside[1:k] += lt_i[1:] - le_i[:-1]
+        self.inside[k] += len(xs) - le_i[-1]
+        if k > 1:
+            csum = np.concatenate([[0.0], np.cumsum(xs - xs[0])])  # shifted: precise differences
+            lo, hi = le_i[:-1], lt_i[1:]
+            count = hi - lo
+            self.gap += count * e[1:] - (csum[hi] - csum[lo] + count * xs[0])
+        self.n += len(xs)
+        if lt_i[0]:
+            self.low_sum += float(lt_i[0] * e[0] - xs[: lt_i[0]].sum())
+        if le_i[-1] < len(xs):
+            self.high_sum += float(xs[le_i[-1]:].sum() - (len(xs) - le_i[-1]) * e[-1])
 
     def statistics(self, ref: dict[str, Any]) -> dict[str, Any]:
         import numpy as np

@@ -211,7 +211,7 @@ class _Evaluator:
         raise ExpressionError(f"{type(node).__name__} is not allowed")
 
     def call(self, name: str, args: list[ast.AST]) -> Any:
-        pc, pa = self.pc, self.pa
+        pc = self.pc
         if name == "col":
             return self.column(str(args[0].value))
         lit = _LITERAL_ONLY_ARG.get(name)

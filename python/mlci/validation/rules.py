@@ -13,10 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlci.validation.schema import ColumnSchema, Schema
-
-NUMERIC_RULES = ("min", "max", "allow_nan", "allow_inf")
-STRING_RULES = ("regex", "min_length", "max_length")
+from mlci.validation.schema import Schema
 
 
 @dataclass
@@ -638,16 +635,14 @@ def build_checks(schema: Schema | None, names: list[str], types: dict[str, str],
         fixed.append(ColumnSetCheck(t.columns, list(schema.columns), names, tsev("columns"), sample).result())
     if t.no_duplicate_rows:
         checks.append(DuplicateRowsCheck(tsev("no_duplicate_rows"), sample))
-    for i, rule in enumerate(t.expressions):
+    for rule in t.expressions:
         expression = compile_expression(rule.expr)
-        name = rule.name or rule.expr
-        check = ExpressionCheck(expression, name, rule.severity or t.severity or default_severity, sample)
+        check = ExpressionCheck(expression, rule.name or rule.expr,
+                                rule.severity or t.severity or default_severity, sample)
         missing = [c for c in expression.columns if c not in present]
-        if missing:
+        if missing:  # every row fails, with the reason
             check.error = f"columns not in the data: {', '.join(missing)}"
-            checks.append(check)
-        else:
-            checks.append(check)
+        checks.append(check)
     return checks, fixed
 
 

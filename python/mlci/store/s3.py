@@ -1,0 +1,418 @@
+"""S3Store: the store on S3-compatible object storage (AWS S3, MinIO, Ceph RGW).
+
+``s3://bucket/prefix``. boto3 is configured the standard way: the endpoint from
+AWS_ENDPOINT_URL (unset: AWS), credentials from the standard chain (AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles), region from AWS_REGION /
+AWS_DEFAULT_REGION. Tuning (all optional, sizes accept "8MB", "64MiB" or bytes):
+
+  MLCI_S3_MULTIPART_THRESHOLD  files at least this big go multipart (default 16MiB)
+  MLCI_S3_CHUNK_SIZE           multipart part size (default 16MiB)
+  MLCI_S3_CONCURRENCY          parallel parts per file (default 10)
+  AWS_MAX_ATTEMPTS             botocore's own retries per request (default 3, mode "standard")
+
+Safety rests on three S3 properties: a PutObject or a completed multipart upload becomes
+visible whole or not at all; ``If-None-Match: *`` creates a key only if it is absent; and
+``If-Match: <ETag>`` replaces it only if nobody changed it since it was read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+from urllib.parse import urlparse
+
+from mlci.errors import ConfigError, InfraError, UsageError
+from mlci.retry import retry
+from mlci.store.base import KeyMissing, ObjectInfo, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MiB = 1 << 20
+CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+_THROTTLE = {"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded",
+             "TooManyRequests", "RequestThrottled", "RequestTimeout", "InternalError",
+             "ServiceUnavailable"}
+_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403",
+           "ExpiredToken", "InvalidToken", "AllAccessDisabled"}
+_CONFLICT = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+def parse_size(text: str, what: str) -> int:
+    """'16MiB', '8MB', '1048576' -> bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]i?b?)?\s*", text.lower())
+    if not m:
+        raise ConfigError(f"{what}={text!r}: expected a size like 8MB, 64MiB or a number of bytes")
+    unit = (m.group(2) or "").rstrip("b").rstrip("i")
+    return int(m.group(1)) * {"": 1, "k": 1 << 10, "m": MiB, "g": 1 << 30}[unit]
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    threshold: int = 16 * MiB
+    chunk_size: int = 16 * MiB
+    concurrency: int = 10
+
+    @classmethod
+    def from_env(cls) -> "TransferSettings":
+        env = os.environ
+        out = cls()
+        return cls(
+            threshold=parse_size(env["MLCI_S3_MULTIPART_THRESHOLD"], "MLCI_S3_MULTIPART_THRESHOLD")
+            if env.get("MLCI_S3_MULTIPART_THRESHOLD") else out.threshold,
+            chunk_size=max(5 * MiB, parse_size(env["MLCI_S3_CHUNK_SIZE"], "MLCI_S3_CHUNK_SIZE"))
+            if env.get("MLCI_S3_CHUNK_SIZE") else out.chunk_size,
+            concurrency=max(1, int(env.get("MLCI_S3_CONCURRENCY") or out.concurrency)),
+        )
+
+
+class _Transient(Exception):
+    """A failure worth retrying: connection refused/reset, timeout, 5xx, throttling."""
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ConfigError(f"store.uri: {uri!r} is not s3://bucket/prefix")
+    bucket = parsed.netloc
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
+        raise ConfigError(f"store.uri: bucket name {bucket!r} is not a valid S3 bucket name "
+                          "(3-63 lowercase letters, digits, '.' and '-')")
+    return bucket, parsed.path.strip("/")
+
+
+class S3Store(Store):
+    workers = 16  # files in flight at once in publish_run/download_run (MLCI_STORE_WORKERS)
+
+    def __init__(self, uri: str, addressing: str = "auto"):
+        if addressing not in ("auto", "path", "virtual"):
+            raise ConfigError(f"store.addressing: expected auto, path or virtual, got {addressing!r}")
+        self.bucket, self.prefix = parse_uri(uri)
+        self.uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        self.endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        # MinIO and Ceph RGW answer path-style out of the box; virtual-host needs DNS set up.
+        # So "auto" means path-style for a custom endpoint and virtual-host on AWS itself.
+        self.addressing = addressing if addressing != "auto" else ("path" if self.endpoint else "virtual")
+        self.transfer = TransferSettings.from_env()
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # --- client and error handling ------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        options: dict[str, Any] = {
+            "retries": {"mode": os.environ.get("AWS_RETRY_MODE") or "standard",
+                        "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 3)},
+            "s3": {"addressing_style": self.addressing},
+            "max_pool_connections": max(32, 4 * self.transfer.concurrency),
+            "connect_timeout": float(os.environ.get("MLCI_S3_CONNECT_TIMEOUT") or 10),
+            "read_timeout": float(os.environ.get("MLCI_S3_READ_TIMEOUT") or 60),
+        }
+        # botocore >= 1.36 adds CRC checksums (aws-chunked bodies) by default, which older
+        # MinIO/Ceph releases reject. Our own sha256 verifies every blob end to end, so ask
+        # for checksums only where an API requires them, unless the user set the standard vars.
+        if not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
+            options["request_checksum_calculation"] = "when_required"
+        if not os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION"):
+            options["response_checksum_validation"] = "when_required"
+        try:
+            config = Config(**options)
+        except TypeError:  # older botocore without the checksum options
+            options.pop("request_checksum_calculation", None)
+            options.pop("response_checksum_validation", None)
+            config = Config(**options)
+        session = boto3.session.Session()
+        region = session.region_name or "us-east-1"
+        return session.client("s3", region_name=region, config=config)
+
+    def _key(self, key: str) -> str:
+        if not key or key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"bad store key {key!r}")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _display(self, key: str) -> str:
+        return f"{self.uri}/{key}" if key else self.uri
+
+    def _where(self) -> str:
+        return f"{self.uri} (endpoint {self.endpoint or 'AWS'})"
+
+    def _call(self, what: str, key: str, fn: Callable[[], T]) -> T:
+        """Run one S3 operation: retry transient failures, translate the rest to clear errors.
+
+        botocore retries each request itself (mode "standard": 5xx, throttling, resets,
+        timeouts, with jittered backoff); retry() wraps that for longer outages and raises
+        InfraError (exit 3) when the endpoint stays down.
+        """
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnError,
+                                         HTTPClientError, IncompleteReadError, NoCredentialsError,
+                                         PartialCredentialsError)
+
+        def once() -> T:
+            try:
+                return fn()
+            except S3UploadFailedError as exc:
+                cause = exc.__cause__ or exc.__context__
+                if isinstance(cause, ClientError):
+                    self._raise_client_error(cause, key, transient_ok=True)
+                raise _Transient(str(exc)) from None
+            except ClientError as exc:
+                self._raise_client_error(exc, key, transient_ok=True)
+                raise
+            except (NoCredentialsError, PartialCredentialsError) as exc:
+                raise UsageError(f"{self._where()}: no usable S3 credentials ({exc}); "
+                                 f"set {CREDENTIAL_VARS}") from None
+            except (HTTPClientError, BotoConnError, IncompleteReadError, ConnectionError, TimeoutError) as exc:
+                raise _Transient(f"cannot reach {self.endpoint or 'AWS S3'}: {exc}") from None
+            except BotoCoreError as exc:
+                if type(exc).__name__ == "RetriesExceededError":
+                    raise _Transient(str(exc)) from None
+                raise
+            except Exception as exc:  # s3transfer raises its own retries-exceeded error
+                if type(exc).__name__ == "RetriesExceededError":
+                    raise _Transient(str(exc)) from None
+                raise
+
+        return retry(once, what=f"{what} {self._display(key)}", on=(_Transient,))
+
+    def _raise_client_error(self, exc: Any, key: str, transient_ok: bool = False) -> None:
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code == "NoSuchBucket":
+            raise UsageError(f"{self._where()}: bucket {self.bucket!r} does not exist; "
+                             "create it or fix store.uri / MLCI_STORE") from None
+        if code in _DENIED or status == 403:
+            raise UsageError(f"{self._where()}: access denied to {self._display(key)} "
+                             f"({code}); check the credentials in {CREDENTIAL_VARS} "
+                             "and the bucket policy") from None
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+            raise KeyMissing(key)
+        if transient_ok and (status >= 500 or code in _THROTTLE):
+            raise _Transient(f"{code or status}: {err.get('Message', '')}".strip()) from None
+
+    @staticmethod
+    def _is_conflict(exc: Any) -> bool:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in _CONFLICT or status in (409, 412)
+
+    # --- primitives -----------------------------------------------------------------------
+    def exists(self, key: str) -> bool:
+        try:
+            self._call("HEAD", key, lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(key)))
+            return True
+        except KeyMissing:
+            return False
+
+    def _get(self, key: str) -> tuple[bytes, str]:
+        def fetch() -> tuple[bytes, str]:
+            r = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return r["Body"].read(), r["ETag"]
+
+        return self._call("GET", key, fetch)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._get(key)[0]
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        # one PutObject: readers see the old object or the new one, never a part
+        self._call("PUT", key, lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
+
+    def _conditional_put(self, key: str, data: bytes, **cond: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        tries = {"n": 0}
+
+        def put() -> bool:
+            tries["n"] += 1
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **cond)
+                return True
+            except ClientError as exc:
+                if not self._is_conflict(exc):
+                    raise
+                retried = tries["n"] > 1 or exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+                if retried:
+                    # Our earlier attempt may have landed and only its answer was lost: then
+                    # the object holds exactly our bytes, and the write was ours.
+                    try:
+                        current = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+                    except ClientError as again:
+                        if again.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                            return False  # gone again: it was not ours to keep
+                        raise
+                    return current == data
+                return False
+
+        return self._call("PUT (conditional)", key, put)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        return self._conditional_put(key, data, IfNoneMatch="*")
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        return self._get(key)
+
+    def put_if_match(self, key: str, data: bytes, token: str | None) -> bool:
+        if token is None:
+            return self.put_if_absent(key, data)
+        try:
+            return self._conditional_put(key, data, IfMatch=token)
+        except KeyMissing:  # deleted since it was read: the version did not match
+            return False
+
+    def list(self, prefix: str) -> list[str]:
+        return [info.key for info in self.list_info(prefix)]
+
+    def list_info(self, prefix: str) -> list[ObjectInfo]:
+        full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+
+        def scan() -> list[ObjectInfo]:
+            out = []
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    out.append(ObjectInfo(obj["Key"][strip:], int(obj["Size"]),
+                                          obj["LastModified"].timestamp()))
+            return out
+
+        items = self._call("LIST", prefix, scan)
+        if prefix and not prefix.endswith("/"):  # a directory-like prefix, as LocalStore treats it
+            items = [i for i in items if i.key == prefix or i.key.startswith(prefix.rstrip("/") + "/")]
+        return sorted(items, key=lambda i: i.key)
+
+    def known_blobs(self, shas: list[str]) -> set[str] | None:
+        """For a publish of many files, one paginated LIST (1000 keys a page) can replace a HEAD
+        per file. Listing stops, and we fall back to HEADs, when the store holds so many blobs
+        that the listing would cost more requests than it saves."""
+        if len(shas) < 32:
+            return None
+        budget = max(1, len(shas) // 50)
+        base = self._key("blobs/sha256/")
+        out: set[str] = set()
+
+        def scan() -> bool:
+            out.clear()
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base)
+            for i, page in enumerate(pages):
+                if i >= budget:
+                    return False
+                for obj in page.get("Contents", []):
+                    out.add(obj["Key"][len(base):].replace("/", ""))
+            return True
+
+        complete = self._call("LIST", "blobs/sha256/", scan)
+        return set(shas) & out if complete else None
+
+    def delete(self, key: str) -> None:
+        self._call("DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
+
+    def put_file(self, key: str, path: Path, callback: Callable[[int], None] | None = None) -> None:
+        size = path.stat().st_size
+        if size < self.transfer.threshold:
+            def put() -> None:
+                with open(path, "rb") as body:
+                    self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body)
+
+            self._call("PUT", key, put)
+            if callback:
+                callback(size)
+            return
+        # Multipart, parts in parallel; the object appears only when the upload completes.
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(multipart_threshold=self.transfer.threshold,
+                                multipart_chunksize=self.transfer.chunk_size,
+                                max_concurrency=self.transfer.concurrency, use_threads=True)
+        sent = {"n": 0}
+
+        def cb(n: int) -> None:
+            sent["n"] += n
+            if callback:
+                callback(n)
+
+        def upload() -> None:
+            if sent["n"] and callback:  # a retried upload starts over: rewind the bar
+                callback(-sent["n"])
+            sent["n"] = 0
+            self.client.upload_file(str(path), self.bucket, self._key(key), Config=config, Callback=cb)
+
+        self._call("PUT (multipart)", key, upload)
+
+    def get_file(self, key: str, dest: Path, size: int | None = None,
+                 callback: Callable[[int], None] | None = None) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.part-")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            if size is not None and size < self.transfer.threshold:
+                def get() -> None:
+                    r = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+                    with open(tmp, "wb") as f:
+                        for chunk in r["Body"].iter_chunks(1 << 20):
+                            f.write(chunk)
+                            if callback:
+                                callback(len(chunk))
+
+                self._call("GET", key, get)
+            else:
+                from boto3.s3.transfer import TransferConfig
+
+                config = TransferConfig(multipart_threshold=self.transfer.threshold,
+                                        multipart_chunksize=self.transfer.chunk_size,
+                                        max_concurrency=self.transfer.concurrency, use_threads=True)
+                self._call("GET", key, lambda: self.client.download_file(
+                    self.bucket, self._key(key), str(tmp), Config=config, Callback=callback))
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # --- S3 housekeeping ----------------------------------------------------------------------
+    def list_incomplete_uploads(self) -> list[ObjectInfo]:
+        """Multipart uploads that were started and never completed (crashed publishes)."""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+
+        def scan() -> list[ObjectInfo]:
+            out = []
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=(self.prefix + "/") if self.prefix else "")
+            for page in pages:
+                for up in page.get("Uploads", []):
+                    out.append(ObjectInfo(up["Key"][strip:], 0, up["Initiated"].timestamp(),
+                                          upload_id=up["UploadId"]))
+            return out
+
+        return self._call("LIST uploads", "", scan)
+
+    def abort_upload(self, info: ObjectInfo) -> None:
+        self._call("ABORT", info.key, lambda: self.client.abort_multipart_upload(
+            Bucket=self.bucket, Key=self._key(info.key), UploadId=info.upload_id))
+
+    def check(self) -> None:
+        """Reach the bucket once (for `mlci doctor`): raises UsageError/InfraError if not usable."""
+        try:
+            self._call("HEAD bucket", "", lambda: self.client.head_bucket(Bucket=self.bucket))
+        except KeyMissing:
+            raise UsageError(f"{self._where()}: bucket {self.bucket!r} does not exist; "
+                             "create it or fix store.uri / MLCI_STORE") from None
+
+
+__all__ = ["S3Store", "TransferSettings", "parse_size", "parse_uri", "InfraError"]

@@ -1,0 +1,225 @@
+"""A real S3 endpoint for tests: moto's server over HTTP on 127.0.0.1, plus a fault proxy.
+
+Import the fixtures into a test module: ``from s3_fixtures import s3_server, s3_env, ...``.
+The server starts once per test process (a module-level singleton, so importing the
+fixtures into several modules still starts one server).
+
+moto 5.2 honours If-None-Match and If-Match on PutObject (412 PreconditionFailed), but it
+checks the condition and stores the object in two separate steps without a lock
+(moto/s3/responses.py, S3Response.put_object). Real S3, MinIO and Ceph RGW evaluate the
+condition atomically with the write. So the fixture serializes moto's PutObject handler
+with one lock: the server then has S3's semantics, and the race tests check our client
+against them rather than moto's check-then-act window.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+import pytest
+
+_server: dict[str, Any] = {}
+_server_lock = threading.Lock()
+
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_MAX_ATTEMPTS": "2",
+    "MLCI_RETRIES": "2",
+    "MLCI_RETRY_DELAY": "0.05",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _make_moto_put_atomic() -> None:
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response.put_object, "_mlci_atomic", False):
+        return
+    original = S3Response.put_object
+    lock = threading.Lock()
+
+    def put_object(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    put_object._mlci_atomic = True  # type: ignore[attr-defined]
+    S3Response.put_object = put_object  # type: ignore[method-assign]
+
+
+def start_moto() -> str:
+    """Start (once) moto's threaded server; returns its endpoint URL."""
+    with _server_lock:
+        if "url" not in _server:
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            _make_moto_put_atomic()
+            port = free_port()
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            server.start()
+            _server.update(server=server, url=f"http://127.0.0.1:{port}")
+        return _server["url"]
+
+
+def make_bucket(endpoint: str, name: str | None = None) -> str:
+    import boto3
+
+    name = name or f"mlci-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    yield start_moto()
+
+
+@pytest.fixture
+def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment pointing boto3 at the test endpoint (also returned, for CLI subprocesses)."""
+    env = dict(FAKE_ENV, AWS_ENDPOINT_URL=s3_server)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "MLCI_STORE",
+                 "MLCI_S3_MULTIPART_THRESHOLD", "MLCI_S3_CHUNK_SIZE", "MLCI_S3_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+@pytest.fixture
+def bucket(s3_env: dict[str, str]) -> str:
+    """A fresh, empty bucket for one test."""
+    return make_bucket(s3_env["AWS_ENDPOINT_URL"])
+
+
+# --- fault injection ------------------------------------------------------------------------
+_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"}
+
+
+class FaultProxy:
+    """An HTTP proxy in front of the S3 endpoint that injects faults into the next requests.
+
+    ``fail(n, status=503)`` answers the next n matching requests with an S3 error;
+    ``reset(n)`` reads part of the next n matching request bodies, then drops the connection
+    without answering (a connection reset mid-upload). ``requests`` counts what got through.
+    """
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream.split("://", 1)[1]
+        self.faults: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request seen
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                fault = proxy._take(self.command, self.path)
+                with proxy.lock:
+                    proxy.requests.append((self.command, self.path))
+                if fault and fault["kind"] == "reset":
+                    self.rfile.read(min(length, max(1, length // 2)))
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                body = self.rfile.read(length) if length else b""
+                if fault:
+                    code = fault.get("code") or {503: "SlowDown", 500: "InternalError",
+                                                 403: "AccessDenied"}.get(fault["status"], "Error")
+                    payload = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                               f"<Message>injected by the test proxy</Message></Error>").encode()
+                    self.send_response(fault["status"])
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status, resp.reason)
+                for k, v in resp.getheaders():
+                    if k.lower() not in _HOP and k.lower() != "content-length":
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _take(self, method: str, path: str) -> dict[str, Any] | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault["left"] > 0 and (fault["methods"] is None or method in fault["methods"]) \
+                        and fault["path"] in path:
+                    fault["left"] -= 1
+                    return fault
+        return None
+
+    def fail(self, n: int, status: int = 503, code: str | None = None,
+             methods: set[str] | None = None, path: str = "") -> None:
+        with self.lock:
+            self.faults.append({"kind": "status", "left": n, "status": status, "code": code,
+                                "methods": methods, "path": path})
+
+    def reset(self, n: int, methods: set[str] | None = None, path: str = "") -> None:
+        with self.lock:
+            self.faults.append({"kind": "reset", "left": n, "methods": methods, "path": path})
+
+    def count(self, method: str, path: str = "") -> int:
+        with self.lock:
+            return sum(1 for m, p in self.requests if m == method and path in p)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fault_proxy(s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """A FaultProxy in front of moto; AWS_ENDPOINT_URL points at the proxy."""
+    proxy = FaultProxy(s3_env["AWS_ENDPOINT_URL"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    s3_env["AWS_ENDPOINT_URL"] = proxy.url
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def dead_endpoint() -> str:
+    """An http://127.0.0.1 URL where nothing listens (connection refused)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+__all__ = ["FAKE_ENV", "FaultProxy", "bucket", "dead_endpoint", "fault_proxy", "free_port",
+           "make_bucket", "s3_env", "s3_server", "start_moto"]

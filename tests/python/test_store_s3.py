@@ -1,0 +1,191 @@
+"""S3-specific behaviour: multipart, requests actually sent, retries through a faulty proxy,
+clear errors for a missing bucket, denied access and an unreachable endpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from s3_fixtures import bucket, dead_endpoint, fault_proxy, s3_env, s3_server  # noqa: F401 - fixtures
+
+from mlci.errors import ConfigError, InfraError, UsageError
+from mlci.store import blob_key, open_store, sha256_file
+from mlci.store.s3 import S3Store, parse_size
+
+MiB = 1 << 20
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def count_sends(store: S3Store, operation: str) -> list[int]:
+    """Count HTTP requests boto3 really sends for one S3 operation (retries included)."""
+    sent: list[int] = []
+    store.client.meta.events.register(f"before-send.s3.{operation}", lambda **kw: sent.append(1))
+    return sent
+
+
+def test_uri_and_settings_are_validated():
+    with pytest.raises(ConfigError, match="bucket name 'A_B' is not a valid S3 bucket name"):
+        S3Store("s3://A_B/x")
+    with pytest.raises(ConfigError, match="expected auto, path or virtual"):
+        S3Store("s3://bucket/x", addressing="dns")
+    assert parse_size("8MB", "x") == parse_size("8MiB", "x") == 8 * MiB
+    assert parse_size("1048576", "x") == MiB
+    with pytest.raises(ConfigError, match="MLCI_S3_CHUNK_SIZE='lots': expected a size"):
+        parse_size("lots", "MLCI_S3_CHUNK_SIZE")
+
+
+def test_addressing_auto_is_path_style_for_a_custom_endpoint(s3_env, monkeypatch):
+    assert S3Store("s3://bucket/p").addressing == "path"
+    assert S3Store("s3://bucket/p", addressing="virtual").addressing == "virtual"
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert S3Store("s3://bucket/p").addressing == "virtual"  # AWS itself
+
+
+def test_republishing_unchanged_content_sends_no_object(bucket, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    files = {f"model/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(20_000)) for i in range(10)}
+    puts = count_sends(store, "PutObject")
+    first = store.publish_run("r1", files)
+    assert first["uploaded"] == 10 and len(puts) == 11  # 10 blobs + the manifest
+    puts.clear()
+    second = store.publish_run("r2", files)
+    assert second["uploaded"] == 0 and second["uploaded_bytes"] == 0
+    assert len(puts) == 1  # only r2's manifest
+
+
+def test_many_files_are_checked_with_one_listing_not_a_head_each(bucket, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    files = {f"shard/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(2_000)) for i in range(40)}
+    heads, lists, puts = (count_sends(store, op) for op in ("HeadObject", "ListObjectsV2", "PutObject"))
+    assert store.publish_run("r1", dict(list(files.items())[:20]))["uploaded"] == 20  # few: HEADs
+    assert (len(heads), len(lists)) == (20, 0)
+    heads.clear(), puts.clear()
+    manifest = store.publish_run("r2", files)
+    assert manifest["uploaded"] == 20 and manifest["uploaded_bytes"] == 20 * 2_000
+    assert (len(heads), len(lists), len(puts)) == (0, 1, 21)
+    puts.clear()
+    assert store.publish_run("r3", files)["uploaded"] == 0
+    assert (len(heads), len(lists), len(puts)) == (0, 2, 1)
+
+
+def test_large_file_goes_multipart_in_parallel_and_round_trips(bucket, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLCI_S3_MULTIPART_THRESHOLD", "5MiB")
+    monkeypatch.setenv("MLCI_S3_CHUNK_SIZE", "5MiB")
+    monkeypatch.setenv("MLCI_S3_CONCURRENCY", "4")
+    store = open_store(f"s3://{bucket}/p")
+    src = write(tmp_path / "big.bin", os.urandom(12 * MiB + 123))
+    parts = count_sends(store, "UploadPart")
+    progress: list[int] = []
+    sha, uploaded = store.put_blob(src, callback=progress.append)
+    assert uploaded and len(parts) == 3
+    assert sum(progress) == src.stat().st_size
+    ranged = count_sends(store, "GetObject")
+    dest = tmp_path / "dl" / "big.bin"
+    store.get_blob(sha, dest)
+    assert sha256_file(dest) == sha
+    assert len(ranged) == 3  # downloaded in parallel ranges too
+    assert [p.name for p in dest.parent.iterdir()] == ["big.bin"]
+
+
+def test_publish_survives_503s_and_dropped_connections(bucket, fault_proxy, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    files = {f"model/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(30_000)) for i in range(5)}
+    fault_proxy.fail(3, status=503, methods={"PUT"})
+    fault_proxy.fail(1, status=500, methods={"HEAD"})
+    fault_proxy.reset(2, methods={"PUT"})  # the body is cut off half way, no answer
+    manifest = store.publish_run("r1", files)
+    assert manifest["uploaded"] == 5
+    assert fault_proxy.count("PUT") >= 5 + 1 + 3 + 2  # every fault was met and retried
+    out = store.download_run("r1", tmp_path / "dl")
+    assert all(sha256_file(out[rel]) == sha256_file(p) for rel, p in files.items())
+
+
+def test_multipart_upload_survives_dropped_part(bucket, fault_proxy, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLCI_S3_MULTIPART_THRESHOLD", "5MiB")
+    monkeypatch.setenv("MLCI_S3_CHUNK_SIZE", "5MiB")
+    store = open_store(f"s3://{bucket}/p")
+    src = write(tmp_path / "big.bin", os.urandom(11 * MiB))
+    fault_proxy.reset(1, methods={"PUT"}, path="partNumber=2")
+    fault_proxy.fail(1, status=503, methods={"PUT"}, path="partNumber=3")
+    sha, _ = store.put_blob(src)
+    store.get_blob(sha, tmp_path / "dl.bin")
+    assert sha256_file(tmp_path / "dl.bin") == sha
+
+
+def test_outage_longer_than_retries_is_infra_error_and_nothing_is_visible(bucket, fault_proxy, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # only our own retries: keeps the test short
+    store = open_store(f"s3://{bucket}/p")
+    files = {"model/a.bin": write(tmp_path / "a.bin", b"a" * 1000), "run.json": write(tmp_path / "run.json", b"{}")}
+    fault_proxy.fail(1000, status=503, methods={"PUT"}, path="/runs/")  # blobs go, manifest never
+    with pytest.raises(InfraError, match=r"PUT \(conditional\) s3://.*/runs/r1/manifest.json: .*gave up after 2 attempts"):
+        store.publish_run("r1", files)
+    fault_proxy.faults.clear()
+    assert store.list("runs/") == []
+    assert len(store.list("blobs/")) == 2  # they wait, unreferenced, for the next publish (or gc)
+    assert store.publish_run("r1", files)["uploaded"] == 0
+
+
+def test_conditional_create_whose_answer_was_lost_is_still_ours(bucket, fault_proxy):
+    store = open_store(f"s3://{bucket}/p")
+    # A create lands but its answer is lost; the retry then meets 412. Emulated: the object
+    # already holds our bytes, and the first try of the create is answered 503.
+    key = "models/m/versions/1.json"
+    store.put_bytes(key, b"ours")
+    fault_proxy.fail(1, status=503, methods={"PUT"})  # first try fails, the retry sees 412
+    assert store.put_if_absent(key, b"ours") is True  # our own bytes: the write was ours
+    fault_proxy.fail(1, status=503, methods={"PUT"})
+    assert store.put_if_absent(key, b"someone else's") is False
+
+
+def test_endpoint_down_is_infra_error_after_retries(s3_env, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", dead_endpoint())
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    store = open_store("s3://bucket/p")
+    with pytest.raises(InfraError, match=r"HEAD s3://bucket/p/x: cannot reach http://127.0.0.1:\d+.*gave up after 2 attempts"):
+        store.exists("x")
+
+
+def test_missing_bucket_names_the_bucket(s3_env, tmp_path):
+    store = open_store("s3://no-such-bucket-here/p")
+    with pytest.raises(UsageError, match="bucket 'no-such-bucket-here' does not exist"):
+        store.put_bytes("x", b"1")
+    with pytest.raises(UsageError, match="bucket 'no-such-bucket-here' does not exist"):
+        store.list("runs/")
+    with pytest.raises(UsageError, match="bucket 'no-such-bucket-here' does not exist"):
+        store.check()
+
+
+def test_access_denied_names_the_key_and_the_credential_variables(bucket, fault_proxy):
+    store = open_store(f"s3://{bucket}/p")
+    fault_proxy.fail(5, status=403, code="AccessDenied")
+    with pytest.raises(UsageError) as err:
+        store.get_bytes("models/m/versions/1.json")
+    msg = str(err.value)
+    assert f"access denied to s3://{bucket}/p/models/m/versions/1.json" in msg
+    assert "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY" in msg
+
+
+def test_no_credentials_is_a_clear_error(bucket, monkeypatch, tmp_path):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    store = open_store(f"s3://{bucket}/p")
+    with pytest.raises(UsageError, match="no usable S3 credentials .*AWS_ACCESS_KEY_ID"):
+        store.exists("x")
+
+
+def test_incomplete_multipart_uploads_are_listed_and_aborted(bucket):
+    store = open_store(f"s3://{bucket}/p")
+    store.client.create_multipart_upload(Bucket=bucket, Key="p/" + blob_key("ab" * 32))
+    [upload] = store.list_incomplete_uploads()
+    assert upload.key == blob_key("ab" * 32) and upload.upload_id
+    store.abort_upload(upload)
+    assert store.list_incomplete_uploads() == []
