@@ -277,3 +277,32 @@ def test_performance_gates_wait_for_enough_labels(project, mlci, tmp_path):
     r = mlci("monitor", "performance", "-c", project["cfg"], "--model", "bc@production", "--logs",
              tmp_path / "p.jsonl", "--labels", tmp_path / "l.csv", "--label-column", "y", cwd=project["root"])
     assert r.returncode == 2 and "no column `y`" in r.stderr
+
+
+def test_probabilities_in_logged_responses_give_roc_auc(project, mlci, tmp_path):
+    """Records as the server writes them (body and response embedded): the reader parses the
+    body with the wire formats and takes probabilities from the response."""
+    import pandas as pd
+
+    header = {"type": "header", "format": "mlci-prediction-log/1", "model": "bc", "version": "1",
+              "columns": ["a", "b"], "dtypes": ["float64", "float64"], "classes": [0, 1]}
+    recs = []
+    truth = []
+    for i in range(40):
+        p1 = (i % 10) / 10 + 0.05
+        label = int(p1 > 0.5)
+        recs.append({"type": "prediction", "ts": float(i), "request_id": f"q{i}", "model": "bc", "version": "1",
+                     "latency_ms": 0.5, "content_type": "application/json",
+                     "body": {"dataframe_records": [{"b": i, "a": -i}]},
+                     "response": {"predictions": [label], "classes": [0, 1], "probabilities": [[1 - p1, p1]]}})
+        truth.append(label if i % 4 else 1 - label)  # every 4th prediction is wrong
+    (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(x) for x in [header, *recs]) + "\n")
+    pd.DataFrame({"request_id": [f"q{i}" for i in range(40)], "label": truth}).to_csv(tmp_path / "l.csv", index=False)
+    r = mlci("monitor", "performance", "-c", project["cfg"], "--model", "bc@production", "--logs",
+             tmp_path / "p.jsonl", "--labels", tmp_path / "l.csv", "--json", cwd=project["root"])
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    live = {m["metric"]: m["live"] for m in out["metrics"]}
+    assert live["accuracy"] == pytest.approx(30 / 40)
+    assert live["roc_auc"] is not None and out["unavailable"] == []
+    assert out["logs"]["rows"] == 40 and out["logs"]["bad_lines"] == 0
