@@ -9,7 +9,7 @@ current file in one write. A slow or unwritable disk therefore never delays or f
 request: it only costs dropped records, visible in /metrics as
 ``mlci_prediction_log_dropped_total``.
 
-Files: ``<dir>/predictions-<UTC time>-w<worker>-<pid>.jsonl``. The first line of each file is
+Files: ``<dir>/predictions-<UTC time>-<host>-w<worker>-<pid>.jsonl``. The first line of each file is
 a header ``{"type": "header", "columns": [...], "dtypes": [...], "model", "version", "classes", ...}``
 (the model's input schema, once per file); every other line is one request::
 
@@ -24,8 +24,8 @@ own wire parser and the header's schema; a record may instead carry
 ``"inputs": [[...row...], ...]`` (column order), ``"outputs"`` and ``"proba"``.
 
 A file is closed and a new one started when it reaches ``max_bytes`` or is ``rotate_seconds``
-old; each worker keeps its newest ``keep_files`` files and deletes older ones (bounded
-retention: at most workers x keep_files x max_bytes on disk).
+old; each worker keeps its newest ``keep_files`` files (of its host and worker index) and
+deletes older ones (bounded retention: at most workers x keep_files x max_bytes per server).
 
 Worker processes are forked after the log is created: the buffer and thread are reset in
 each child (os.register_at_fork) and the thread starts on the first record; ``bind(index)``
@@ -41,6 +41,8 @@ import math
 import mmap
 import os
 import random
+import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -54,6 +56,8 @@ PREFIX = "predictions-"
 SUFFIX = ".jsonl"
 COUNTERS = ("logged", "dropped", "sampled_out", "write_errors", "files")
 MAX_REQUEST_ID = 128
+# replicas sharing one log volume (containers often all have pid 1) keep apart by host name
+_HOST = re.sub(r"[^A-Za-z0-9.]+", "_", socket.gethostname())[:64] or "host"
 
 
 class PredictionLog:
@@ -207,7 +211,7 @@ class PredictionLog:
     def _open(self, now: float) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{math.modf(now)[0]:.6f}"[1:].replace(".", "")
-        path = self.directory / f"{PREFIX}{stamp}Z-w{self.worker}-{os.getpid()}{SUFFIX}"
+        path = self.directory / f"{PREFIX}{stamp}Z-{_HOST}-w{self.worker}-{os.getpid()}{SUFFIX}"
         fh = open(path, "ab")  # noqa: SIM115 - kept open across flushes
         header = {"type": "header", "format": "mlci-prediction-log/1", "model": self.model,
                   "version": self.version, "columns": self.columns, "dtypes": self.dtypes,
@@ -231,7 +235,7 @@ class PredictionLog:
     def _retain(self) -> None:
         """Delete this worker's oldest files beyond keep_files (names sort by time)."""
         try:
-            mine = sorted(p for p in self.directory.glob(f"{PREFIX}*-w{self.worker}-*{SUFFIX}"))
+            mine = sorted(p for p in self.directory.glob(f"{PREFIX}*-{_HOST}-w{self.worker}-*{SUFFIX}"))
         except OSError:
             return
         for old in mine[:-self.keep_files]:
