@@ -54,7 +54,9 @@ log = logging.getLogger(__name__)
 
 PREFIX = "predictions-"
 SUFFIX = ".jsonl"
-COUNTERS = ("logged", "dropped", "sampled_out", "write_errors", "files")
+# each cell has one writer (the request path: dropped, sampled_out; the writer thread: the
+# rest), so no update is lost between the two threads of a worker
+COUNTERS = ("logged", "dropped", "sampled_out", "write_errors", "files", "dropped_writing")
 MAX_REQUEST_ID = 128
 # replicas sharing one log volume (containers often all have pid 1) keep apart by host name
 _HOST = re.sub(r"[^A-Za-z0-9.]+", "_", socket.gethostname())[:64] or "host"
@@ -113,10 +115,10 @@ class PredictionLog:
         if self.sample_rate < 1.0 and (self.sample_rate <= 0.0 or self._random() >= self.sample_rate):
             self._row[2] += 1
             return
-        if len(self._buffer) >= self.queue_size or self._buffered_bytes > self.max_buffer_bytes:
+        if len(self._buffer) >= self.queue_size or self._appended - self._consumed > self.max_buffer_bytes:
             self._row[1] += 1
             return
-        self._buffered_bytes += len(body)
+        self._appended += len(body)
         self._buffer.append((time.time(), request_id, seconds, body, content_type, response))
         if self._thread is None:
             self._start()
@@ -124,7 +126,8 @@ class PredictionLog:
     # --- per process ------------------------------------------------------------------------------
     def _reset(self) -> None:
         self._buffer: collections.deque = collections.deque()
-        self._buffered_bytes = 0
+        self._appended = 0  # body bytes buffered so far (request path) ...
+        self._consumed = 0  # ... and written so far (writer thread): one writer each, no lock
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._file: Any = None
@@ -172,12 +175,12 @@ class PredictionLog:
         try:
             while True:
                 ts, rid, seconds, body, ctype, response = buf.popleft()
-                self._buffered_bytes -= len(body)
+                self._consumed += len(body)
                 try:
                     lines.append(_line(ts, rid, seconds, body, ctype, response, fixed))
                     count += 1
                 except (TypeError, ValueError):
-                    self._row[1] += 1
+                    self._row[5] += 1
         except IndexError:  # drained
             pass
         if not lines:
@@ -187,14 +190,14 @@ class PredictionLog:
             self._write(data)
             self._row[0] += count
         except OSError as exc:
-            self._row[1] += count
+            self._row[5] += count
             self._row[3] += 1
             if self._row[3] == 1 or self._row[3] % 1000 == 0:
                 log.warning("prediction log %s: cannot write (%s); %d records dropped",
                             self.directory, exc.strerror or exc, count)
             self._close_file()
         except Exception:  # noqa: BLE001 - the writer thread must survive anything
-            self._row[1] += count
+            self._row[5] += count
             log.exception("prediction log: unexpected error; %d records dropped", count)
 
     def _write(self, data: bytes) -> None:
@@ -247,7 +250,9 @@ class PredictionLog:
     # --- metrics ------------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         total = self._table.sum(axis=0)
-        return {name: int(total[i]) for i, name in enumerate(COUNTERS)}
+        out = {name: int(total[i]) for i, name in enumerate(COUNTERS)}
+        out["dropped"] += out.pop("dropped_writing")
+        return out
 
     def render(self) -> bytes:
         c = self.counts()
