@@ -180,14 +180,22 @@ def test_mlci_yaml_uses_train_test_schema_and_reference(project, mlci, tmp_path)
     assert (tmp_path / "run" / "validation.json").exists() and (tmp_path / "run" / "validation.xml").exists()
 
 
-def test_validate_project_without_schema_runs_basic_checks(tmp_path):
+def test_validate_project_without_schema_runs_basic_checks(tmp_path, mlci):
     pd.DataFrame({"x": [1, 2], "empty": [None, None], "y": [0, 1]}).to_csv(tmp_path / "t.csv", index=False)
     (tmp_path / "mlci.yaml").write_text(yaml.safe_dump({
-        "name": "m", "task": "classification", "data": {"train": "t.csv", "target": "label"}}))
+        "name": "m", "task": "classification", "data": {"train": "t.csv", "target": "y"}}))
     out = validate_project(config_mod.load(tmp_path / "mlci.yaml"), tmp_path / "run")
     failed = sorted(x["id"] for x in out["datasets"][0]["rules"] if x["status"] == "failed")
-    assert failed == ["empty.not_all_null", "label.target"]
-    assert out["errors"] == 2 and not out["passed"]
+    assert failed == ["empty.not_all_null"]
+    assert out["errors"] == 1 and not out["passed"] and "empty.not_all_null" in out["summary"]
+    assert [r["id"] for r in out["rules"] if not r["passed"]] == ["empty.not_all_null"]
+
+    # a target the data lacks is bad input (exit 2), as for `mlci train`
+    (tmp_path / "mlci.yaml").write_text(yaml.safe_dump({
+        "name": "m", "task": "classification", "data": {"train": "t.csv", "target": "yy"}}))
+    r = mlci("validate", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "t.csv: target column `yy` not found (did you mean `y`?)" in r.stderr
 
 
 def test_reference_stats_api_round_trips_through_json(project):

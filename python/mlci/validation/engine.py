@@ -36,6 +36,14 @@ def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name:
                 table = _as_table(table)
                 if checks is None:
                     names = list(table.schema.names)
+                    if target is not None and target not in names:
+                        # the config names a column the data lacks: bad input, as in `mlci train`
+                        import difflib
+
+                        close = difflib.get_close_matches(target, names, n=1)
+                        hint = f" (did you mean `{close[0]}`?)" if close else ""
+                        raise DataError(f"{label}: target column `{target}` not found{hint}; "
+                                        f"columns: {', '.join(names[:20])}")
                     types = {f.name: type_name(f.type) for f in table.schema}
                     checks, fixed = build_checks(schema, names, types, default_severity=settings.severity,
                                                  sample=settings.sample_rows, target=target)
@@ -153,8 +161,10 @@ def combine(datasets: list[dict[str, Any]]) -> dict[str, Any]:
     warnings = sum(d["warnings"] for d in datasets)
     parts = []
     for d in datasets:
-        failed = sum(1 for r in d["rules"] if r["status"] == "failed")
-        text = f"{d['name']}: {d['rows']} rows, {len(d['rules'])} rules, {failed} failed"
+        failed = [r["id"] for r in d["rules"] if r["status"] == "failed"]
+        text = f"{d['name']}: {d['rows']} rows, {len(d['rules'])} rules, {len(failed)} failed"
+        if failed:
+            text += " (" + ", ".join(failed[:5]) + (", ..." if len(failed) > 5 else "") + ")"
         if d.get("drift"):
             dr = d["drift"]
             text += (f", drift in {dr['drifted']}/{dr['compared']} columns (share {dr['share']:.2f}, "
@@ -162,8 +172,12 @@ def combine(datasets: list[dict[str, Any]]) -> dict[str, Any]:
         parts.append(text)
     verdict = "passed" if errors == 0 else "FAILED"
     summary = f"validation {verdict}: {errors} errors, {warnings} warnings; " + "; ".join(parts)
+    # flat views for readers that want one list (reports): every rule with its dataset, and
+    # the drift of the first dataset that has one (data.train in a project)
+    rules = [{**r, "dataset": d["name"]} for d in datasets for r in d["rules"]]
+    drift = next((d["drift"] for d in datasets if d.get("drift")), None)
     return {"passed": errors == 0, "errors": errors, "warnings": warnings, "summary": summary,
-            "datasets": datasets, "format": "mlci-validation/1"}
+            "datasets": datasets, "rules": rules, "drift": drift, "format": "mlci-validation/1"}
 
 
 def write_outputs(result: dict[str, Any], out_dir: Path, junit: Path | None = None) -> None:

@@ -31,7 +31,8 @@ class RuleResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "rule": self.rule, "column": self.column, "severity": self.severity,
-                "status": self.status, "expected": self.expected, "observed": self.observed,
+                "status": self.status, "passed": self.status != "failed",
+                "expected": self.expected, "observed": self.observed,
                 "failing": self.failing, "failing_rows": self.failing_rows, "message": self.message}
 
 
