@@ -21,6 +21,7 @@ from mlci.errors import ConfigError
 from mlci.deploy.settings import Environment as DeployEnvironment
 from mlci.jenkins.settings import Jenkins as JenkinsSettings
 from mlci.validation.settings import Validate
+from mlci.monitor.settings import Monitor
 
 
 class Section(BaseModel):
@@ -151,6 +152,7 @@ class Config(Section):
     checks: CheckList = Field(default_factory=list, description="the team's own code checks (`mlci check`)")
     deploy: dict[str, DeployEnvironment] = Field(default_factory=dict, description="deployment environments by name")
     validate_: Validate = Field(default_factory=Validate, alias="validate")
+    monitor: Monitor = Field(default_factory=Monitor)
 
     # set by load(); not part of the file
     _path: Path | None = None
