@@ -209,6 +209,7 @@ def serve(app: App, host: str, port: int, workers: int,
         raise InfraError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     port = sock.getsockname()[1]
     if workers == 1:
+        sock.listen(1024)  # listening before we say "ready": no refused first connection
         if on_ready:
             on_ready(port)
         _run_worker(app, sock)
