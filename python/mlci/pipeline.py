@@ -204,6 +204,14 @@ def write_report(project: Project, results: list[StageResult]) -> dict[str, Any]
 
         train = next((r for r in results if r.stage == "train" and r.data.get("run_id")), None)
         run_id = train.data["run_id"] if train else project.run_id()
+        previous = project.runs_dir / run_id / "report" / "report.json"
+        if results and all(r.status == "up to date" for r in results) and previous.is_file():
+            data = read_json(previous)  # nothing changed: the report of the run stands
+            files = {n: str(previous.parent / n) for n in ("report.html", "summary.md", "report.json")
+                     if (previous.parent / n).is_file()}
+            return {"dir": str(previous.parent), "files": files, "decision": data["status"]["decision"],
+                    "headline": data["status"]["headline"], "notes": data.get("notes", []),
+                    "status": "up to date"}
         return generate(project, project.run(run_id, must_exist=False), stages=as_dict(results))
     except Exception as exc:  # noqa: BLE001
         logging.getLogger(__name__).warning("report not written: %s: %s", type(exc).__name__, exc)
