@@ -20,6 +20,8 @@ from mlci.checks import CheckList
 from mlci.errors import ConfigError
 from mlci.deploy.settings import Environment as DeployEnvironment
 from mlci.jenkins.settings import Jenkins as JenkinsSettings
+from mlci.validation.settings import Validate
+from mlci.monitor.settings import Monitor
 from mlci.trainers.settings import Training
 
 
@@ -150,6 +152,8 @@ class Config(Section):
     jenkins: JenkinsSettings = Field(default_factory=JenkinsSettings)
     checks: CheckList = Field(default_factory=list, description="the team's own code checks (`mlci check`)")
     deploy: dict[str, DeployEnvironment] = Field(default_factory=dict, description="deployment environments by name")
+    validate_: Validate = Field(default_factory=Validate, alias="validate")
+    monitor: Monitor = Field(default_factory=Monitor)
     train: Training = Field(default_factory=Training)
 
     # set by load(); not part of the file

@@ -23,24 +23,35 @@ class StageResult:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def basic_validation(project: Project) -> dict[str, Any]:
-    """Checks every dataset must pass: readable, has rows, target usable for the task."""
-    from mlci import data as data_io
+def baseline_reference(project: Project) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(reference statistics, baseline record) for drift: the statistics stored with the
+    baseline model (production), unless data.reference is set or the data is the very data the
+    baseline was trained on."""
+    if project.config.data.reference:
+        return None, None
+    from mlci.evaluate import baseline_record
 
-    checks = []
-    for role, path in project.data_files().items():
-        if role not in ("train", "test"):
-            continue
-        df = data_io.read_table(path, f"data.{role}")
-        data_io.split_xy(df, project.config, str(path))
-        checks.append({"rule": f"{role}: readable, target usable", "passed": True, "rows": len(df)})
-    return {"passed": True, "errors": 0, "warnings": 0, "rules": checks,
-            "summary": f"{len(checks)} basic checks passed"}
+    baseline = baseline_record(project)
+    if baseline is None:
+        return None, None
+    trained_on = ((baseline.get("lineage") or {}).get("data") or {}).get("train", {}).get("sha256")
+    if trained_on == project.data_hashes.get("train"):
+        return None, None
+    store = project.open_store()
+    if "reference_stats.json" not in store.get_manifest(baseline["run_id"]).get("files", {}):
+        return None, None
+    dest = project.workspace / "cache" / "models" / baseline["name"] / str(baseline["version"])
+    store.download_run(baseline["run_id"], dest, only=["reference_stats.json"])
+    return read_json(dest / "reference_stats.json"), baseline
 
 
 def validate_stage(project: Project, force: bool) -> tuple[dict[str, Any], bool, Path]:
     """Run validation (cached by fingerprint in the workspace). Returns (result, reused, dir)."""
-    fingerprint = project.validate_fingerprint()
+    from mlci.validation import validate_project
+
+    stats, baseline = baseline_reference(project)
+    against = {"version": baseline["version"], "fingerprint": baseline["fingerprint"]} if baseline else None
+    fingerprint = project.validate_fingerprint(against)
     cache = project.workspace / "cache" / "validate" / fingerprint[:16]
     result_path = cache / "validation.json"
     if not force and result_path.is_file():
@@ -48,13 +59,11 @@ def validate_stage(project: Project, force: bool) -> tuple[dict[str, Any], bool,
     tmp = cache.with_name(f".tmp-{cache.name}-{time.time_ns()}")
     tmp.mkdir(parents=True)
     try:
-        try:
-            from mlci.validation import validate_project  # the full engine, when installed
-        except ImportError:
-            result = basic_validation(project)
-            write_json(tmp / "validation.json", result)
-        else:
-            result = validate_project(project.config, tmp)
+        result = validate_project(project.config, tmp, reference_stats=stats)
+        if baseline:
+            result["drift_reference"] = f"{baseline['name']} v{baseline['version']} (training data statistics)"
+            write_json(tmp / "validation.json", {**read_json(tmp / "validation.json"),
+                                                 "drift_reference": result["drift_reference"]})
         if cache.exists():
             shutil.rmtree(cache)
         tmp.rename(cache)
@@ -195,6 +204,14 @@ def write_report(project: Project, results: list[StageResult]) -> dict[str, Any]
 
         train = next((r for r in results if r.stage == "train" and r.data.get("run_id")), None)
         run_id = train.data["run_id"] if train else project.run_id()
+        previous = project.runs_dir / run_id / "report" / "report.json"
+        if results and all(r.status == "up to date" for r in results) and previous.is_file():
+            data = read_json(previous)  # nothing changed: the report of the run stands
+            files = {n: str(previous.parent / n) for n in ("report.html", "summary.md", "report.json")
+                     if (previous.parent / n).is_file()}
+            return {"dir": str(previous.parent), "files": files, "decision": data["status"]["decision"],
+                    "headline": data["status"]["headline"], "notes": data.get("notes", []),
+                    "status": "up to date"}
         return generate(project, project.run(run_id, must_exist=False), stages=as_dict(results))
     except Exception as exc:  # noqa: BLE001
         logging.getLogger(__name__).warning("report not written: %s: %s", type(exc).__name__, exc)

@@ -95,9 +95,11 @@ class Project:
         norm = self.config.normalized()
         return {n: norm.get(n) for n in names}
 
-    def validate_fingerprint(self) -> str:
+    def validate_fingerprint(self, reference: dict[str, Any] | None = None) -> str:
+        """Data, rules and validation settings, and the model whose statistics drift is
+        measured against (when there is one)."""
         return fp.digest({"data": self.data_hashes, "config": self.section("task", "data", "validate"),
-                          "mlci": self.versions["mlci"]})
+                          "reference": reference, "mlci": self.versions["mlci"]})
 
     def train_fingerprint(self) -> str:
         cfg = self.section("task", "data", "split", "model")

@@ -168,3 +168,20 @@ def test_tool_caches_and_the_workspace_do_not_change_the_code_version(tmp_path, 
     (tmp_path / "features.py").write_text("def f(x):\n    return x + 1\n")
     r = mlci("train", "--json", cwd=tmp_path)
     assert json.loads(r.stdout)["status"] == "trained"
+
+
+def test_new_data_is_checked_for_drift_against_the_production_model(tmp_path, mlci):
+    classification_project(tmp_path)
+    assert mlci("run", "--promote", cwd=tmp_path).returncode == 0
+    data = tmp_path / "data" / "train.csv"
+    frame = pd.read_csv(data)
+    features = [c for c in frame.columns if c not in ("diagnosis", "patient_id")]
+    frame[features] = frame[features] * 3.0  # every feature shifted: dataset drift
+    frame.to_csv(data, index=False)
+    r = mlci("run", "--json", cwd=tmp_path)
+    assert r.returncode == 1
+    validate = json.loads(r.stdout)["stages"][0]
+    assert validate["stage"] == "validate" and validate["status"] == "failed"
+    assert "drift" in validate["detail"]
+    results = [json.loads(p.read_text()) for p in (tmp_path / ".mlci" / "cache" / "validate").glob("*/validation.json")]
+    assert [r.get("drift_reference") for r in results if not r["passed"]] == ["bc v1 (training data statistics)"]

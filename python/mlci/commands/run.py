@@ -42,12 +42,12 @@ def run(args: argparse.Namespace) -> int:
     code = next((r.exit_code for r in results if r.exit_code), 0)
     if args.json:
         ui.print_json({"name": project.config.name, "exit_code": code, "elapsed_s": round(elapsed, 3),
-                       "stages": as_dict(results), "report": report and report["files"]["report.html"]})
+                       "stages": as_dict(results), "report": report and report["files"].get("report.html")})
     else:
         ui.table(f"{project.config.name}: pipeline summary ({elapsed:.2f}s)", ["stage", "status", "time", "detail"],
                  [[r.stage, r.status, f"{r.duration_s:.2f}s", r.detail] for r in results])
         if all(r.status == "up to date" for r in results):
             con.print("[cyan]everything up to date[/]")
-        if report:
+        if report and report["files"].get("report.html"):
             con.print(f"report: {report['files']['report.html']}")
     return code

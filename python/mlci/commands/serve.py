@@ -24,6 +24,12 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="auto: fast array path where it matches scikit-learn exactly; "
                              "sklearn: always the plain pipeline")
     parser.add_argument("--store", help="store URI for NAME@REF (default: from mlci.yaml, MLCI_STORE)")
+    parser.add_argument("--log-predictions", metavar="DIR", default=os.environ.get("MLCI_LOG_PREDICTIONS"),
+                        help="log sampled predictions as rotated JSONL files in DIR (default: "
+                             "monitor.log.dir from mlci.yaml, MLCI_LOG_PREDICTIONS; see docs/monitoring.md)")
+    parser.add_argument("--log-sample-rate", metavar="R", type=float,
+                        default=float(os.environ["MLCI_LOG_SAMPLE_RATE"]) if os.environ.get("MLCI_LOG_SAMPLE_RATE") else None,
+                        help="share of requests logged, 0..1 (default: monitor.log.sample_rate, 1.0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     log.debug("model directory %s", model_dir)
+    from mlci.monitor.predlog_options import logging_options
+
     serve.run(Path(model_dir), args.host, args.port, args.workers, args.max_body_mb, args.engine,
-              trusted, on_ready=ready, name=name, version=version)
+              trusted, on_ready=ready, name=name, version=version,
+              log_predictions=logging_options(args.config, args.log_predictions, args.log_sample_rate))
     return 0

@@ -30,8 +30,9 @@ Response = tuple[int, str, bytes]
 
 
 class App:
-    def __init__(self, predictor: Predictor, metrics: Metrics, max_body: int):
+    def __init__(self, predictor: Predictor, metrics: Metrics, max_body: int, predlog: Any = None):
         self.predictor = predictor
+        self.predlog = predlog  # mlci.monitor.predlog.PredictionLog, or None
         self.metrics = metrics
         self.max_body = max_body
         self._health = json.dumps({
@@ -40,7 +41,8 @@ class App:
             "inputs": len(predictor.schema.names)}).encode()
         self._version = json.dumps(_versions(predictor)).encode()
 
-    def handle(self, method: str, target: str, content_type: str | None, body: bytes) -> Response:
+    def handle(self, method: str, target: str, content_type: str | None, body: bytes,
+               request_id: str | None = None) -> Response:
         start = time.perf_counter()
         path, _, query = target.partition("?")
         route = ROUTES.get(path)
@@ -56,7 +58,7 @@ class App:
                     f"{method} is not allowed on {path}; use {allowed}", "METHOD_NOT_ALLOWED")
                 self.metrics.error("method_not_allowed")
             elif endpoint == "invocations":
-                status, ctype, out = self.invocations(body, content_type, query)
+                status, ctype, out = self.invocations(body, content_type, query, request_id)
             elif endpoint == "ping":
                 status, ctype, out = 200, "text/plain", b""
             elif endpoint == "health":
@@ -66,11 +68,15 @@ class App:
             else:
                 status, ctype, out = 200, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render(
                     self.predictor.name, self.predictor.version, self.predictor.engine)
+                if self.predlog is not None:
+                    out += self.predlog.render()
         seconds = time.perf_counter() - start if endpoint == "invocations" else None
         self.metrics.request(endpoint, status, seconds)
         return status, ctype, out
 
-    def invocations(self, body: bytes, content_type: str | None, query: str) -> Response:
+    def invocations(self, body: bytes, content_type: str | None, query: str,
+                    request_id: str | None = None) -> Response:
+        start = time.perf_counter()
         try:
             params = dict(parse_qsl(query)) if query else None
             request = wire.parse(body, content_type, self.predictor.schema, params)
@@ -87,7 +93,26 @@ class App:
             self.metrics.error("internal")
             return 500, JSON, wire.error_body(f"internal error: {type(exc).__name__}", "INTERNAL_ERROR")
         self.metrics.predictions(labels)
+        if self.predlog is not None and request_id is not None:
+            self.predlog.log(request_id, body, content_type, out, time.perf_counter() - start)
         return 200, JSON, out
+
+    def request_id(self, given: str | None) -> str | None:
+        """The id echoed in X-Request-ID: the client's, or a new one when predictions are logged."""
+        if self.predlog is not None:
+            return self.predlog.request_id(given)
+        return given if given and len(given) <= 128 and given.isprintable() else None
+
+    def bind(self, worker: int) -> None:
+        """In a forked worker: its row of the shared counters."""
+        self.metrics.bind(worker)
+        if self.predlog is not None:
+            self.predlog.bind(worker)
+
+    def close(self) -> None:
+        """Worker shutdown: flush the prediction log."""
+        if self.predlog is not None:
+            self.predlog.close()
 
     def too_large(self, size: int) -> Response:
         self.metrics.error("body_too_large")

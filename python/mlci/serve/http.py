@@ -115,16 +115,20 @@ class _Connection(asyncio.Protocol):
         del buf[:total]
         conn = headers.get("connection", "").lower()
         keep_alive = (conn != "close") if version == "HTTP/1.1" else (conn == "keep-alive")
-        status, ctype, out = self.app.handle(method, target, headers.get("content-type"), body)
+        request_id = self.app.request_id(headers.get("x-request-id"))
+        status, ctype, out = self.app.handle(method, target, headers.get("content-type"), body, request_id)
         close = not keep_alive or self.server.draining
-        self._reply(status, b"" if method == "HEAD" else out, ctype, close=close, length=len(out))
+        self._reply(status, b"" if method == "HEAD" else out, ctype, close=close, length=len(out),
+                    request_id=request_id)
         return not close
 
-    def _reply(self, status: int, body: bytes, ctype: str, close: bool = False, length: int | None = None) -> None:
+    def _reply(self, status: int, body: bytes, ctype: str, close: bool = False, length: int | None = None,
+               request_id: str | None = None) -> None:
         if self.transport is None:
             return
+        rid = f"X-Request-ID: {request_id}\r\n" if request_id else ""
         head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
-                f"Content-Type: {ctype}\r\nContent-Length: {len(body) if length is None else length}\r\n"
+                f"Content-Type: {ctype}\r\nContent-Length: {len(body) if length is None else length}\r\n{rid}"
                 f"{'Connection: close' if close else 'Connection: keep-alive'}\r\n\r\n")
         self.transport.write(head.encode("latin-1") + body)
         if close:
@@ -186,7 +190,10 @@ def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
 
 def _run_worker(app: App, sock: socket.socket) -> None:
     sock.listen(1024)
-    asyncio.run(_Worker(app, sock).serve())
+    try:
+        asyncio.run(_Worker(app, sock).serve())
+    finally:
+        app.close()  # flush the prediction log
 
 
 def serve(app: App, host: str, port: int, workers: int,
@@ -202,6 +209,7 @@ def serve(app: App, host: str, port: int, workers: int,
         raise InfraError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     port = sock.getsockname()[1]
     if workers == 1:
+        sock.listen(1024)  # listening before we say "ready": no refused first connection
         if on_ready:
             on_ready(port)
         _run_worker(app, sock)
@@ -223,7 +231,7 @@ def _prefork(app: App, sock: socket.socket, host: str, port: int, workers: int, 
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                app.metrics.bind(index)
+                app.bind(index)
                 own = bind(host, port, True) if reuse_port else sock
                 _run_worker(app, own)
             except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code

@@ -1,0 +1,112 @@
+"""`mlci validate`: check data against the rules file and drift against a reference.
+
+With `--data` and `--schema` no mlci.yaml is needed. With mlci.yaml: data.train (and
+data.test), data.schema and data.reference, overridden by the options given.
+Exit 0 passed, 1 an error-level rule failed or drift over threshold, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", action="append", metavar="PATH",
+                        help="data to validate, CSV or Parquet (repeatable); default: data.train and data.test")
+    parser.add_argument("--schema", metavar="PATH", help="rules file; default: data.schema")
+    ref = parser.add_mutually_exclusive_group()
+    ref.add_argument("--reference", metavar="PATH", help="reference data for drift; default: data.reference")
+    ref.add_argument("--reference-stats", metavar="PATH",
+                     help="reference statistics (reference_stats.json) instead of reference data")
+    parser.add_argument("--junit", metavar="PATH", help="also write the JUnit XML here")
+    parser.add_argument("--out", metavar="DIR",
+                        help="where validation.json and validation.xml go (default: .mlci/validation)")
+    parser.add_argument("--chunk-rows", type=int, metavar="N",
+                        help="read the data in batches of N rows (bounded memory)")
+    parser.add_argument("--no-drift", action="store_true", help="skip the drift check")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlci import ui
+    from mlci.errors import UsageError
+    from mlci.validation import run_validation
+    from mlci.validation.settings import Validate
+
+    if args.chunk_rows is not None and args.chunk_rows < 1:
+        raise UsageError("--chunk-rows must be a positive number of rows")
+    config_path = Path(args.config)
+    config = None
+    if config_path.exists():
+        from mlci import config as config_mod
+
+        config = config_mod.load(config_path)
+    elif not (args.data and args.config == "mlci.yaml"):
+        raise UsageError(f"{args.config}: file not found; pass --data and --schema to validate "
+                         "without an mlci.yaml")
+
+    settings = config.validate_ if config else Validate()
+    if args.no_drift:
+        settings = settings.model_copy(update={"drift": settings.drift.model_copy(update={"enabled": False})})
+    target = None
+    if args.data:
+        datasets = [(Path(p).stem if len(args.data) > 1 else "data", Path(p)) for p in args.data]
+    else:
+        assert config is not None
+        datasets = [("train", config.resolve(config.data.train))]
+        if config.data.test:
+            datasets.append(("test", config.resolve(config.data.test)))
+        target = config.data.target
+    if config and args.data:
+        target = config.data.target
+    schema = Path(args.schema) if args.schema else (
+        config.resolve(config.data.schema_) if config and config.data.schema_ else None)
+    if args.reference_stats:
+        from mlci.validation.engine import read_stats
+
+        reference = read_stats(Path(args.reference_stats))
+    else:
+        reference = (Path(args.reference) if args.reference else
+                     config.resolve(config.data.reference) if config and config.data.reference else None)
+    out_dir = Path(args.out) if args.out else (config.root if config else Path.cwd()) / ".mlci" / "validation"
+    result = run_validation(datasets, schema=schema, settings=settings, reference=reference, target=target,
+                            chunk_rows=args.chunk_rows, out_dir=out_dir,
+                            junit=Path(args.junit) if args.junit else None)
+    result["outputs"] = {"json": str(out_dir / "validation.json"), "junit": str(out_dir / "validation.xml")}
+    if args.json:
+        ui.print_json(result)
+    if not args.quiet:
+        _print_summary(result)
+    return 0 if result["passed"] else 1
+
+
+def _print_summary(result: dict) -> None:
+    from mlci import ui
+
+    rows = []
+    for ds in result["datasets"]:
+        for r in ds["rules"]:
+            if r["status"] == "failed":
+                rows.append((ds["name"], r["id"], r["severity"], r["failing"], r["message"]))
+        if ds.get("drift"):
+            for c in ds["drift"]["columns"]:
+                if c["drifted"]:
+                    value = c["statistic"]
+                    shown = f"{c['method']}={value:.3f} > {c['threshold']}" if isinstance(value, float) else \
+                        c["stats"].get("reason", "")
+                    rows.append((ds["name"], f"drift.{c['column']}", c.get("severity", "warn"), "", shown))
+    con = ui.console()
+    if rows:
+        from rich.markup import escape
+
+        rows = [tuple(escape(str(v)) for v in row) for row in rows]
+        ui.table("validation problems", ["data", "rule", "severity", "failing rows", "detail"], rows)
+    for ds in result["datasets"]:
+        passed = sum(1 for r in ds["rules"] if r["status"] == "passed")
+        line = f"{ds['name']}: {ds['path']}: {ds['rows']} rows, {passed}/{len(ds['rules'])} rules passed"
+        if ds.get("drift"):
+            d = ds["drift"]
+            line += (f"; drift {d['drifted']}/{d['compared']} columns (share {d['share']:.2f}, "
+                     f"dataset drift at {d['drift_share']})")
+        con.print(line, markup=False, soft_wrap=True)
+    con.print(result["summary"].split(";")[0] + f"; details in {result['outputs']['json']}", markup=False, soft_wrap=True)

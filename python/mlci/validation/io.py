@@ -1,0 +1,312 @@
+"""Reading data for validation: CSV or Parquet (file or directory), whole or in batches.
+
+Every failure to read becomes one ``DataError`` line naming the file and the problem; no
+Arrow traceback reaches the user. CSV types are inferred by Arrow from the first block; when
+a later block holds a value that does not fit (a "mixed-type" column) the read starts over
+with that column read as text, so the dtype rule reports it instead of the reader failing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from mlci.errors import DataError
+
+PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+COMPRESSED = {".gz", ".bz2", ".zst", ".lz4"}
+
+
+class Retype(Exception):
+    """Internal: a CSV column needs to be read as text; the reader starts over."""
+
+    def __init__(self, column: str):
+        super().__init__(column)
+        self.column = column
+
+
+def _arrow_errors() -> tuple[type[BaseException], ...]:
+    import pyarrow as pa
+
+    return (pa.ArrowException, OSError, ValueError, TypeError, UnicodeDecodeError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else type(exc).__name__
+    msg = "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in msg)
+    return msg if len(msg) <= 300 else msg[:297] + "..."
+
+
+def detect_format(path: Path) -> str:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        if any(p.suffix in PARQUET_SUFFIXES for p in path.rglob("*") if p.is_file()):
+            return "parquet-dir"
+        raise DataError(f"{path}: is a directory without Parquet files; expected a CSV or Parquet file")
+    suffixes = [s.lower() for s in path.suffixes]
+    while suffixes and suffixes[-1] in COMPRESSED:
+        suffixes.pop()
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    try:
+        with path.open("rb") as fh:
+            if fh.read(4) == b"PAR1":
+                return "parquet"
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    raise DataError(f"{path}: unsupported file type `{path.suffix or '(none)'}`; "
+                    "expected .csv, .tsv or .parquet")
+
+
+@dataclass
+class DataSource:
+    """A data file opened for validation. ``batches()`` may be called more than once."""
+
+    path: Path
+    chunk_rows: int | None = None
+    text_columns: set[str] = field(default_factory=set)
+    fmt: str = ""
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.fmt = detect_format(self.path)
+        if self.fmt == "csv":
+            try:
+                if self.path.stat().st_size == 0:
+                    raise DataError(f"{self.path}: file is empty (no header, no rows)")
+            except OSError as exc:
+                raise DataError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+
+    # -- helpers -------------------------------------------------------------------------
+    def _fail(self, exc: BaseException, what: str | None = None) -> DataError:
+        kind = what or ("CSV" if self.fmt == "csv" else "Parquet")
+        msg = _first_line(exc)
+        if "magic bytes" in msg or "file size is 0" in msg.lower():
+            msg = "not a Parquet file (or truncated): " + msg
+        return DataError(f"{self.path}: cannot read {kind}: {msg}")
+
+    def _csv_options(self, block_size: int | None = None) -> tuple[Any, Any, Any]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        suffixes = [s.lower() for s in self.path.suffixes if s.lower() not in COMPRESSED]
+        delimiter = "\t" if suffixes and suffixes[-1] == ".tsv" else ","
+        read = pacsv.ReadOptions(block_size=block_size) if block_size else pacsv.ReadOptions()
+        parse = pacsv.ParseOptions(delimiter=delimiter)
+        convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in self.text_columns},
+                                       strings_can_be_null=True)
+        return read, parse, convert
+
+    def _retype_from(self, exc: BaseException, names: list[str]) -> str | None:
+        m = re.search(r"CSV column #(\d+)", str(exc))
+        if m and "conversion error" in str(exc):
+            idx = int(m.group(1))
+            if 0 <= idx < len(names) and names[idx] not in self.text_columns:
+                return names[idx]
+        return None
+
+    def _csv_header(self) -> list[str]:
+        import pyarrow.csv as pacsv
+
+        read, parse, convert = self._csv_options(block_size=1 << 16)
+        try:
+            reader = pacsv.open_csv(self.path, read_options=read, parse_options=parse,
+                                    convert_options=convert)
+            return list(reader.schema.names)
+        except _arrow_errors() as exc:
+            raise self._fail(exc) from None
+
+    def _check_text(self, schema: Any) -> None:
+        """CSV text that is not UTF-8 arrives as a binary column: refuse it clearly."""
+        import pyarrow as pa
+
+        for f in schema:
+            if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type):
+                raise DataError(f"{self.path}: column `{f.name}` holds bytes that are not valid UTF-8 "
+                                "text; save the file as UTF-8")
+
+    def _check_names(self, names: list[str]) -> None:
+        seen: set[str] = set()
+        for n in names:
+            if n in seen:
+                raise DataError(f"{self.path}: duplicate column name `{n}`")
+            seen.add(n)
+        if not names:
+            raise DataError(f"{self.path}: no columns")
+
+    # -- reading -------------------------------------------------------------------------
+    def read_all(self) -> Any:
+        """The whole file as a pyarrow Table."""
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        if self.fmt == "csv":
+            for _ in range(1000):
+                read, parse, convert = self._csv_options()
+                try:
+                    table = pacsv.read_csv(self.path, read_options=read, parse_options=parse,
+                                           convert_options=convert)
+                    break
+                except _arrow_errors() as exc:
+                    column = self._retype_from(exc, self._csv_header())
+                    if column is None:
+                        raise self._fail(exc) from None
+                    self.text_columns.add(column)
+        else:
+            try:
+                if self.fmt == "parquet-dir":
+                    import pyarrow.dataset as ds
+
+                    table = ds.dataset(self.path, format="parquet").to_table()
+                else:
+                    table = pq.read_table(self.path)
+            except _arrow_errors() as exc:
+                raise self._fail(exc) from None
+        self._check_names(list(table.column_names))
+        if self.fmt == "csv":
+            self._check_text(table.schema)
+        return table
+
+    def batches(self) -> Iterator[Any]:
+        """Record batches of about ``chunk_rows`` rows (one Table of everything when unset).
+
+        Raises ``Retype`` when a CSV column turns out to be mixed-type mid-stream: the
+        caller adds nothing and starts over (``text_columns`` now holds the column).
+        """
+        if not self.chunk_rows:
+            yield self.read_all()
+            return
+        if self.fmt == "csv":
+            yield from self._csv_batches()
+        else:
+            yield from self._parquet_batches()
+
+    def _parquet_batches(self) -> Iterator[Any]:
+        import pyarrow.parquet as pq
+
+        try:
+            if self.fmt == "parquet-dir":
+                import pyarrow.dataset as ds
+
+                dataset = ds.dataset(self.path, format="parquet")
+                self._check_names(list(dataset.schema.names))
+                it = dataset.to_batches(batch_size=self.chunk_rows)
+                schema = dataset.schema
+            else:
+                pf = pq.ParquetFile(self.path)
+                self._check_names(list(pf.schema_arrow.names))
+                it = pf.iter_batches(batch_size=self.chunk_rows)
+                schema = pf.schema_arrow
+        except _arrow_errors() as exc:
+            raise self._fail(exc) from None
+        n = 0
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                break
+            except _arrow_errors() as exc:
+                raise self._fail(exc) from None
+            n += 1
+            yield batch
+        if n == 0:
+            yield _empty_batch(schema)
+
+    def _csv_batches(self) -> Iterator[Any]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        names = self._csv_header()
+        self._check_names(names)
+        # Arrow streams CSV by bytes; size blocks so that a block holds about chunk_rows rows
+        with self.path.open("rb") as fh:
+            head = fh.read(1 << 16)
+        per_row = max(8, len(head) / max(1, head.count(b"\n")))
+        block = int(min(max(per_row * self.chunk_rows, 1 << 16), 1 << 30))
+        read, parse, convert = self._csv_options(block_size=block)
+        try:
+            reader = pacsv.open_csv(self.path, read_options=read, parse_options=parse,
+                                    convert_options=convert)
+        except _arrow_errors() as exc:
+            column = self._retype_from(exc, names)
+            if column is not None:
+                self.text_columns.add(column)
+                raise Retype(column) from None
+            raise self._fail(exc) from None
+        n = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except _arrow_errors() as exc:
+                column = self._retype_from(exc, names)
+                if column is not None:
+                    self.text_columns.add(column)
+                    raise Retype(column) from None
+                raise self._fail(exc) from None
+            if n == 0:
+                self._check_text(batch.schema)
+            n += 1
+            # split oversized blocks so memory per step stays about chunk_rows rows
+            for start in range(0, batch.num_rows, self.chunk_rows):
+                yield batch.slice(start, self.chunk_rows)
+        if n == 0:
+            yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+
+
+def _empty_batch(schema: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def table_from_pandas(df: Any) -> Any:
+    """A pandas DataFrame as an Arrow table; mixed-type object columns become text."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        fixed = df.copy()
+        for name in fixed.columns:
+            try:
+                pa.array(fixed[name], from_pandas=True)
+            except (pa.ArrowException, TypeError, ValueError):
+                fixed[name] = fixed[name].map(lambda v: None if v is None or v != v else str(v))
+        return pa.Table.from_pandas(fixed, preserve_index=False)
+
+
+def iter_source(source: Any, chunk_rows: int | None = None) -> tuple[str, Any]:
+    """(label, object with batches()) for a path, a pyarrow Table or a pandas DataFrame."""
+    import pyarrow as pa
+
+    if isinstance(source, (str, Path)):
+        return str(source), DataSource(Path(source), chunk_rows=chunk_rows)
+    if isinstance(source, pa.Table):
+        return "(table)", _TableSource(source, chunk_rows)
+    if hasattr(source, "columns") and hasattr(source, "dtypes"):
+        return "(dataframe)", _TableSource(table_from_pandas(source), chunk_rows)
+    raise DataError(f"cannot validate a {type(source).__name__}; expected a path or a DataFrame")
+
+
+@dataclass
+class _TableSource:
+    table: Any
+    chunk_rows: int | None = None
+    text_columns: set[str] = field(default_factory=set)
+
+    def batches(self) -> Iterator[Any]:
+        if not self.chunk_rows:
+            yield self.table
+            return
+        batches = self.table.to_batches(max_chunksize=self.chunk_rows)
+        yield from batches or [_empty_batch(self.table.schema)]
