@@ -154,3 +154,14 @@ def test_store_env_overrides_config(tmp_path, mlci):
     r = mlci("config", "show", "-c", cfg, env={"MLCI_STORE": str(tmp_path / "elsewhere")})
     assert r.returncode == 0
     assert json.loads(r.stdout)["store"]["uri"] == str(tmp_path / "elsewhere")
+
+
+def test_every_config_section_is_documented(mlci, tmp_path):
+    from conftest import REPO
+
+    schema = json.loads(mlci("config", "schema", cwd=tmp_path).stdout)
+    headings = [line for line in (REPO / "docs" / "configuration.md").read_text().splitlines()
+                if line.startswith("## ")]
+    sections = [name for name, prop in schema["properties"].items() if name not in ("name", "task")]
+    missing = [s for s in sections if not any(s in h for h in headings)]
+    assert missing == []

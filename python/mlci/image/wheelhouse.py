@@ -24,7 +24,8 @@ from mlci.errors import InfraError, UsageError
 
 log = logging.getLogger(__name__)
 
-SERVE_REQUIREMENTS = ("numpy", "scipy", "scikit-learn", "skops", "pandas")
+# pydantic and pyyaml: `mlci serve` reads mlci.yaml settings (monitor.log) when one is mounted
+SERVE_REQUIREMENTS = ("numpy", "scipy", "scikit-learn", "skops", "pandas", "pydantic", "pyyaml")
 
 
 def _canonical(name: str) -> str:
