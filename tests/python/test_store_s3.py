@@ -153,18 +153,18 @@ def test_endpoint_down_is_infra_error_after_retries(s3_env, monkeypatch):
 
 def test_missing_bucket_names_the_bucket(s3_env, tmp_path):
     store = open_store("s3://no-such-bucket-here/p")
-    with pytest.raises(UsageError, match="bucket 'no-such-bucket-here' does not exist"):
+    with pytest.raises(InfraError, match="bucket 'no-such-bucket-here' does not exist"):
         store.put_bytes("x", b"1")
-    with pytest.raises(UsageError, match="bucket 'no-such-bucket-here' does not exist"):
+    with pytest.raises(InfraError, match="bucket 'no-such-bucket-here' does not exist"):
         store.list("runs/")
-    with pytest.raises(UsageError, match="bucket 'no-such-bucket-here' does not exist"):
+    with pytest.raises(InfraError, match="bucket 'no-such-bucket-here' does not exist"):
         store.check()
 
 
 def test_access_denied_names_the_key_and_the_credential_variables(bucket, fault_proxy):
     store = open_store(f"s3://{bucket}/p")
     fault_proxy.fail(5, status=403, code="AccessDenied")
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(InfraError) as err:
         store.get_bytes("models/m/versions/1.json")
     msg = str(err.value)
     assert f"access denied to s3://{bucket}/p/models/m/versions/1.json" in msg
@@ -178,7 +178,7 @@ def test_no_credentials_is_a_clear_error(bucket, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     store = open_store(f"s3://{bucket}/p")
-    with pytest.raises(UsageError, match="no usable S3 credentials .*AWS_ACCESS_KEY_ID"):
+    with pytest.raises(InfraError, match="no usable S3 credentials .*AWS_ACCESS_KEY_ID"):
         store.exists("x")
 
 

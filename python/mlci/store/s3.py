@@ -176,7 +176,7 @@ class S3Store(Store):
                 self._raise_client_error(exc, key, transient_ok=True)
                 raise
             except (NoCredentialsError, PartialCredentialsError) as exc:
-                raise UsageError(f"{self._where()}: no usable S3 credentials ({exc}); "
+                raise InfraError(f"{self._where()}: no usable S3 credentials ({exc}); "
                                  f"set {CREDENTIAL_VARS}") from None
             except (HTTPClientError, BotoConnError, IncompleteReadError, ConnectionError, TimeoutError) as exc:
                 raise _Transient(f"cannot reach {self.endpoint or 'AWS S3'}: {exc}") from None
@@ -196,10 +196,10 @@ class S3Store(Store):
         code = str(err.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         if code == "NoSuchBucket":
-            raise UsageError(f"{self._where()}: bucket {self.bucket!r} does not exist; "
+            raise InfraError(f"{self._where()}: bucket {self.bucket!r} does not exist; "
                              "create it or fix store.uri / MLCI_STORE") from None
         if code in _DENIED or status == 403:
-            raise UsageError(f"{self._where()}: access denied to {self._display(key)} "
+            raise InfraError(f"{self._where()}: access denied to {self._display(key)} "
                              f"({code}); check the credentials in {CREDENTIAL_VARS} "
                              "and the bucket policy") from None
         if code in ("NoSuchKey", "404", "NotFound") or status == 404:
@@ -407,11 +407,11 @@ class S3Store(Store):
             Bucket=self.bucket, Key=self._key(info.key), UploadId=info.upload_id))
 
     def check(self) -> None:
-        """Reach the bucket once (for `mlci doctor`): raises UsageError/InfraError if not usable."""
+        """Reach the bucket once (for `mlci doctor`): raises InfraError if not usable."""
         try:
             self._call("HEAD bucket", "", lambda: self.client.head_bucket(Bucket=self.bucket))
         except KeyMissing:
-            raise UsageError(f"{self._where()}: bucket {self.bucket!r} does not exist; "
+            raise InfraError(f"{self._where()}: bucket {self.bucket!r} does not exist; "
                              "create it or fix store.uri / MLCI_STORE") from None
 
 
