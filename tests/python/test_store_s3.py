@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from s3_fixtures import bucket, dead_endpoint, fault_proxy, s3_env, s3_server  # noqa: F401 - fixtures
 
-from mlci.errors import ConfigError, InfraError, UsageError
+from mlci.errors import ConfigError, InfraError
 from mlci.store import blob_key, open_store, sha256_file
 from mlci.store.s3 import S3Store, parse_size
 

@@ -146,7 +146,7 @@ def _make_server_class() -> type:
                     resp = self._request(req, stream)
                 except requests.exceptions.ConnectTimeout as exc:
                     raise _Transient(_short_reason(exc)) from None
-                except requests.exceptions.Timeout as exc:
+                except requests.exceptions.Timeout:
                     if safe:
                         raise _Transient("timed out") from None
                     raise InfraError(f"Jenkins at {self._conn.url}: {what}: timed out; "

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlparse
 
-from mlci.errors import ConfigError, InfraError, UsageError
+from mlci.errors import ConfigError, InfraError
 from mlci.retry import retry
 from mlci.store.base import KeyMissing, ObjectInfo, Store
 
