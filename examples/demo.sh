@@ -3,6 +3,7 @@
 # Usage: examples/demo.sh [VENV_BIN]   (make demo passes .venv/bin)
 set -euo pipefail
 BIN="${1:-}"
+[ -z "$BIN" ] || BIN="$(cd "$BIN" && pwd)"   # absolute: the script changes directory
 MLCI="${BIN:+$BIN/}mlci"
 PY="${BIN:+$BIN/}python"
 [ -n "$BIN" ] || PY=python3
