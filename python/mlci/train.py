@@ -212,6 +212,19 @@ def train(project: Project, force: bool = False,
             "timings_s": {"load": round(t_load, 3), "fit": round(t_fit, 3), "save": round(t_save, 3)},
             "device": device.as_record() if device is not None else None,
         }
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return finish_run(project, tmp, run_info, started, summary, t_fit)
+
+
+def finish_run(project: Project, tmp: Path, run_info: dict[str, Any], started: float,
+               summary: dict[str, Any], t_fit: float) -> dict[str, Any]:
+    """Make a trained run visible: run.json, then one rename of the temporary directory into
+    place (a rerun replaces the old one), the stage record and the LATEST pointer."""
+    run_id, fingerprint = run_info["run_id"], run_info["fingerprint"]
+    final = project.runs_dir / run_id
+    try:
         write_json(tmp / "run.json", run_info)
         if final.exists():
             shutil.rmtree(final)

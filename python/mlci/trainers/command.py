@@ -329,8 +329,7 @@ def train_command(project: Any, run_id: str, fingerprint: str, started: float,
     """Train with model.command and write the run directory, as train.train does for sklearn."""
     from mlci import data as data_io
     from mlci.registry import now
-    from mlci.runs import Run, write_json
-    from mlci.train import _json_safe, load_split
+    from mlci.train import _json_safe, finish_run, load_split
 
     cfg = project.config
     argv = command_argv(cfg.model.command or "", cfg.root)
@@ -347,7 +346,6 @@ def train_command(project: Any, run_id: str, fingerprint: str, started: float,
     scratch = tmp / ".data"
     out_dir = tmp / "model"
     log_path = project.workspace / "logs" / f"train-{run_id}.log"
-    final = project.runs_dir / run_id
     try:
         scratch.mkdir(parents=True)
         out_dir.mkdir()
@@ -400,15 +398,8 @@ def train_command(project: Any, run_id: str, fingerprint: str, started: float,
             "trainer_metrics": trainer_metrics,
             "timings_s": {"load": round(t_load, 3), "fit": round(t_fit, 3), "save": round(t_save, 3)},
         }
-        write_json(tmp / "run.json", run_info)
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    Run(run_id, final).record("train", fingerprint, 0, started, summary)
-    project.set_latest(run_id)
-    return {"run_id": run_id, "status": "trained", "fingerprint": fingerprint,
-            "fit_s": round(t_fit, 3), **summary}
+    return finish_run(project, tmp, run_info, started, summary, t_fit)
 
