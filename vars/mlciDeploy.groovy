@@ -8,12 +8,9 @@ Map call(Map args = [:]) {
     Map cfg = Defaults.merge('mlciDeploy', [config: 'mlci.yaml', environment: null, model: null,
         storeCredentialsId: null, registryCredentialsId: null, endpoint: null], args)
     Defaults.require('mlciDeploy', cfg, ['environment'])
-    List bindings = Credentials.store(this, cfg.storeCredentialsId) + Credentials.registry(this, cfg.registryCredentialsId)
-    Map result = withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
-        withCredentials(bindings) {
-            Cli.run(this, 'mlciDeploy', Shell.args(['deploy'], ['--config': cfg.config, '--env': cfg.environment,
-                '--model': cfg.model]))
-        }
+    Map result = Credentials.withStore(this, cfg, Credentials.registry(this, cfg.registryCredentialsId)) {
+        Cli.run(this, 'mlciDeploy', Shell.args(['deploy'], ['--config': cfg.config, '--env': cfg.environment,
+            '--model': cfg.model]))
     }
     archiveArtifacts(artifacts: '.mlci/jenkins/mlciDeploy/**', allowEmptyArchive: true)
     return Cli.finish(this, result)

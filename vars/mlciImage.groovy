@@ -11,11 +11,8 @@ Map call(Map args = [:]) {
         error("mlciImage: action must be build, verify or push, got '${cfg.action}'")
     }
     String id = "mlciImage-${cfg.action}"
-    List bindings = Credentials.store(this, cfg.storeCredentialsId) + Credentials.registry(this, cfg.registryCredentialsId)
-    Map result = withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
-        withCredentials(bindings) {
-            Cli.run(this, id, Shell.args(['image', cfg.action], ['--config': cfg.config, '--tag': cfg.tags]))
-        }
+    Map result = Credentials.withStore(this, cfg, Credentials.registry(this, cfg.registryCredentialsId)) {
+        Cli.run(this, id, Shell.args(['image', cfg.action], ['--config': cfg.config, '--tag': cfg.tags]))
     }
     archiveArtifacts(artifacts: ".mlci/jenkins/${id}/**,.mlci/runs/*/image-*.json", allowEmptyArchive: true)
     return Cli.finish(this, result)

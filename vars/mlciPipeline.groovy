@@ -36,7 +36,7 @@ void call(Map args = [:]) {
                 agent { label cfg.agentLabel }
                 stages {
                     stage('Setup') {
-                        steps { mlciSetup(cfg.setup) }
+                        steps { mlciSetup(cfg.setup + store) }
                     }
                     stage('Checks') {
                         when { expression { cfg.checks as boolean } }
@@ -44,7 +44,7 @@ void call(Map args = [:]) {
                     }
                     stage('Validate') {
                         when { expression { cfg.validate as boolean } }
-                        steps { mlciValidate(config: cfg.config) }
+                        steps { mlciValidate([config: cfg.config] + store) }
                     }
                     stage('Train') {
                         when { expression { !cfg.gpuLabel } }
@@ -57,7 +57,7 @@ void call(Map args = [:]) {
                         }
                         agent { label cfg.gpuLabel }
                         steps {
-                            mlciSetup(cfg.setup + [doctorChecks: ['gpu']])
+                            mlciSetup(cfg.setup + store + [doctorChecks: ['gpu']])
                             mlciTrain(config: cfg.config, force: params.FORCE_RETRAIN, device: 'cuda')
                             stash(name: 'mlci-train', includes: '.mlci/runs/**')
                         }
@@ -69,7 +69,7 @@ void call(Map args = [:]) {
                                     unstash('mlci-train')
                                 }
                             }
-                            mlciEvaluate(config: cfg.config)
+                            mlciEvaluate([config: cfg.config] + store)
                         }
                     }
                     stage('Publish') {

@@ -37,10 +37,9 @@ Map call(Map args = [:]) {
                 mlciSetup(cfg.setup + [doctor: false])
             }
             withEnv(Shell.env([MLCI_CONFIG: cfg.config, MLCI_MODEL: cfg.model, MLCI_VERSION: cfg.version,
-                    MLCI_ALIAS: cfg.alias, MLCI_APPROVER: answer.APPROVER, MLCI_REASON: answer.REASON ?: '',
-                    AWS_ENDPOINT_URL: cfg.endpoint])) {
-                withCredentials(Credentials.store(this, cfg.storeCredentialsId)) {
-                    result = Cli.runText(this, 'mlciPromote', 'promote --config="$MLCI_CONFIG" --to="$MLCI_ALIAS" ' +
+                    MLCI_ALIAS: cfg.alias, MLCI_APPROVER: answer.APPROVER, MLCI_REASON: answer.REASON ?: ''])) {
+                result = Credentials.withStore(this, cfg) {
+                    Cli.runText(this, 'mlciPromote', 'promote --config="$MLCI_CONFIG" --to="$MLCI_ALIAS" ' +
                         '--approver="$MLCI_APPROVER" --reason="$MLCI_REASON" --json -- "$MLCI_MODEL" "$MLCI_VERSION"')
                 }
             }

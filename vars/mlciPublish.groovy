@@ -6,10 +6,8 @@ import org.mlci.Shell
 /** `mlci publish`: uploads the run to the store and registers a model version; returns {name, version, ...}. */
 Map call(Map args = [:]) {
     Map cfg = Defaults.merge('mlciPublish', [config: 'mlci.yaml', run: null, storeCredentialsId: null, endpoint: null], args)
-    Map result = withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
-        withCredentials(Credentials.store(this, cfg.storeCredentialsId)) {
-            Cli.run(this, 'mlciPublish', Shell.args(['publish'], ['--config': cfg.config, '--run': cfg.run]))
-        }
+    Map result = Credentials.withStore(this, cfg) {
+        Cli.run(this, 'mlciPublish', Shell.args(['publish'], ['--config': cfg.config, '--run': cfg.run]))
     }
     archiveArtifacts(artifacts: '.mlci/jenkins/mlciPublish/**', allowEmptyArchive: true)
     return Cli.finish(this, result)

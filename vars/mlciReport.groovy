@@ -12,10 +12,8 @@ Map call(Map args = [:]) {
         description: true, storeCredentialsId: null, endpoint: null], args)
     Map result = [rc: -1, json: [:], message: '']
     try {
-        result = withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
-            withCredentials(Credentials.store(this, cfg.storeCredentialsId)) {
-                Cli.run(this, 'mlciReport', Shell.args(['report'], ['--config': cfg.config, '--output': cfg.output]))
-            }
+        result = Credentials.withStore(this, cfg) {
+            Cli.run(this, 'mlciReport', Shell.args(['report'], ['--config': cfg.config, '--output': cfg.output]))
         }
         publishHTML(target: [reportDir: cfg.output, reportFiles: 'report.html', reportName: cfg.reportName,
             keepAll: true, alwaysLinkToLastBuild: true, allowMissing: true])

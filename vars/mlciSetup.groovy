@@ -1,4 +1,5 @@
 import org.mlci.Cli
+import org.mlci.Credentials
 import org.mlci.Defaults
 import org.mlci.Shell
 
@@ -8,7 +9,8 @@ import org.mlci.Shell
  */
 Map call(Map args = [:]) {
     Map cfg = Defaults.merge('mlciSetup', [mlci: null, version: null, requirement: null, indexUrl: null, findLinks: null,
-        noIndex: false, venv: '.mlci/venv', systemSitePackages: false, doctor: true, doctorChecks: []], args)
+        noIndex: false, venv: '.mlci/venv', systemSitePackages: false, doctor: true, doctorChecks: [],
+        storeCredentialsId: null, endpoint: null], args)
     String dir = '.mlci/jenkins/mlciSetup'
     writeFile(file: "${dir}/bootstrap.sh", text: libraryResource('org/mlci/bootstrap.sh'))
     int rc = withEnv(Shell.env([MLCI_BIN: cfg.mlci, MLCI_VERSION: cfg.version, MLCI_REQUIREMENT: cfg.requirement,
@@ -27,6 +29,8 @@ Map call(Map args = [:]) {
     for (Object check : cfg.doctorChecks) {
         flags.add("--${check}".toString())
     }
-    Map result = Cli.run(this, 'mlciSetup-doctor', ['doctor'] + flags)
+    Map result = Credentials.withStore(this, cfg) {
+        Cli.run(this, 'mlciSetup-doctor', ['doctor'] + flags)
+    }
     return found + [doctor: Cli.finish(this, result)]
 }

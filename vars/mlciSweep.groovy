@@ -23,11 +23,9 @@ Map call(Map args = [:]) {
                 if (cfg.setup != null) {
                     mlciSetup(cfg.setup + [doctor: false])
                 }
-                Map part = withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
-                    withCredentials(Credentials.store(this, cfg.storeCredentialsId)) {
-                        Cli.run(this, "mlciSweep-${shard}", Shell.args(['sweep'], ['--config': cfg.config,
-                            '--grid': cfg.grid, '--shard': "${shard}/${shards}"]))
-                    }
+                Map part = Credentials.withStore(this, cfg) {
+                    Cli.run(this, "mlciSweep-${shard}", Shell.args(['sweep'], ['--config': cfg.config,
+                        '--grid': cfg.grid, '--shard': "${shard}/${shards}"]))
                 }
                 stash(name: "mlci-sweep-${shard}", includes: '.mlci/runs/**', allowEmpty: true)
                 Cli.finish(this, part)
@@ -38,10 +36,8 @@ Map call(Map args = [:]) {
     for (int i = 1; i <= shards; i++) {
         unstash("mlci-sweep-${i}")
     }
-    Map result = withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
-        withCredentials(Credentials.store(this, cfg.storeCredentialsId)) {
-            Cli.run(this, 'mlciSweep', Shell.args(['sweep', 'select'], ['--config': cfg.config, '--grid': cfg.grid]))
-        }
+    Map result = Credentials.withStore(this, cfg) {
+        Cli.run(this, 'mlciSweep', Shell.args(['sweep', 'select'], ['--config': cfg.config, '--grid': cfg.grid]))
     }
     archiveArtifacts(artifacts: '.mlci/jenkins/mlciSweep*/**', allowEmptyArchive: true)
     return Cli.finish(this, result)

@@ -79,7 +79,7 @@ class PipelineTest {
         Map train = f.h.shCalls.find { it.script.contains("'train'") }
         assert train.node == 'gpu' && train.stage == 'Build / Train (GPU)'
         assert f.mlciCalls().find { it.argv[0] == 'train' }.argv == ['train', '--config=mlci.yaml', '--device=cuda', '--json']
-        assert f.h.callsOf('mlciSetup')[1].args[0] == [doctorChecks: ['gpu']]
+        assert f.h.callsOf('mlciSetup')[1].args[0] == [storeCredentialsId: 'mlci-s3', endpoint: null, doctorChecks: ['gpu']]
         assert f.h.callsOf('stash')[0].args[0] == [name: 'mlci-train', includes: '.mlci/runs/**']
         assert f.h.callsOf('unstash')[0].stage == 'Build / Evaluate'
         assert f.h.shCalls.find { it.script.contains("'evaluate'") }.node == 'linux'

@@ -185,3 +185,18 @@ def test_new_data_is_checked_for_drift_against_the_production_model(tmp_path, ml
     assert "drift" in validate["detail"]
     results = [json.loads(p.read_text()) for p in (tmp_path / ".mlci" / "cache" / "validate").glob("*/validation.json")]
     assert [r.get("drift_reference") for r in results if not r["passed"]] == ["bc v1 (training data statistics)"]
+    # The single stage Jenkins' mlciValidate calls measures drift against the same production model.
+    r = mlci("validate", "--json", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    out = json.loads(r.stdout)
+    assert out["drift_reference"] == "bc v1 (training data statistics)"
+    assert any(c["drifted"] for c in out["datasets"][0]["drift"]["columns"])
+
+
+def test_validate_skips_production_drift_on_the_data_production_was_trained_on(tmp_path, mlci):
+    classification_project(tmp_path)
+    assert mlci("run", "--promote", cwd=tmp_path).returncode == 0
+    r = mlci("validate", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert "drift_reference" not in out and not out["datasets"][0].get("drift")

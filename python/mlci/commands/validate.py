@@ -1,7 +1,10 @@
 """`mlci validate`: check data against the rules file and drift against a reference.
 
 With `--data` and `--schema` no mlci.yaml is needed. With mlci.yaml: data.train (and
-data.test), data.schema and data.reference, overridden by the options given.
+data.test), data.schema and data.reference, overridden by the options given. Without a
+reference, drift is measured against the statistics stored with the baseline model
+(evaluate.baseline, e.g. production), as `mlci run` does, unless the data is the very data
+that model was trained on.
 Exit 0 passed, 1 an error-level rule failed or drift over threshold, 2 bad input.
 """
 
@@ -61,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         target = config.data.target
     schema = Path(args.schema) if args.schema else (
         config.resolve(config.data.schema_) if config and config.data.schema_ else None)
+    drift_reference = None
     if args.reference_stats:
         from mlci.validation.engine import read_stats
 
@@ -68,10 +72,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         reference = (Path(args.reference) if args.reference else
                      config.resolve(config.data.reference) if config and config.data.reference else None)
+    if reference is None and config is not None and not args.data and settings.drift.enabled:
+        # As in `mlci run`: new data against the statistics stored with the baseline (production) model.
+        from mlci.pipeline import baseline_reference
+        from mlci.runs import Project
+
+        reference, baseline = baseline_reference(Project(config))
+        if baseline:
+            drift_reference = f"{baseline['name']} v{baseline['version']} (training data statistics)"
     out_dir = Path(args.out) if args.out else (config.root if config else Path.cwd()) / ".mlci" / "validation"
     result = run_validation(datasets, schema=schema, settings=settings, reference=reference, target=target,
                             chunk_rows=args.chunk_rows, out_dir=out_dir,
                             junit=Path(args.junit) if args.junit else None)
+    if drift_reference:
+        result["drift_reference"] = drift_reference
     result["outputs"] = {"json": str(out_dir / "validation.json"), "junit": str(out_dir / "validation.xml")}
     if args.json:
         ui.print_json(result)

@@ -24,4 +24,15 @@ class Credentials implements Serializable {
         return [script.usernamePassword(credentialsId: credentialsId,
             usernameVariable: 'MLCI_REGISTRY_USER', passwordVariable: 'MLCI_REGISTRY_PASSWORD')]
     }
+
+    /**
+     * Runs body with the store bound: the endpoint (cfg.endpoint, as AWS_ENDPOINT_URL) and the keys
+     * (cfg.storeCredentialsId), plus any extra bindings (a registry login). Unset values bind nothing.
+     */
+    static Object withStore(Object script, Map cfg, List extra = [], Closure body) {
+        List bindings = store(script, cfg.storeCredentialsId as String) + extra
+        return script.withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
+            script.withCredentials(bindings, body)
+        }
+    }
 }
