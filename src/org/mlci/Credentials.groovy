@@ -16,7 +16,7 @@ class Credentials implements Serializable {
             usernameVariable: 'AWS_ACCESS_KEY_ID', passwordVariable: 'AWS_SECRET_ACCESS_KEY')]
     }
 
-    /** Container registry login, used by `mlci image push` (docker login --password-stdin). */
+    /** Container registry login, used by `mlci image push` (handed to the Docker daemon in the API call). */
     static List registry(Object script, String credentialsId) {
         if (!credentialsId) {
             return []

@@ -81,9 +81,9 @@ class PipelineHarness {
         return runBuild { invokeStep(null, name, [args] as Object[]) }
     }
 
-    /** Runs a Jenkinsfile (a declarative or scripted pipeline) with the library loaded. */
+    /** Runs a Jenkinsfile (a declarative or scripted pipeline; a path relative to the repository, or absolute) with the library loaded. */
     Object runJenkinsfile(String path) {
-        File file = new File(root, path)
+        File file = new File(path).absolute ? new File(path) : new File(root, path)
         Script script = newScript(compiled(file))
         return runBuild { script.run() }
     }
