@@ -76,6 +76,19 @@ class Server:
         if self.port is None:
             self.proc.kill()
             raise RuntimeError(f"mlci serve did not start: {self.banner}{self.proc.stderr.read()}")
+        self._wait_listening(deadline)
+
+    def _wait_listening(self, deadline: float) -> None:
+        # The banner can come just before listen(): wait until /ping answers.
+        while True:
+            try:
+                self.request("GET", "/ping")
+                return
+            except ConnectionRefusedError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.proc.kill()
+                    raise RuntimeError(f"mlci serve did not listen: {self.banner}{self.proc.stderr.read()}")
+                time.sleep(0.05)
 
     def request(self, method: str, path: str, body: bytes | str | dict | None = None,
                 content_type: str | None = "application/json") -> tuple[int, dict[str, str], bytes]:

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from docker_fixtures import BASE, REGISTRY, docker_client, free_port
 
-BASE = os.environ.get("MLCI_TEST_BASE_IMAGE", "mlci-test/python:3.11-slim")
-REGISTRY = os.environ.get("MLCI_TEST_REGISTRY", "127.0.0.1:5000")
 
 SERVER = r'''
 import json, os, signal, sys
@@ -63,23 +60,8 @@ EXAMPLES = [
 ]
 
 
-def _docker():
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-        client.images.get(BASE)
-        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).read()
-        return client
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"needs the Docker daemon, {BASE} and a registry on {REGISTRY} (tests/setup.sh): {exc}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _build_and_push(client, tmp: Path, repo: str, version: str, broken: bool = False) -> str:
@@ -101,7 +83,7 @@ def _build_and_push(client, tmp: Path, repo: str, version: str, broken: bool = F
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    client = _docker()
+    client = docker_client()
     from mlci.registry import Registry
     from mlci.store import open_store
     from mlci.store.base import dumps
@@ -109,7 +91,7 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
     model = f"dep{uuid.uuid4().hex[:6]}"
     repo = f"{REGISTRY}/mlci-test/{model}"
-    port = _free_port()
+    port = free_port()
     (root / "examples.json").write_text(json.dumps(EXAMPLES))
     config = {
         "name": model, "task": "classification",
@@ -262,7 +244,7 @@ def test_bad_input_exit_codes(project, mlci):
     r = mlci("deploy", "-c", cfg, "--env", "staging", "--model", f"{model}@4")
     assert r.returncode == 2 and "has no pushed image" in r.stderr and "mlci image" in r.stderr
     doc = yaml.safe_load(cfg.read_text())
-    doc["deploy"]["staging"]["docker_host"] = f"tcp://127.0.0.1:{_free_port()}"
+    doc["deploy"]["staging"]["docker_host"] = f"tcp://127.0.0.1:{free_port()}"
     bad = project["root"] / "unreachable.yaml"
     bad.write_text(yaml.safe_dump(doc))
     r = mlci("deploy", "-c", bad, "--env", "staging", "--model", f"{model}@2")

@@ -8,9 +8,7 @@ published once) and run in file order: build, rebuild, verify + push + pull, fai
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,27 +18,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+import docker_fixtures
+from docker_fixtures import BASE, REGISTRY, free_port
 
-BASE = os.environ.get("MLCI_TEST_BASE_IMAGE", "mlci-test/python:3.11-slim")
-REGISTRY = os.environ.get("MLCI_TEST_REGISTRY", "127.0.0.1:5000")
 
 
-def _docker():
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-        client.images.get(BASE)
-        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).read()
-        return client
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"needs the Docker daemon, {BASE} and a registry on {REGISTRY} (tests/setup.sh): {exc}")
 
 
 @pytest.fixture(scope="module")
 def docker_client():
-    return _docker()
+    return docker_fixtures.docker_client()
 
 
 def write_config(root: Path, name: str = "mlci.yaml", **image_overrides) -> Path:
@@ -109,12 +96,13 @@ def project(tmp_path_factory, docker_client, request):
     built = json.loads((run_dir / "image.json").read_text())
     yield {"root": root, "run_id": run_id, "run_dir": run_dir, "repo": repo, "built": built,
            "examples": examples, "test": test}
-    for image in docker_client.images.list(name=repo):
-        for tag in image.tags:
-            try:
-                docker_client.images.remove(tag, force=True)
-            except Exception:  # noqa: BLE001
-                pass
+    # By id, so the first build (untagged by the rebuild test) goes too and no image is left behind.
+    ids = {built["image_id"]} | {image.id for image in docker_client.images.list(name=repo)}
+    for image_id in ids:
+        try:
+            docker_client.images.remove(image_id, force=True)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def verify_containers(client):
@@ -294,17 +282,13 @@ def test_registry_unreachable_exits_3(project, mlci):
     assert "pushing 127.0.0.1:9/mlci-test/bc:v1" in r.stderr and "gave up after 2 attempts" in r.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def auth_registry(tmp_path):
     if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
         pytest.skip("needs docker-registry and htpasswd (tests/setup.d/25-registry.sh)")
-    port = _free_port()
+    port = free_port()
     subprocess.run(["htpasswd", "-Bbc", str(tmp_path / "htpasswd"), "ci-bot", "s3cret-pw"], check=True,
                    capture_output=True)
     (tmp_path / "config.yml").write_text(yaml.safe_dump({

@@ -7,28 +7,11 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
 from projects import breast_cancer_frame, classification_project
-from serve_fixtures import Server as _Server
-
-
-class Server(_Server):
-    """`mlci serve` that has also started listening (the banner can come just before listen())."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.request("GET", "/ping")
-                return
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+from serve_fixtures import Server
 
 FEATURES = None  # set by the project fixture
 

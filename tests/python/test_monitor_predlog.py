@@ -9,24 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_fixtures import Server as _Server
-from serve_fixtures import train_model
-
-
-class Server(_Server):
-    """`mlci serve` that has also started listening (the banner can come just before listen())."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.request("GET", "/ping")
-                return
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05), train_model
+from serve_fixtures import Server, train_model
 
 from mlci.monitor.predlog import PredictionLog
 

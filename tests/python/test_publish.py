@@ -61,7 +61,7 @@ def test_published_files_verify_and_carry_lineage(trained, tmp_path):
     assert rec["lineage"]["data"]["train"]["sha256"] == project.data_hashes["train"]
     assert rec["lineage"]["config"]["model"]["params"]["n_estimators"] == 20
     assert rec["metrics"]["roc_auc"] > 0.9
-    out = store.download_run(run.run_id, tmp_path / "dl")
+    store.download_run(run.run_id, tmp_path / "dl")
     assert (tmp_path / "dl" / "model" / "model.skops").read_bytes() == (run.path / "model" / "model.skops").read_bytes()
     # tamper with a blob: the download refuses it
     sha = store.get_manifest(run.run_id)["files"]["metrics.json"]["sha256"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_env, run_cli
+from conftest import cli_env
 from mlci.registry import Registry
 from mlci.store.local import LocalStore
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from docker_fixtures import BASE, docker_client
 
 TRAIN_SCRIPT = '''\
 """Nearest-centroid classifier, saved as JSON (no pickle)."""
@@ -255,27 +256,12 @@ def test_torch_example_trains_on_cpu_and_is_blessed(tmp_path, mlci):
     assert metrics["roc_auc"] >= 0.97 and metrics["accuracy"] >= 0.93
 
 
-BASE_IMAGE = "mlci-test/python:3.11-slim"
-
-
-def _docker_with_base_image():
-    try:
-        import docker
-
-        client = docker.from_env(timeout=10)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker daemon ({exc})")
-    try:
-        client.images.get(BASE_IMAGE)
-    except Exception:
-        pytest.skip(f"{BASE_IMAGE} not built (tests/setup.d/20-base-image.sh builds it offline)")
 
 
 def test_train_in_container_on_cpu_gives_the_same_run_as_the_host(tmp_path, mlci):
     """The offline base image has python3 only: this checkout's package and the host's
     libraries (same Python minor version) are mounted read-only through train.container."""
-    _docker_with_base_image()
+    docker_client(registry=False)
     import sysconfig
 
     from conftest import PYTHON_SRC
@@ -285,9 +271,9 @@ def test_train_in_container_on_cpu_gives_the_same_run_as_the_host(tmp_path, mlci
                  "env": {"PYTHONPATH": "/opt/mlci-src:/opt/site"}}
     extra = '"train": ' + json.dumps({"container": container})
     cfg = make_project(tmp_path / "p", extra=extra)
-    r = mlci("train", "-c", cfg, "--in-container", "--image", BASE_IMAGE, "--json", timeout=300)
+    r = mlci("train", "-c", cfg, "--in-container", "--image", BASE, "--json", timeout=300)
     assert r.returncode == 0, r.stderr
-    assert f"training in {BASE_IMAGE}" in r.stderr
+    assert f"training in {BASE}" in r.stderr
     assert "training on 120 rows" in r.stderr  # the script's output, streamed from the container
     out = json.loads(r.stdout)
     assert out["status"] == "trained"
@@ -306,14 +292,14 @@ def test_train_in_container_on_cpu_gives_the_same_run_as_the_host(tmp_path, mlci
 def test_pipeline_trains_in_container_from_config_and_reports_the_inner_failure(tmp_path, mlci):
     """train.in_container: true makes `mlci run` train in the image too; the script's failure
     inside comes back as the same one-line error and exit code."""
-    _docker_with_base_image()
+    docker_client(registry=False)
     import sysconfig
 
     from conftest import PYTHON_SRC
 
     site = sysconfig.get_paths()["purelib"]
     train = {"in_container": True, "container": {
-        "image": BASE_IMAGE, "volumes": [f"{PYTHON_SRC}:/opt/mlci-src:ro", f"{site}:/opt/site:ro"],
+        "image": BASE, "volumes": [f"{PYTHON_SRC}:/opt/mlci-src:ro", f"{site}:/opt/site:ro"],
         "env": {"PYTHONPATH": "/opt/mlci-src:/opt/site"}}}
     cfg = make_project(tmp_path / "p", params={"fail": 3}, extra='"train": ' + json.dumps(train))
     r = mlci("run", "-c", cfg, "--json", timeout=300)
@@ -325,7 +311,7 @@ def test_pipeline_trains_in_container_from_config_and_reports_the_inner_failure(
 
 
 def test_in_container_with_a_missing_image_is_a_clear_error(tmp_path, mlci):
-    _docker_with_base_image()
+    docker_client(registry=False)
     cfg = make_project(tmp_path / "p")
     r = mlci("train", "-c", cfg, "--in-container", "--image", "mlci-test/no-such-image:1")
     assert r.returncode == 2
