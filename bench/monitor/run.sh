@@ -21,31 +21,7 @@ cleanup() { [ -n "$SERVER" ] && kill -TERM -- "-$SERVER" 2>/dev/null || true; }
 trap cleanup EXIT
 PORT=${PORT:-8941}
 
-mkdir -p "$WORK/project"
-python3 - "$WORK/project" <<'PY'
-import json, sys
-from pathlib import Path
-from sklearn.datasets import load_breast_cancer
-root = Path(sys.argv[1])
-frame = load_breast_cancer(as_frame=True).frame
-frame.columns = [c.replace(" ", "_") for c in frame.columns]
-(root / "data").mkdir(exist_ok=True)
-frame.to_csv(root / "data" / "train.csv", index=False)
-(root / "mlci.yaml").write_text("""name: breast-cancer
-task: classification
-data: {train: data/train.csv, target: target}
-model:
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 100, max_depth: 8, random_state: 42}
-""")
-X = frame.drop(columns=["target"])
-body = json.dumps({"dataframe_split": {"columns": list(X.columns), "data": X.iloc[:1].values.tolist()}})
-(root.parent / "body.json").write_text(body)
-(root.parent / "post.lua").write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                                      f"wrk.body = {json.dumps(body)}\n")
-PY
-(cd "$WORK/project" && python3 -m mlci train -q)
-MODEL=$(ls -d "$WORK"/project/.mlci/runs/*/model)
+MODEL=$(python3 "$REPO/bench/serve/model.py" "$WORK")
 
 load() {  # url seconds -> requests/s on stdout
   if command -v wrk >/dev/null; then

@@ -25,30 +25,11 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 [ -x "$MLFLOW_VENV/bin/mlflow" ] || { echo "no MLflow venv at $MLFLOW_VENV (see the header)" >&2; exit 2; }
 
 # --- the model, trained by mlci -------------------------------------------------------------
-mkdir -p "$WORK/project"
-python3 - "$WORK/project" <<'PY'
-import sys
-from pathlib import Path
-from sklearn.datasets import load_breast_cancer
-root = Path(sys.argv[1])
-frame = load_breast_cancer(as_frame=True).frame
-frame.columns = [c.replace(" ", "_") for c in frame.columns]
-(root / "data").mkdir(exist_ok=True)
-frame.to_csv(root / "data" / "train.csv", index=False)
-(root / "mlci.yaml").write_text("""name: breast-cancer
-task: classification
-data: {train: data/train.csv, target: target}
-model:
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 100, max_depth: 8, random_state: 42}
-""")
-PY
-(cd "$WORK/project" && python3 -m mlci train -q)
-MODEL=$(ls -d "$WORK"/project/.mlci/runs/*/model)
+MODEL=$(python3 "$HERE/model.py" "$WORK")
 
-# --- the same fitted pipeline as an MLflow model, and the request body -----------------------
+# --- the same fitted pipeline as an MLflow model ---------------------------------------------
 "$MLFLOW_VENV/bin/python" - "$MODEL" "$WORK" <<'PY'
-import json, sys, warnings
+import sys, warnings
 from pathlib import Path
 import pandas as pd, skops.io as sio, mlflow.sklearn
 warnings.filterwarnings("ignore")
@@ -57,10 +38,6 @@ pipeline = sio.load(model / "model.skops", trusted=sio.get_untrusted_types(file=
 test = pd.read_parquet(model.parent / "test.parquet").drop(columns=["target"])
 mlflow.sklearn.save_model(pipeline, str(work / "mlflow-model"), input_example=test.iloc[:1],
                           serialization_format="cloudpickle")
-body = json.dumps({"dataframe_split": {"columns": list(test.columns), "data": test.iloc[:1].values.tolist()}})
-(work / "post.lua").write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                               f"wrk.body = {json.dumps(body)}\n")
-(work / "body.json").write_text(body)
 PY
 
 wait_ready() {  # url, seconds

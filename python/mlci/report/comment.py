@@ -21,6 +21,8 @@ Endpoints used (the token comes from the environment, never argv, and is never l
 
 from __future__ import annotations
 
+import abc
+
 import logging
 import re
 from typing import Any, Iterator, Mapping
@@ -51,7 +53,7 @@ def has_marker(body: str, key: str) -> bool:
     return any(m.group(1) == key for m in [*HTML_MARKER.finditer(body or ""), *REF_MARKER.finditer(body or "")])
 
 
-class Forge:
+class Forge(abc.ABC):
     name = ""
 
     def __init__(self, base: str, repo: str, pr: int, token: str):
@@ -98,14 +100,17 @@ class Forge:
             raise InfraError(f"{self.name}: {_strip_query(url)} did not answer JSON (is --url the API base?)") from None
 
     # each forge: comments() -> (id, body, extra); create(body) -> id; update(id, body, extra) -> id
+    @abc.abstractmethod
     def comments(self) -> Iterator[tuple[Any, str, Any]]:
-        raise NotImplementedError
+        """Yield (id, body, extra) for each comment on the pull request."""
 
+    @abc.abstractmethod
     def create(self, body: str) -> Any:
-        raise NotImplementedError
+        """Post a new comment."""
 
+    @abc.abstractmethod
     def update(self, cid: Any, body: str, extra: Any) -> Any:
-        raise NotImplementedError
+        """Replace the body of comment ``cid``."""
 
     def prepare(self, body: str) -> str:
         return body
