@@ -317,13 +317,16 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True))
 
 
-def _same_predictions(pipeline: Any, frame: Any, final: Any, Xt: np.ndarray, proba: bool) -> bool:
-    expected = np.asarray(pipeline.predict(frame))
-    got = np.asarray(final.predict(Xt))
+def _same_answers(expected: Any, got: Any) -> bool:
+    """Predictions agree: numbers within 1e-9 relative, classes exactly."""
+    expected, got = np.asarray(expected), np.asarray(got)
     if expected.dtype.kind == "f":
-        if not np.allclose(expected, got, rtol=1e-9, atol=1e-12):
-            return False
-    elif not np.array_equal(expected, got):
+        return bool(np.allclose(expected, got, rtol=1e-9, atol=1e-12))
+    return bool(np.array_equal(expected, got))
+
+
+def _same_predictions(pipeline: Any, frame: Any, final: Any, Xt: np.ndarray, proba: bool) -> bool:
+    if not _same_answers(pipeline.predict(frame), final.predict(Xt)):
         return False
     if proba:
         return _same(np.asarray(pipeline.predict_proba(frame)), np.asarray(final.predict_proba(Xt)))
@@ -335,12 +338,7 @@ def _same_final(sk: Any, compiled: Any, X: np.ndarray, proba: bool) -> bool:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected = np.asarray(sk.predict(X))
-        got = np.asarray(compiled.predict(X))
-        if expected.dtype.kind == "f":
-            if not np.allclose(expected, got, rtol=1e-9, atol=1e-12):
-                return False
-        elif not np.array_equal(expected, got):
+        if not _same_answers(sk.predict(X), compiled.predict(X)):
             return False
         if proba:
             return bool(np.allclose(sk.predict_proba(X), compiled.predict_proba(X), rtol=1e-9, atol=1e-12))
