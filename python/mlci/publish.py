@@ -26,7 +26,9 @@ def run_files(run: Run) -> dict[str, Path]:
 
 
 def publish(project: Project, run: Run, force: bool = False, actor: str | None = None,
-            on_file: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+            on_bytes: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Upload the run and register a version. ``on_bytes(0, total=N)`` once the size is known,
+    then ``on_bytes(n)`` as bytes are sent (blobs already in the store count as sent)."""
     cfg = project.config
     started = time.time()
     evaluation_path = run.file("evaluation.json")
@@ -56,7 +58,9 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
         for role, path in project.data_files().items():
             files[f"data/{role}{path.suffix}"] = path
     meta = {"name": cfg.name, "fingerprint": info["fingerprint"]}
-    manifest = store.publish_run(run.run_id, files, meta, progress=on_file)
+    if on_bytes:
+        on_bytes(0, total=sum(path.stat().st_size for path in files.values()))
+    manifest = store.publish_run(run.run_id, files, meta, on_bytes=on_bytes)
 
     validation = None
     if run.file("validation.json").is_file():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any, Iterable
+import threading
+from typing import Any, Callable, Iterable, Iterator
 
 
 def console() -> Any:
@@ -33,6 +35,28 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "" if value is None else str(value)
+
+
+@contextlib.contextmanager
+def byte_progress(description: str = "publish: uploading") -> Iterator[Callable[..., None]]:
+    """A bytes bar (size, speed) on stderr; yields ``on_bytes(n, total=None)`` for transfers.
+    Safe to call from the transfer threads."""
+    from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn,
+                               TransferSpeedColumn)
+
+    lock = threading.Lock()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=console(), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def on_bytes(n: int, total: int | None = None) -> None:
+            with lock:
+                if total is not None:
+                    bar.update(task, total=total)
+                else:
+                    bar.advance(task, n)
+
+        yield on_bytes
 
 
 def progress(transient: bool = True) -> Any:

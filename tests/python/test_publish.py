@@ -114,3 +114,17 @@ def test_reproduce_without_stored_data_names_the_missing_file(tmp_path, mlci):
     r = mlci("reproduce", "bc@1", cwd=tmp_path)
     assert r.returncode == 2
     assert "train data" in r.stderr and "store.keep_data: true" in r.stderr
+
+
+def test_progress_counts_bytes_up_to_the_run_size(trained):
+    project, run = trained
+    totals, sent = [], []
+
+    def on_bytes(n, total=None):
+        (totals if total is not None else sent).append(total if total is not None else n)
+
+    publish(project, run, on_bytes=on_bytes)
+    manifest = project.open_store().get_manifest(run.run_id)
+    size = sum(e["size"] for e in manifest["files"].values())
+    assert totals == [size] and size > 100_000  # the forest's model file alone is bigger
+    assert sum(sent) == size

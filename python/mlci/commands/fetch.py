@@ -27,15 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet or args.json:
         out = fetch.fetch(registry, ref, Path(args.output), everything=args.all)
     else:
-        with ui.progress() as bar:
-            task = bar.add_task(f"fetch {name}@{ref}", total=None)
-
-            def on_bytes(n: int, total: int | None = None) -> None:
-                if total is not None:
-                    bar.update(task, total=total)
-                else:
-                    bar.advance(task, n)
-
+        with ui.byte_progress(f"fetch {name}@{ref}") as on_bytes:
             out = fetch.fetch(registry, ref, Path(args.output), everything=args.all, on_bytes=on_bytes)
     if args.json:
         ui.print_json(out)

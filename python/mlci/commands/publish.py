@@ -15,15 +15,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlci import ui
-    from mlci.publish import publish, run_files
+    from mlci.publish import publish
 
     project = load_project(args)
     run_ = project.run(args.run)
-    total = len(run_files(run_))
-    with ui.progress() as bar:
-        task = bar.add_task("publish: uploading", total=total)
-        out = publish(project, run_, force=args.force, actor=args.actor,
-                      on_file=lambda rel, size: bar.advance(task))
+    if args.quiet or args.json:
+        out = publish(project, run_, force=args.force, actor=args.actor)
+    else:
+        with ui.byte_progress() as on_bytes:
+            out = publish(project, run_, force=args.force, actor=args.actor, on_bytes=on_bytes)
     if args.json:
         ui.print_json(out)
     else:
