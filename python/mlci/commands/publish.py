@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
             out = publish(project, run_, force=args.force, actor=args.actor, on_bytes=on_bytes)
     if args.json:
         ui.print_json(out)
-    else:
+    elif not args.quiet:
         ui.console().print(f"[green]publish[/]: {project.config.name} v{out['version']} {out['status']} in "
                            f"{out['store']} ({out.get('uploaded', 0)} files uploaded)")
     return 0
