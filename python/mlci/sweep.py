@@ -81,11 +81,12 @@ def label(overrides: dict[str, Any]) -> str:
                     for k, v in overrides.items())
 
 
-def validate(config_path: Path, combos: list[dict[str, Any]], grid_path: Path) -> list[Any]:
+def validate(config_path: Path, combos: list[dict[str, Any]], grid_path: Path,
+             estimators: bool = True) -> list[Any]:
     """Load the config with each combination's overrides; a bad key or value is a ConfigError
-    naming the grid file, the key and the combination. Returns the loaded configs."""
+    naming the grid file, the key and the combination. With ``estimators``, also each
+    combination's estimator parameters (check_estimators). Returns the loaded configs."""
     from mlci import config
-    from mlci.train import DEFAULT_ESTIMATORS, make_estimator, resolve_estimator
 
     base = config.read_yaml(config_path)
     configs = []
@@ -93,14 +94,27 @@ def validate(config_path: Path, combos: list[dict[str, Any]], grid_path: Path) -
         for key in combo:
             _check_key(base, key, grid_path)
         try:
-            cfg = config.load(config_path, overrides=combo)
-            if cfg.model.trainer == "sklearn":
-                cls = resolve_estimator(cfg.model.estimator or DEFAULT_ESTIMATORS[cfg.task], cfg.task)
-                make_estimator(cls, cfg.model.params, cfg.split.seed)
+            configs.append(config.load(config_path, overrides=combo))
         except ConfigError as exc:
             raise ConfigError(f"{grid_path}: combination {label(combo)}: {exc}") from None
-        configs.append(cfg)
+    if estimators:
+        check_estimators(configs, combos, grid_path)
     return configs
+
+
+def check_estimators(configs: list[Any], combos: list[dict[str, Any]], grid_path: Path) -> None:
+    """For the scikit-learn trainer: the estimator exists and takes each combination's
+    parameters (imports scikit-learn, so a rerun with every run up to date skips it)."""
+    from mlci.train import DEFAULT_ESTIMATORS, make_estimator, resolve_estimator
+
+    for cfg, combo in zip(configs, combos):
+        if cfg.model.trainer != "sklearn":
+            continue
+        try:
+            cls = resolve_estimator(cfg.model.estimator or DEFAULT_ESTIMATORS[cfg.task], cfg.task)
+            make_estimator(cls, cfg.model.params, cfg.split.seed)
+        except ConfigError as exc:
+            raise ConfigError(f"{grid_path}: combination {label(combo)}: {exc}") from None
 
 
 def _check_key(base: Any, key: str, grid_path: Path) -> None:
@@ -195,6 +209,27 @@ def _run_group(config_path: str, combos: list[tuple[int, dict[str, Any]]], force
     return out
 
 
+# What every worker imports; the fork server imports it once, while the grid is validated.
+PRELOAD = ["mlci.train", "mlci.evaluate", "sklearn.pipeline", "sklearn.compose", "sklearn.impute",
+           "sklearn.preprocessing", "sklearn.metrics", "pandas", "pyarrow.parquet", "skops.io"]
+
+
+def _start_workers_early(config_path: Path) -> None:
+    """Start multiprocessing's fork server now, preloading the training libraries (and the
+    configured estimator's module), so its imports overlap the grid's validation here and each
+    worker forks from it ready to train: no per-worker imports, and no fork of this process."""
+    import multiprocessing.forkserver
+
+    from mlci import config
+
+    modules = list(PRELOAD)
+    estimator = (config.read_yaml(config_path).get("model") or {}).get("estimator")
+    if isinstance(estimator, str) and "." in estimator:
+        modules.append(estimator.rsplit(".", 1)[0])
+    multiprocessing.forkserver.set_forkserver_preload(modules)
+    multiprocessing.forkserver.ensure_running()
+
+
 def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[int, int] | None = None,
               force: bool = False, device: Any = None, out_dir: Path | None = None,
               on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -207,7 +242,7 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     config_path = Path(config_path).resolve()
     grid = read_grid(grid_path)
     combos = combinations(grid)
-    configs = validate(config_path, combos, grid_path)
+    configs = validate(config_path, combos, grid_path, estimators=False)
     metric, greater = objective(configs[0])
     sweep_id = fp.digest({"config": config_path.read_text(), "grid": grid})[:12]
     project = Project(configs[0])
@@ -217,14 +252,21 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     # one group per run id: combinations that train the same model run one after the other.
     # Computing the ids here also fills the file-hash cache before the workers start.
     groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    to_train = set()
+    to_train, trained = set(), set()
     for i, combo, cfg in mine:
         p = Project(cfg)
         fingerprint = p.train_fingerprint()
         run_id = fingerprint[:16]
         groups.setdefault(run_id, []).append((i, combo))
-        if not Run(run_id, p.runs_dir / run_id).up_to_date("train", fingerprint) or force:
+        if force or not Run(run_id, p.runs_dir / run_id).up_to_date("train", fingerprint):
             to_train.add(run_id)
+        else:
+            trained.add(i)
+    if jobs > 1 and len(to_train) > 1:
+        _start_workers_early(config_path)  # its imports overlap the estimator checks below
+    # Every combination is checked before anything runs, except runs already trained as they are.
+    unchecked = [i for i in range(len(combos)) if i not in trained]
+    check_estimators([configs[i] for i in unchecked], [combos[i] for i in unchecked], grid_path)
     from mlci.devices import spread
 
     devices_ = spread(device, len(groups)) if device is not None else [None] * len(groups)
@@ -238,7 +280,7 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
                 results.append(rec)
                 (on_result or (lambda r: None))(rec)
     else:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             futures = [pool.submit(_run_group, str(config_path), group, force, dev)
                        for (_, group), dev in zip(groups.items(), devices_)]

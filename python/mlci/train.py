@@ -239,9 +239,8 @@ def finish_run(project: Project, tmp: Path, run_info: dict[str, Any], started: f
 
 
 def _reference_stats(X_train: Any, out: Path) -> None:
-    """Reference statistics for drift checks later, when the validation engine is present."""
-    try:
-        from mlci.validation import reference_stats
-    except ImportError:
-        return
-    write_json(out / "reference_stats.json", reference_stats(X_train))
+    """Reference statistics of the training data, for drift checks against this model later.
+    Compact JSON: every distinct value per column makes the file large (and indenting slow)."""
+    from mlci.validation import reference_stats, write_reference_stats
+
+    write_reference_stats(reference_stats(X_train), out / "reference_stats.json")

@@ -105,6 +105,22 @@ def test_invalid_keys_and_values_fail_before_anything_runs(tmp_path, mlci):
     assert not (tmp_path / "p" / ".mlci" / "runs").exists()  # nothing ran
 
 
+def test_a_rerun_checks_every_new_combination_before_training_any(tmp_path, mlci):
+    cfg = make_project(tmp_path / "p")
+    grid = write_grid(tmp_path / "p", {"model.params.max_depth": [1, 4]})
+    assert mlci("sweep", "-c", cfg, "--grid", grid, "--jobs", "2").returncode == 0
+    runs = sorted(p.name for p in (tmp_path / "p" / ".mlci" / "runs").iterdir())
+    # the trained combinations are up to date; the new estimator does not exist: nothing more runs
+    write_grid(tmp_path / "p", {"model.params.max_depth": [1, 4],
+                                "model.estimator": ["sklearn.tree.DecisionTreeClassifier",
+                                                    "sklearn.tree.NoSuchTree"]}, "grid.yaml")
+    r = mlci("sweep", "-c", cfg, "--grid", grid, "--jobs", "2")
+    assert r.returncode == 2
+    assert ("grid.yaml: combination max_depth=1 model.estimator=sklearn.tree.NoSuchTree: model.estimator: "
+            "`sklearn.tree` has no `NoSuchTree`") in r.stderr
+    assert sorted(p.name for p in (tmp_path / "p" / ".mlci" / "runs").iterdir()) == runs
+
+
 def test_a_failing_combination_is_reported_and_the_rest_still_ranked(tmp_path, mlci):
     cfg = make_project(tmp_path / "p")
     grid = write_grid(tmp_path / "p", {"model.params.max_depth": [3, -1]})  # -1 fails at fit time
