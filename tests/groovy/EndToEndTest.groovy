@@ -10,10 +10,11 @@ import org.junit.Test
  * requires a login. Only Jenkins itself is the harness (none can be installed here): its `input`,
  * `withCredentials`, `lock` and stage semantics are modelled, every `sh` runs for real.
  *
- * Three builds of the same Jenkinsfile: the promotion approved by a member of the approvers group,
- * refused to a user who is not one (then nobody answers: the timeout aborts), and aborted by an approver.
- * Each build trains, validates, evaluates, publishes to S3, builds, verifies and pushes the image;
- * only the approved one moves the alias.
+ * Three builds of Jenkinsfile.example: the promotion approved by a member of the approvers group,
+ * refused to a user who is not one (then nobody answers: the timeout aborts), and aborted by an approver;
+ * and one of the one-line `mlciPipeline(...)` Jenkinsfile of docs/jenkins.md, approved. Each build
+ * trains, validates, evaluates, publishes to S3, builds, verifies and pushes the image; only the
+ * approved ones move the alias.
  */
 class EndToEndTest {
     static E2eServices services
@@ -91,7 +92,8 @@ image:
     }
 
     /** What every build must have done before the promotion: version 1 in S3, its image verified and in the registry. */
-    void assertPublishedAndShipped() {
+    void assertPublishedAndShipped(List<String> skipped = []) {
+        assert f.h.callsOf('stage-skipped')*.stage == skipped: 'every other stage ran on the default branch'
         Map version = (Map) mlci(['registry', 'show', 'breast-cancer@1'])
         assert version.version == 1 && version.blessed == true
         assert version.build.url == f.h.globalEnv.BUILD_URL
@@ -102,7 +104,6 @@ image:
         Map manifest = services.registryGet("/v2/ml/${repository.tokenize('/')[-1]}/manifests/${image.tags[0]}",
             'application/vnd.docker.distribution.manifest.v2+json')
         assert manifest.status == 200 && manifest.digest == image.digest
-        assert f.h.callsOf('stage-skipped').isEmpty(): 'every stage ran on the default branch'
         ['mlciSetup', 'mlciCheck', 'mlciValidate', 'mlciTrain', 'mlciEvaluate', 'mlciPublish', 'mlciReport'].each {
             assert f.h.callsOf(it): "${it} was not called"
         }
@@ -143,6 +144,30 @@ image:
             assert f.h.callsOf('mlciPromote')[0].stage == 'Promote'
             assert f.h.callsOf('input')[0].node == null: 'nobody holds an executor while the approvers decide'
             assert f.h.shCalls.find { it.script.contains('promote') }.locks == ['mlci-promote-breast-cancer']
+            assertNoSecretLeaked()
+        } finally {
+            cleanupAfter()
+        }
+    }
+
+    /** The one-line pipeline of docs/jenkins.md, on the same real parts: the same outcome as the example. */
+    @Test
+    void theOneLineMlciPipelineShipsAndPromotesTheSameWay() {
+        try {
+            checkout()
+            new File(f.h.workspace, 'Jenkinsfile').text = """@Library('mlci') _
+mlciPipeline(config: 'mlci.yaml', agentLabel: 'linux', approvers: ['ml-leads'],
+             storeCredentialsId: 'mlci-s3', registryCredentialsId: 'mlci-registry')
+"""
+            f.h.inputAnswers.add(InputAnswer.approve('bob', [REASON: 'nightly candidate']))
+
+            f.h.runJenkinsfile(new File(f.h.workspace, 'Jenkinsfile').path)
+
+            assert f.h.result == 'SUCCESS': "${f.h.errors}\n${f.h.log}"
+            assertPublishedAndShipped(['Build / Train (GPU)', 'Build / Deploy staging', 'Deploy production'])
+            Map promoted = history().find { it.event == 'promote' }
+            assert promoted.actor == 'bob' && promoted.reason == 'nightly candidate' && promoted.version == 1
+            assert ((Map) mlci(['registry', 'show', 'breast-cancer@production'])).version == 1
             assertNoSecretLeaked()
         } finally {
             cleanupAfter()
