@@ -29,10 +29,15 @@ class Credentials implements Serializable {
      * Runs body with the store bound: the endpoint (cfg.endpoint, as AWS_ENDPOINT_URL) and the keys
      * (cfg.storeCredentialsId), plus any extra bindings (a registry login). Unset values bind nothing.
      */
-    static Object withStore(Object script, Map cfg, List extra = [], Closure body) {
+    static Object withStore(Object script, Map cfg, List extra, Closure body) {
         List bindings = store(script, cfg.storeCredentialsId as String) + extra
         return script.withEnv(Shell.env([AWS_ENDPOINT_URL: cfg.endpoint])) {
             script.withCredentials(bindings, body)
         }
+    }
+
+    /** {@link #withStore(Object, Map, List, Closure)} with the store's bindings only. */
+    static Object withStore(Object script, Map cfg, Closure body) {
+        return withStore(script, cfg, [], body)
     }
 }
