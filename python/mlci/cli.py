@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         parser, module = build_parser(name)
         args = parser.parse_args(argv[1:])
         _setup_logging(args.verbose, args.quiet)
+        if args.quiet:
+            from mlci import ui
+
+            ui.QUIET = True
         code = module.run(args)
         return int(code or 0)
     except MlciError as exc:

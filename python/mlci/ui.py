@@ -9,10 +9,13 @@ import threading
 from typing import Any, Callable, Iterable, Iterator
 
 
+QUIET = False  # -q: the CLI sets it; then only errors reach stderr
+
+
 def console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, quiet=QUIET)
 
 
 def print_json(obj: Any) -> None:

@@ -54,3 +54,16 @@ def test_bad_option_is_a_usage_error(mlci):
     r = mlci("train", "--no-such-option")
     assert r.returncode == 2
     assert "unrecognized arguments" in r.stderr
+
+
+def test_quiet_prints_nothing_on_success_and_still_the_error_line(tmp_path, mlci):
+    from projects import classification_project
+
+    classification_project(tmp_path)
+    for words in (["train"], ["evaluate"], ["publish"], ["report"], ["validate"]):
+        r = mlci(*words, "-q", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "" and r.stderr == "", (words, r.stderr)
+    r = mlci("promote", "bc", "7", "--to", "production", "-q", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith("mlci promote: error: ") and len(r.stderr.splitlines()) == 1

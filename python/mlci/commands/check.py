@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 from pathlib import Path
 
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if not result["passed"]:
         raise CheckFailed(result["summary"])
     if result["unstable"] and args.quiet:
-        ui.console().print(f"mlci check: {result['summary']}", markup=False)
+        print(f"mlci check: {result['summary']}", file=sys.stderr)
     return 0
 
 
