@@ -25,8 +25,31 @@ META_FILE = "MLmodel.json"
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "_operator.", "math.")
 
 
+def skops_io() -> Any:
+    """``skops.io``, imported without its import-time scan of every scikit-learn module.
+
+    skops builds its default list of trusted types by calling
+    ``sklearn.utils.all_estimators()``, which imports all of scikit-learn: about 2 s added
+    to every command that saves or loads a model. mlci never uses that default list (``load``
+    passes its own, checked against TRUSTED_PREFIXES and model.trusted_types), so the scan is
+    replaced by an empty list while skops is imported. Saving and loading are unchanged."""
+    import sys
+
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.utils
+
+    real = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    try:
+        import skops.io
+    finally:
+        sklearn.utils.all_estimators = real
+    return skops.io
+
+
 def save(estimator: Any, directory: Path, signature: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
-    import skops.io as sio
+    sio = skops_io()
 
     directory.mkdir(parents=True, exist_ok=True)
     try:
@@ -45,6 +68,7 @@ def _dump_compact(estimator: Any, path: Path) -> None:
     of 0.21 s and takes 2.3 MB instead of 4.0 MB. Same format; skops.io.load reads either."""
     from zipfile import ZIP_STORED, ZipFile
 
+    skops_io()
     from skops.io import _persist
 
     with ZipFile(path, "w", compression=ZIP_STORED) as zip_file:
@@ -85,7 +109,7 @@ def signature(directory: Path) -> dict[str, Any]:
 
 def load(directory: Path, trusted: list[str] | None = None) -> Any:
     """Verify and load a model directory's estimator."""
-    import skops.io as sio
+    sio = skops_io()
 
     meta = verify(directory)
     if meta.get("format") != "skops":

@@ -50,3 +50,20 @@ def test_a_changed_model_file_is_refused_before_loading(tmp_path, forest):
         f.write(b"\0")
     with pytest.raises(IntegrityError, match="model.skops: checksum mismatch"):
         model_io.load(tmp_path / "m")
+
+
+def test_loading_a_model_imports_only_the_scikit_learn_it_needs(tmp_path, forest):
+    """skops' import-time scan of all of scikit-learn (about 2 s per command) is skipped."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    model, _ = forest
+    model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
+    code = ("import sys, pathlib; from mlci import model_io; model_io.load(pathlib.Path(sys.argv[1])); "
+            "print(sorted(m for m in ('sklearn.neural_network', 'sklearn.gaussian_process', 'sklearn.naive_bayes', "
+            "'sklearn.ensemble') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], env=cli_env(), capture_output=True,
+                       text=True, check=True)
+    assert r.stdout.strip() == "['sklearn.ensemble']"
