@@ -122,5 +122,7 @@ def _print_summary(result: dict) -> None:
             d = ds["drift"]
             line += (f"; drift {d['drifted']}/{d['compared']} columns (share {d['share']:.2f}, "
                      f"dataset drift at {d['drift_share']})")
+            if result.get("drift_reference"):
+                line += f" against {result['drift_reference']}"
         con.print(line, markup=False, soft_wrap=True)
     con.print(result["summary"].split(";")[0] + f"; details in {result['outputs']['json']}", markup=False, soft_wrap=True)
