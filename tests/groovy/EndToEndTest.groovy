@@ -12,9 +12,9 @@ import org.junit.Test
  *
  * Three builds of Jenkinsfile.example: the promotion approved by a member of the approvers group,
  * refused to a user who is not one (then nobody answers: the timeout aborts), and aborted by an approver;
- * and one of the one-line `mlciPipeline(...)` Jenkinsfile of docs/jenkins.md, approved. Each build
+ * and one of the one-line `mlciPipeline(...)` Jenkinsfile of docs/jenkins.md, approved. Each of these
  * trains, validates, evaluates, publishes to S3, builds, verifies and pushes the image; only the
- * approved ones move the alias.
+ * approved ones move the alias. A pull-request build of the example trains and reports only.
  */
 class EndToEndTest {
     static E2eServices services
@@ -168,6 +168,28 @@ mlciPipeline(config: 'mlci.yaml', agentLabel: 'linux', approvers: ['ml-leads'],
             Map promoted = history().find { it.event == 'promote' }
             assert promoted.actor == 'bob' && promoted.reason == 'nightly candidate' && promoted.version == 1
             assert ((Map) mlci(['registry', 'show', 'breast-cancer@production'])).version == 1
+            assertNoSecretLeaked()
+        } finally {
+            cleanupAfter()
+        }
+    }
+
+    /** A pull-request build of the same Jenkinsfile: checks, trains and reports; publishes, ships and asks nothing. */
+    @Test
+    void aPullRequestBuildTrainsAndReportsButPublishesNothing() {
+        try {
+            checkout()
+            f.h.globalEnv.BRANCH_NAME = 'PR-7'
+            f.h.globalEnv.CHANGE_ID = '7'
+
+            f.h.runJenkinsfile(new File(f.h.workspace, 'Jenkinsfile').path)
+
+            assert f.h.result == 'SUCCESS': "${f.h.errors}\n${f.h.log}"
+            assert f.h.callsOf('stage-skipped')*.stage == ['Build / Publish', 'Build / Image', 'Promote']
+            assert f.h.callsOf('input').isEmpty() && f.h.callsOf('mlciImage').isEmpty()
+            assert f.h.callsOf('mlciEvaluate') && new File(f.h.workspace, '.mlci/jenkins/report/report.html').isFile()
+            assert mlci(['registry', 'list']) == []
+            assert services.registryGet("/v2/ml/${repository.tokenize('/')[-1]}/tags/list").status == 404
             assertNoSecretLeaked()
         } finally {
             cleanupAfter()
