@@ -11,7 +11,7 @@ void call(Map args = [:]) {
         defaultBranch: 'main', checks: true, validate: true, image: true, promote: true, alias: 'production',
         approvers: null, approvalTime: 24, approvalUnit: 'HOURS', nightly: false, cron: 'H 2 * * *',
         setup: [:], storeCredentialsId: null, endpoint: null, registryCredentialsId: null,
-        stagingEnvironment: null, productionEnvironment: null, buildsToKeep: '30'], args)
+        stagingEnvironment: null, productionEnvironment: null, buildsToKeep: '30', prComment: null], args)
     if (cfg.promote) {
         Defaults.require('mlciPipeline', cfg, ['approvers'])
     }
@@ -109,7 +109,7 @@ void call(Map args = [:]) {
                 }
                 post {
                     always {
-                        mlciReport([config: cfg.config] + store)
+                        mlciReport([config: cfg.config, comment: cfg.prComment] + store)
                     }
                 }
             }

@@ -5,11 +5,13 @@ import org.mlci.Shell
 
 /**
  * `mlci report`: report.html (HTML Publisher), summary.md and JSON archived, the headline in the build
- * description. Never fails or changes the build result: a missing report is a warning in the log.
+ * description; on a pull-request build (CHANGE_ID) with `comment` set, summary.md posted as the PR's
+ * comment (updated in place by later builds). Never fails or changes the build result: a missing report
+ * or a comment that could not be posted is a warning in the log.
  */
 Map call(Map args = [:]) {
     Map cfg = Defaults.merge('mlciReport', [config: 'mlci.yaml', output: '.mlci/jenkins/report', reportName: 'mlci report',
-        description: true, storeCredentialsId: null, endpoint: null], args)
+        description: true, storeCredentialsId: null, endpoint: null, comment: null], args)
     Map result = [rc: -1, json: [:], message: '']
     try {
         result = Credentials.withStore(this, cfg) {
@@ -31,5 +33,32 @@ Map call(Map args = [:]) {
         echo("mlciReport: WARNING: no report (exit ${result.rc}): ${result.message ?: 'see the log above'}; " +
             'the build result is unchanged')
     }
-    return [written: result.rc == 0] + result.json
+    Map out = [written: result.rc == 0] + result.json
+    if (cfg.comment && env.CHANGE_ID && result.rc == 0) {
+        out.comment = comment(cfg)
+    }
+    return out
+}
+
+/** `mlci report comment` on this pull request, the forge's token bound from its credential; never throws. */
+Map comment(Map cfg) {
+    Map c = Defaults.merge('mlciReport comment', [forge: null, repo: null, credentialsId: null, url: null], cfg.comment)
+    try {
+        Defaults.require('mlciReport comment', c, ['forge', 'repo', 'credentialsId'])
+        Map result = withCredentials(Credentials.forgeToken(this, c.forge as String, c.credentialsId as String)) {
+            Cli.run(this, 'mlciReport-comment', Shell.args(['report', 'comment'], ['--config': cfg.config,
+                '--forge': c.forge, '--repo': c.repo, '--pr': env.CHANGE_ID, '--url': c.url,
+                '--summary': "${cfg.output}/summary.md"]))
+        }
+        if (result.rc == 0) {
+            return result.json
+        }
+        echo("mlciReport: WARNING: the pull-request comment was not posted (exit ${result.rc}): " +
+            "${result.message ?: 'see the log above'}; the build result is unchanged")
+    } catch (InterruptedException aborted) {
+        throw aborted
+    } catch (Exception problem) {
+        echo("mlciReport: WARNING: the pull-request comment was not posted: ${problem.message}")
+    }
+    return [:]
 }

@@ -174,15 +174,27 @@ mlciPipeline(config: 'mlci.yaml', agentLabel: 'linux', approvers: ['ml-leads'],
         }
     }
 
-    /** A pull-request build of the same Jenkinsfile: checks, trains and reports; publishes, ships and asks nothing. */
+    /**
+     * A pull-request build of the same Jenkinsfile: checks, trains and reports, and posts the report's
+     * summary as the PR's comment (a GitHub API stand-in); the next build edits that comment. It
+     * publishes, ships and asks nothing.
+     */
     @Test
-    void aPullRequestBuildTrainsAndReportsButPublishesNothing() {
+    void aPullRequestBuildTrainsReportsAndCommentsButPublishesNothing() {
         try {
             checkout()
             f.h.globalEnv.BRANCH_NAME = 'PR-7'
             f.h.globalEnv.CHANGE_ID = '7'
+            String token = "github-SENTINEL-${UUID.randomUUID()}"
+            f.h.credentials['github-token'] = [secret: token]
+            Map github = services.github(token)
+            File jenkinsfile = new File(f.h.workspace, 'Jenkinsfile')
+            jenkinsfile.text = jenkinsfile.text.replace("always { mlciReport(storeCredentialsId: 'mlci-s3') }",
+                "always { mlciReport(storeCredentialsId: 'mlci-s3', comment: [forge: 'github', repo: 'acme/breast-cancer', " +
+                "credentialsId: 'github-token', url: '${github.url}']) }")
+            assert jenkinsfile.text.contains("credentialsId: 'github-token'")
 
-            f.h.runJenkinsfile(new File(f.h.workspace, 'Jenkinsfile').path)
+            f.h.runJenkinsfile(jenkinsfile.path)
 
             assert f.h.result == 'SUCCESS': "${f.h.errors}\n${f.h.log}"
             assert f.h.callsOf('stage-skipped')*.stage == ['Build / Publish', 'Build / Image', 'Promote']
@@ -190,7 +202,15 @@ mlciPipeline(config: 'mlci.yaml', agentLabel: 'linux', approvers: ['ml-leads'],
             assert f.h.callsOf('mlciEvaluate') && new File(f.h.workspace, '.mlci/jenkins/report/report.html').isFile()
             assert mlci(['registry', 'list']) == []
             assert services.registryGet("/v2/ml/${repository.tokenize('/')[-1]}/tags/list").status == 404
+            String summary = new File(f.h.workspace, '.mlci/jenkins/report/summary.md').getText('UTF-8')
+            assert github.comments.values() as List == [summary] && summary.contains('<!-- mlci-report:breast-cancer -->')
+            assert github.requests*.method == ['GET', 'POST']
+
+            f.h.runJenkinsfile(jenkinsfile.path)  // the next build of the PR edits the same comment
+
+            assert github.comments.size() == 1 && github.requests*.method == ['GET', 'POST', 'GET', 'PATCH']
             assertNoSecretLeaked()
+            [f.h.shCalls*.script, [f.h.log.toString()]].flatten().each { assert !it.contains(token) }
         } finally {
             cleanupAfter()
         }

@@ -60,6 +60,21 @@ class PipelineTest {
     }
 
     @Test
+    void aPullRequestGetsTheReportSummaryAsItsCommentWhenAsked() {
+        f.h.globalEnv.BRANCH_NAME = 'PR-42'
+        f.h.globalEnv.CHANGE_ID = '42'
+        f.h.credentials['github-token'] = [secret: 'GITHUB-SENTINEL']
+        f.h.runStep('mlciPipeline', options + [prComment: [forge: 'github', repo: 'acme/churn', credentialsId: 'github-token']])
+        assert f.h.result == 'SUCCESS': "${f.h.errors}\n${f.h.log}"
+        assert commands() == ['doctor', 'validate', 'train', 'evaluate', 'report', 'report comment']
+        Map comment = f.mlciCalls()[-1]
+        assert comment.argv == ['report', 'comment', '--config=mlci.yaml', '--forge=github', '--repo=acme/churn', '--pr=42',
+                                '--summary=.mlci/jenkins/report/summary.md', '--json']
+        assert comment.env.GITHUB_TOKEN == 'GITHUB-SENTINEL'
+        assert !f.h.shCalls.any { it.script.contains('GITHUB-SENTINEL') } && !f.h.log.toString().contains('GITHUB-SENTINEL')
+    }
+
+    @Test
     void aFailedGateStopsThePipelineNamesTheGateAndStillReports() {
         f.answer('evaluate', [rc: 1, stdout: [gates: [[metric: 'f1', observed: 0.88, baseline: 0.9, passed: false,
                                                         reason: 'regressed by 0.02 > max_regression 0.01']]]])

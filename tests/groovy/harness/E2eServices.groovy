@@ -15,6 +15,7 @@ class E2eServices {
     String s3Url
     String registryHost
     private final List<Process> processes = []
+    private final List servers = []
 
     /** The Python of the test venv (.venv, made by `make test`) when there is one, else python3. */
     static String python() {
@@ -126,6 +127,59 @@ auth: {htpasswd: {realm: mlci-e2e, path: ${htpasswd.path}}}
                 json: body ? new JsonSlurperClassic().parseText(body) : null]
     }
 
+    /**
+     * A GitHub REST stand-in for pull-request comments (the three calls `mlci report comment` makes:
+     * list, create, edit), requiring `Authorization: Bearer TOKEN`. Returns its state: base URL,
+     * comments (id -> body) and the requests seen (method, path). Stopped by {@link #stop}.
+     */
+    Map github(String token) {
+        Map state = [comments: new LinkedHashMap<Integer, String>(), requests: []]
+        com.sun.net.httpserver.HttpServer server = com.sun.net.httpserver.HttpServer.create(
+            new InetSocketAddress(InetAddress.getByName('127.0.0.1'), 0), 0)
+        server.createContext('/') { com.sun.net.httpserver.HttpExchange x ->
+            try {
+                answerGithub(x, token, state)
+            } catch (Throwable t) {
+                System.err.println("github stand-in: ${t}")  // the client then sees its connection dropped
+                throw t
+            }
+        }
+        server.start()
+        servers.add(server)
+        state.url = "http://127.0.0.1:${server.address.port}".toString()
+        return state
+    }
+
+    private static void answerGithub(com.sun.net.httpserver.HttpExchange x, String token, Map state) {
+        String path = x.requestURI.path
+        state.requests.add([method: x.requestMethod, path: path])
+        int status = 200
+        Object answer
+        if (x.requestHeaders.getFirst('Authorization') != "Bearer ${token}".toString()) {
+            status = 401
+            answer = [message: 'Bad credentials']
+        } else if (x.requestMethod == 'GET' && path ==~ '/repos/[^/]+/[^/]+/issues/\\d+/comments') {
+            answer = state.comments.collect { id, body -> [id: id, body: body] }
+        } else if (x.requestMethod == 'POST' && path ==~ '/repos/[^/]+/[^/]+/issues/\\d+/comments') {
+            int id = 1000 + state.comments.size()
+            state.comments[id] = new JsonSlurperClassic().parseText(x.requestBody.getText('UTF-8')).body
+            status = 201
+            answer = [id: id]
+        } else if (x.requestMethod == 'PATCH' && path ==~ '/repos/[^/]+/[^/]+/issues/comments/\\d+') {
+            int id = path.tokenize('/')[-1] as int
+            state.comments[id] = new JsonSlurperClassic().parseText(x.requestBody.getText('UTF-8')).body
+            answer = [id: id]
+        } else {
+            status = 404
+            answer = [message: 'Not Found']
+        }
+        byte[] bytes = groovy.json.JsonOutput.toJson(answer).getBytes('UTF-8')
+        x.responseHeaders.add('Content-Type', 'application/json')
+        x.sendResponseHeaders(status, bytes.length)
+        x.responseBody.write(bytes)
+        x.close()
+    }
+
     /** Removes the images a test built from the local daemon (every tag of the repository). */
     static void removeImages(String repository) {
         Process list = new ProcessBuilder('docker', 'image', 'ls', '--quiet', repository).start()
@@ -137,6 +191,7 @@ auth: {htpasswd: {realm: mlci-e2e, path: ${htpasswd.path}}}
     }
 
     void stop() {
+        servers.each { it.stop(0) }
         processes.each { it.destroy() }
         processes.each { it.waitFor() }
         dir.deleteDir()
