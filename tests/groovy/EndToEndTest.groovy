@@ -137,7 +137,11 @@ image:
             assert f.h.result == 'SUCCESS': "${f.h.errors}\n${f.h.log}"
             assertPublishedAndShipped()
             assert ((Map) mlci(['registry', 'show', 'breast-cancer@production'])).version == 1
-            Map promoted = history().find { it.event == 'promote' }
+            List<Map> events = history()
+            assert events*.event == ['register', 'image', 'promote']: 'the audit log tells the whole story, in order'
+            Map image = ((Map) mlci(['registry', 'show', 'breast-cancer@1'])).images[0]
+            assert events[1].digest == image.digest && events[1].version == 1
+            Map promoted = events[2]
             assert promoted.actor == 'alice' && promoted.alias == 'production' && promoted.version == 1
             assert promoted.reason == 'beats production; "reviewed" $(by) the team'
             assert promoted.build.url == f.h.globalEnv.BUILD_URL
@@ -229,7 +233,7 @@ mlciPipeline(config: 'mlci.yaml', agentLabel: 'linux', approvers: ['ml-leads'],
             assert f.h.log.contains('Timeout has been exceeded (3 DAYS)')
             assertPublishedAndShipped()
             assert ((Map) mlci(['registry', 'show', 'breast-cancer@1'])).aliases == []
-            assert !history().any { it.event == 'promote' }
+            assert history()*.event == ['register', 'image']: 'registered and shipped, never promoted'
             assert !f.h.shCalls.any { it.script.contains(' promote ') }
             assertNoSecretLeaked()
         } finally {
@@ -250,7 +254,7 @@ mlciPipeline(config: 'mlci.yaml', agentLabel: 'linux', approvers: ['ml-leads'],
             assert f.h.log.contains('mlciPromote: breast-cancer version 1 to production was not approved')
             assertPublishedAndShipped()
             assert ((Map) mlci(['registry', 'show', 'breast-cancer@1'])).aliases == []
-            assert !history().any { it.event == 'promote' }
+            assert history()*.event == ['register', 'image']: 'registered and shipped, never promoted'
             assertNoSecretLeaked()
         } finally {
             cleanupAfter()
