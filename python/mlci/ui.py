@@ -60,12 +60,3 @@ def byte_progress(description: str = "publish: uploading") -> Iterator[Callable[
                     bar.advance(task, n)
 
         yield on_bytes
-
-
-def progress(transient: bool = True) -> Any:
-    """A rich progress bar on stderr (hidden when stderr is not a terminal)."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                    console=console(), transient=transient)

@@ -127,9 +127,9 @@ class Store(ABC):
         ``size`` (when the caller knows it) lets a backend pick a single request for small objects.
         """
 
+    @abstractmethod
     def list_info(self, prefix: str) -> list[ObjectInfo]:
         """Like list(), with sizes and modification times (used by gc)."""
-        raise NotImplementedError(f"{type(self).__name__}.list_info")
 
     # --- shared on top of the primitives ------------------------------------------------
     def get_json(self, key: str) -> Any:
