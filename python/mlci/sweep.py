@@ -214,18 +214,14 @@ PRELOAD = ["mlci.train", "mlci.evaluate", "sklearn.pipeline", "sklearn.compose",
            "sklearn.preprocessing", "sklearn.metrics", "pandas", "pyarrow.parquet", "skops.io"]
 
 
-def _start_workers_early(config_path: Path) -> None:
+def _start_workers_early(configs: list[Any]) -> None:
     """Start multiprocessing's fork server now, preloading the training libraries (and the
-    configured estimator's module), so its imports overlap the grid's validation here and each
+    configured estimators' modules), so its imports overlap the estimator checks here and each
     worker forks from it ready to train: no per-worker imports, and no fork of this process."""
     import multiprocessing.forkserver
 
-    from mlci import config
-
-    modules = list(PRELOAD)
-    estimator = (config.read_yaml(config_path).get("model") or {}).get("estimator")
-    if isinstance(estimator, str) and "." in estimator:
-        modules.append(estimator.rsplit(".", 1)[0])
+    estimators = {cfg.model.estimator for cfg in configs if cfg.model.estimator and "." in cfg.model.estimator}
+    modules = PRELOAD + sorted({name.rsplit(".", 1)[0] for name in estimators})
     multiprocessing.forkserver.set_forkserver_preload(modules)
     multiprocessing.forkserver.ensure_running()
 
@@ -263,7 +259,7 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
         else:
             trained.add(i)
     if jobs > 1 and len(to_train) > 1:
-        _start_workers_early(config_path)  # its imports overlap the estimator checks below
+        _start_workers_early(configs)  # its imports overlap the estimator checks below
     # Every combination is checked before anything runs, except runs already trained as they are.
     unchecked = [i for i in range(len(combos)) if i not in trained]
     check_estimators([configs[i] for i in unchecked], [combos[i] for i in unchecked], grid_path)
