@@ -45,7 +45,7 @@ Map comment(Map cfg) {
     Map c = Defaults.merge('mlciReport comment', [forge: null, repo: null, credentialsId: null, url: null], cfg.comment)
     try {
         Defaults.require('mlciReport comment', c, ['forge', 'repo', 'credentialsId'])
-        Map result = withCredentials(Credentials.forgeToken(this, c.forge as String, c.credentialsId as String)) {
+        Map result = withCredentials(Credentials.forgeToken(this, c.credentialsId as String)) {
             Cli.run(this, 'mlciReport-comment', Shell.args(['report', 'comment'], ['--config': cfg.config,
                 '--forge': c.forge, '--repo': c.repo, '--pr': env.CHANGE_ID, '--url': c.url,
                 '--summary': "${cfg.output}/summary.md"]))

@@ -70,7 +70,7 @@ class PipelineTest {
         Map comment = f.mlciCalls()[-1]
         assert comment.argv == ['report', 'comment', '--config=mlci.yaml', '--forge=github', '--repo=acme/churn', '--pr=42',
                                 '--summary=.mlci/jenkins/report/summary.md', '--json']
-        assert comment.env.GITHUB_TOKEN == 'GITHUB-SENTINEL'
+        assert comment.env.MLCI_FORGE_TOKEN == 'GITHUB-SENTINEL'
         assert !f.h.shCalls.any { it.script.contains('GITHUB-SENTINEL') } && !f.h.log.toString().contains('GITHUB-SENTINEL')
     }
 

@@ -2,7 +2,7 @@ import org.junit.After
 import org.junit.Before
 import org.junit.Test
 
-/** mlciReport's pull-request comment: only on PR builds, the token only through withCredentials, never failing. */
+/** mlciReport's pull-request comment: only on PR builds, the token only through withCredentials (MLCI_FORGE_TOKEN), never failing. */
 class ReportCommentTest {
     static final String TOKEN = 'TOKEN-SENTINEL-\'$(touch PWNED)`id`'
     static final Map COMMENT = [forge: 'gitlab', repo: 'ml/churn-model', credentialsId: 'gitlab-token',
@@ -37,7 +37,7 @@ class ReportCommentTest {
             ['report', '--config=mlci.yaml', '--output=.mlci/jenkins/report', '--json'],
             ['report', 'comment', '--config=mlci.yaml', '--forge=gitlab', '--repo=ml/churn-model', '--pr=7',
              '--url=https://gitlab.example', '--summary=.mlci/jenkins/report/summary.md', '--json']]
-        assert calls[1].env.GITLAB_TOKEN == TOKEN && !calls[0].env.containsKey('GITLAB_TOKEN')
+        assert calls[1].env.MLCI_FORGE_TOKEN == TOKEN && !calls[0].env.containsKey('MLCI_FORGE_TOKEN')
         assert out.comment == [action: 'updated', id: 1234, forge: 'gitlab']
         assertTokenNeverInShellTextOrLog()
     }
@@ -64,16 +64,20 @@ class ReportCommentTest {
 
     @Test
     void aWrongForgeOrAMissingCredentialIsAWarningNamingIt() {
+        // the CLI checks the forge (this is the message its argument parser gives)
+        f.answer('report comment', [rc: 2, stderr: "mlci report comment: error: argument --forge: invalid choice: 'gitea' " +
+            "(choose from 'github', 'gitlab', 'bitbucket-server')"])
         f.h.runStep('mlciReport', [comment: COMMENT + [forge: 'gitea']])
         assert f.h.result == 'SUCCESS'
-        assert f.h.log.contains("mlciReport: WARNING: the pull-request comment was not posted: mlciReport: comment.forge " +
-            "must be one of github, gitlab, bitbucket-server, got 'gitea'")
+        assert f.mlciCalls()[1].argv.contains('--forge=gitea')
+        assert f.h.log.contains("mlciReport: WARNING: the pull-request comment was not posted (exit 2): mlci report comment: " +
+            "error: argument --forge: invalid choice: 'gitea' (choose from 'github', 'gitlab', 'bitbucket-server')")
         f.h.runStep('mlciReport', [comment: COMMENT + [credentialsId: 'nope']])
         assert f.h.log.contains("the pull-request comment was not posted: Could not find credentials entry with ID 'nope'")
         f.h.runStep('mlciReport', [comment: [forge: 'github']])
         assert f.h.log.contains('the pull-request comment was not posted: mlciReport comment: missing required argument(s) repo, credentialsId')
         assert f.h.result == 'SUCCESS'
-        assert f.mlciCalls()*.argv*.getAt(1).every { it == '--config=mlci.yaml' }
+        assert f.mlciCalls()*.argv*.getAt(1) == ['--config=mlci.yaml', 'comment', '--config=mlci.yaml', '--config=mlci.yaml']
     }
 
     @Test

@@ -253,6 +253,15 @@ def test_rejected_token_is_a_clear_usage_error(server, summaries, tmp_path, mlci
     no_token_in(r)
 
 
+def test_the_one_variable_jenkins_binds_works_for_every_forge(server, summaries, tmp_path, mlci):
+    env = {"MLCI_FORGE_TOKEN": TOKEN, "GITHUB_TOKEN": "", "GITLAB_TOKEN": ""}
+    r = post(mlci, tmp_path, "gitlab", "team/ml/churn", summaries[0], server.url, env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["action"] == "created"
+    assert all(h.get("PRIVATE-TOKEN") == TOKEN for _, _, h in server.requests)
+    no_token_in(r)
+
+
 def test_missing_token_and_bad_arguments(summaries, tmp_path, mlci):
     env = {"GITHUB_TOKEN": "", "BITBUCKET_TOKEN": TOKEN}
     r = post(mlci, tmp_path, "github", "acme/churn", summaries[0], "http://127.0.0.1:9", env)

@@ -22,7 +22,6 @@ Endpoints used (the token comes from the environment, never argv, and is never l
 from __future__ import annotations
 
 import abc
-
 import logging
 import re
 from typing import Any, Iterator, Mapping
@@ -34,6 +33,7 @@ from mlci.retry import retry
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN", "bitbucket-server": "BITBUCKET_TOKEN"}
+FORGE_TOKEN_ENV = "MLCI_FORGE_TOKEN"
 DEFAULT_URL = {"github": "https://api.github.com", "gitlab": "https://gitlab.com"}
 HTML_MARKER = re.compile(r"<!--\s*mlci-report:([^>]*?)\s*-->")
 REF_MARKER = re.compile(r"^\[//\]: # \(mlci-report:([^)]*)\)\s*$", re.M)
@@ -60,6 +60,7 @@ class Forge(abc.ABC):
         import requests
 
         self.base = base.rstrip("/")
+        self.token_env = TOKEN_ENV[self.name]  # where the token came from, named in errors
         self.repo = repo
         self.pr = pr
         self.session = requests.Session()
@@ -85,7 +86,7 @@ class Forge(abc.ABC):
 
         resp = retry(call, what=f"{self.name} {method} {_strip_query(url)}", on=(ConnectionError, _Transient))
         if resp.status_code in (401, 403):
-            raise UsageError(f"{self.name} refused the token in {TOKEN_ENV[self.name]} "
+            raise UsageError(f"{self.name} refused the token in {self.token_env} "
                              f"(HTTP {resp.status_code} on {method} {_strip_query(url)}): {_message(resp)}; "
                              "check the token and that it may comment on this repository")
         if resp.status_code == 404:
@@ -236,12 +237,15 @@ def post_comment(forge: str, repo: str, pr: int, body: str, base_url: str | None
         raise UsageError(f"--url is required for {forge} (e.g. https://bitbucket.example.com)")
     if not re.match(r"^https?://", base):
         raise UsageError(f"--url {base!r}: expected an http(s) URL")
-    token = env.get(TOKEN_ENV[forge])
+    # the forge's own variable, or MLCI_FORGE_TOKEN (what mlciReport binds, whatever the forge)
+    token_env = TOKEN_ENV[forge] if env.get(TOKEN_ENV[forge]) else FORGE_TOKEN_ENV
+    token = env.get(token_env)
     if not token:
         raise UsageError(f"{TOKEN_ENV[forge]} is not set: the {forge} token is read from the environment "
-                         "(in Jenkins: withCredentials([string(credentialsId: ..., variable: "
-                         f"'{TOKEN_ENV[forge]}')]))")
+                         f"({TOKEN_ENV[forge]} or {FORGE_TOKEN_ENV}; in Jenkins: mlciReport(comment: "
+                         "[credentialsId: ...]) binds it)")
     client = FORGES[forge](base, repo, pr, token)
+    client.token_env = token_env  # MLCI_FORGE_TOKEN when the forge's own variable is unset
     key = marker_key(body)
     body = client.prepare(body)
     existing = next(((cid, extra) for cid, text, extra in client.comments() if has_marker(text, key)), None)

@@ -1,7 +1,5 @@
 package org.mlci
 
-import hudson.AbortException
-
 /**
  * withCredentials bindings for the secrets the CLI reads from its environment. The secret is
  * bound to a variable and read by the CLI itself: it never appears in Groovy strings or shell text.
@@ -27,14 +25,9 @@ class Credentials implements Serializable {
             usernameVariable: 'MLCI_REGISTRY_USER', passwordVariable: 'MLCI_REGISTRY_PASSWORD')]
     }
 
-    /** The token `mlci report comment` reads for a forge (a secret-text credential). */
-    static List forgeToken(Object script, String forge, String credentialsId) {
-        Map variables = [github: 'GITHUB_TOKEN', gitlab: 'GITLAB_TOKEN', 'bitbucket-server': 'BITBUCKET_TOKEN']
-        if (!variables.containsKey(forge)) {
-            throw new AbortException("mlciReport: comment.forge must be one of ${variables.keySet().join(', ')}, " +
-                "got '${forge}'")
-        }
-        return [script.string(credentialsId: credentialsId, variable: variables[forge])]
+    /** The pull-request token `mlci report comment` reads, whatever the forge (a secret-text credential). */
+    static List forgeToken(Object script, String credentialsId) {
+        return [script.string(credentialsId: credentialsId, variable: 'MLCI_FORGE_TOKEN')]
     }
 
     /**
