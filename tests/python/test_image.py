@@ -325,3 +325,17 @@ def test_registry_login_uses_env_credentials_and_never_echoes_them(project, mlci
     r = mlci("image", "push", "-c", cfg.name, "--run", project["run_id"], "--force", cwd=project["root"],
              env={"MLCI_REGISTRY_USER": "ci-bot"})
     assert r.returncode == 2 and "set both MLCI_REGISTRY_USER and MLCI_REGISTRY_PASSWORD" in r.stderr
+
+
+@pytest.mark.parametrize("message, retry", [
+    ("login attempt to http://127.0.0.1:50309/v2/ failed with status: 401 Unauthorized", False),  # port, not a 503
+    ("push to 10.0.0.5:5030/ml/bc denied: requested access to the resource is denied", False),
+    ("received unexpected HTTP status: 503 Service Unavailable", True),
+    ("502 Bad Gateway", True),
+    ("unexpected EOF", True),
+    ('Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused', True),
+])
+def test_only_network_and_gateway_errors_are_retried(message, retry):
+    from mlci.image.docker import transient
+
+    assert transient(message) is retry

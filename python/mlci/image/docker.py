@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from mlci.retry import retry
@@ -24,8 +25,11 @@ def client() -> Any:
                  on=(docker.errors.DockerException, requests.exceptions.RequestException, OSError))
 
 
+# Whole words only: a registry on port 50309 must not read as an HTTP 503.
+_TRANSIENT = re.compile(r"connection refused|dial tcp|i/o timeout|timeout|no such host|connection reset|"
+                        r"temporarily unavailable|\beof\b|(?<![\d:.])50[234](?!\d)")
+
+
 def transient(message: str) -> bool:
     """Whether a daemon/registry error message looks like a network problem worth retrying."""
-    text = message.lower()
-    return any(s in text for s in ("connection refused", "dial tcp", "i/o timeout", "timeout", "no such host",
-                                   "connection reset", "eof", "temporarily unavailable", "502", "503", "504"))
+    return _TRANSIENT.search(message.lower()) is not None
