@@ -11,7 +11,7 @@ from typing import Any
 from mlci import fingerprint as fp
 from mlci import gates as gate_rules
 from mlci import metrics as metric_defs
-from mlci import model_io
+from mlci.model import load_any
 from mlci.errors import IntegrityError, UsageError
 from mlci.runs import Project, Run, write_json
 
@@ -76,7 +76,7 @@ def evaluate(project: Project, run: Run, force: bool = False) -> dict[str, Any]:
     test = pd.read_parquet(run.file("test.parquet"))
     y = test.pop(cfg.data.target)
     trusted = cfg.model.trusted_types
-    model = model_io.load_any(run.file("model"), trusted)
+    model = load_any(run.file("model"), trusted)
     names = cfg.metric_names
     candidate, y_pred, proba = score(model, test, y, cfg.task, names)
 
@@ -87,7 +87,7 @@ def evaluate(project: Project, run: Run, force: bool = False) -> dict[str, Any]:
 
         try:
             base_dir = download_model(project.open_store(), baseline, project.workspace / "cache" / "models")
-            base_model = model_io.load_any(base_dir, trusted)
+            base_model = load_any(base_dir, trusted)
             base_metrics, _, _ = score(base_model, test, y, cfg.task, names)
         except (UsageError, IntegrityError, KeyError, ValueError) as exc:
             raise UsageError(f"baseline {cfg.name}@{cfg.evaluate.baseline} (v{baseline['version']}) "

@@ -47,9 +47,9 @@ def fetch(registry: Registry, ref: str, dest: Path, everything: bool = False,
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp / rel, target)
             shutil.rmtree(tmp / "model", ignore_errors=True)
-        from mlci import model_io
+        from mlci.model import verify
 
-        model_io.verify(tmp if not everything else tmp / "model")
+        verify(tmp if not everything else tmp / "model")
         _replace_dir(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -59,7 +59,7 @@ def fetch(registry: Registry, ref: str, dest: Path, everything: bool = False,
 
 
 def _is_fetched(path: Path) -> bool:
-    from mlci.model_io import META_FILE
+    from mlci.model import META_FILE
 
     return (path / META_FILE).is_file() or (path / "model" / META_FILE).is_file()
 

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlci.store.base import sha256_file
+from mlci.util import sha256_file, write_text
 
 # never part of the code version: mlci's own workspace and tool caches (they change by running)
 IGNORED_PARTS = {".mlci", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".ipynb_checkpoints",
@@ -53,10 +53,7 @@ class HashCache:
 
     def save(self) -> None:
         if self.dirty:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.entries))
-            os.replace(tmp, self.path)
+            write_text(self.path, json.dumps(self.entries))
             self.dirty = False
 
 

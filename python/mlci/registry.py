@@ -18,13 +18,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlci.errors import CheckFailed, IntegrityError, NotFoundError, UsageError
-from mlci.store.base import KeyMissing, Store, dumps
+from mlci.store.base import KeyMissing, Store
+from mlci.util import dumps, utc_now as now
 
 ALIAS_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def build_info() -> dict[str, Any]:

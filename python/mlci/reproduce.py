@@ -37,7 +37,7 @@ def _data_file(store: Store, record: dict[str, Any], role: str, entry: dict[str,
 def reproduce(store: Store, name: str, ref: str) -> dict[str, Any]:
     import pandas as pd
 
-    from mlci import model_io
+    from mlci.model import load_any
     from mlci.runs import Project
     from mlci.train import train
 
@@ -65,8 +65,8 @@ def reproduce(store: Store, name: str, ref: str) -> dict[str, Any]:
         test = pd.read_parquet(work / "original" / "test.parquet")
         test.pop(cfg["data"]["target"])
         trusted = cfg.get("model", {}).get("trusted_types", [])
-        original = model_io.load_any(work / "original" / "model", trusted).predict(test)
-        retrained = model_io.load_any(run.file("model"), trusted).predict(test)
+        original = load_any(work / "original" / "model", trusted).predict(test)
+        retrained = load_any(run.file("model"), trusted).predict(test)
         same = int((original == retrained).sum())
         identical = same == len(test)
         code_now = project.code["hash"]

@@ -22,21 +22,9 @@ from typing import Any
 from mlci import fingerprint as fp
 from mlci.config import Config
 from mlci.errors import NotFoundError
-from mlci.store.base import dumps
+from mlci.util import read_json, write_json, write_text
 
 STAGES = ("check", "validate", "train", "evaluate", "publish")
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(dumps(obj))
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 @dataclass
@@ -127,10 +115,7 @@ class Project:
         return Run(run_id, path)
 
     def set_latest(self, run_id: str) -> None:
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.runs_dir / f".LATEST.{os.getpid()}"
-        tmp.write_text(run_id + "\n")
-        os.replace(tmp, self.runs_dir / "LATEST")
+        write_text(self.runs_dir / "LATEST", run_id + "\n")
 
     def open_store(self) -> Any:
         from mlci.store import open_store

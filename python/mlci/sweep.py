@@ -105,7 +105,7 @@ def validate(config_path: Path, combos: list[dict[str, Any]], grid_path: Path,
 def check_estimators(configs: list[Any], combos: list[dict[str, Any]], grid_path: Path) -> None:
     """For the scikit-learn trainer: the estimator exists and takes each combination's
     parameters (imports scikit-learn, so a rerun with every run up to date skips it)."""
-    from mlci.train import DEFAULT_ESTIMATORS, make_estimator, resolve_estimator
+    from mlci.trainers.sklearn import DEFAULT_ESTIMATORS, make_estimator, resolve_estimator
 
     for cfg, combo in zip(configs, combos):
         if cfg.model.trainer != "sklearn":

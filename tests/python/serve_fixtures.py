@@ -24,9 +24,9 @@ def train_model(directory: Path, *, task: str = "classification", n_estimators: 
     from sklearn.datasets import load_breast_cancer, load_diabetes
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-    from mlci import model_io
+    from mlci import model as model_io
     from mlci.data import dtype_name
-    from mlci.train import build_pipeline
+    from mlci.trainers.sklearn import build_pipeline
 
     if task == "classification":
         frame = load_breast_cancer(as_frame=True).frame

@@ -77,7 +77,7 @@ def project(tmp_path_factory, docker_client, request):
 
     import pandas as pd
 
-    from mlci import model_io
+    from mlci import model as model_io
 
     pipeline = model_io.load(run_dir / "model")
     test = pd.read_parquet(run_dir / "test.parquet").drop(columns=["target"]).iloc[:3]

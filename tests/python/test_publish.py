@@ -75,7 +75,7 @@ def test_published_files_verify_and_carry_lineage(trained, tmp_path):
 
 
 def test_tampered_model_file_is_refused_before_loading(trained):
-    from mlci import model_io
+    from mlci import model as model_io
     from mlci.errors import IntegrityError
 
     _, run = trained

@@ -236,7 +236,7 @@ def test_train_evaluate_publish_to_s3_then_fetch_and_load(bucket, s3_env, mlci, 
 
     r = mlci("fetch", "bc@latest", "-o", tmp_path / "served", cwd=tmp_path, env=s3_env)
     assert r.returncode == 0, r.stderr
-    from mlci import model_io
+    from mlci import model as model_io
 
     model = model_io.load(tmp_path / "served")
     assert list(model.predict(frame.drop(columns=["target"]).head(5))) == list(frame["target"].head(5))

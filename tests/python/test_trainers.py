@@ -128,7 +128,8 @@ def test_whole_pipeline_publishes_and_the_stored_model_loads_through_load_any(tm
     cfg = make_project(tmp_path / "p")
     r = mlci("run", "-c", cfg, "--promote")
     assert r.returncode == 0, r.stderr
-    from mlci import config, model_io
+    from mlci import config
+    from mlci import model as model_io
     from mlci.registry import Registry, download_model
     from mlci.runs import Project
 
@@ -221,7 +222,7 @@ def test_sklearn_models_still_load_through_load_any(tmp_path):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    from mlci import model_io
+    from mlci import model as model_io
 
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
     pipe = Pipeline([("model", LogisticRegression())]).fit(X, [0, 0, 1, 1])

@@ -55,7 +55,7 @@ class Target:
 
 
 def select(cfg: Any, model: str | None, run: str | None) -> Target:
-    from mlci import model_io
+    from mlci.model import META_FILE, read_meta
     from mlci.runs import Project
 
     if model and run:
@@ -82,9 +82,9 @@ def select(cfg: Any, model: str | None, run: str | None) -> Target:
         r = project.run(run or "latest")
         run_dir, run_id = r.path, r.run_id
     model_dir = run_dir / "model"
-    if not (model_dir / model_io.META_FILE).is_file():
-        raise NotFoundError(f"{run_dir}: no trained model (model/{model_io.META_FILE}); run `mlci train` first")
-    meta = model_io.read_meta(model_dir)
+    if not (model_dir / META_FILE).is_file():
+        raise NotFoundError(f"{run_dir}: no trained model (model/{META_FILE}); run `mlci train` first")
+    meta = read_meta(model_dir)
     version = None
     fingerprint = None
     record = None

@@ -192,10 +192,10 @@ def load_test(port: int, body: bytes, content_type: str, seconds: float, concurr
 
 
 def _default_request(model_dir: Path) -> bytes:
-    from mlci import model_io
+    from mlci.model import read_signature
     from mlci.serve.wire import BOOL, NUMERIC, Schema
 
-    schema = Schema.from_signature(model_io.signature(model_dir))
+    schema = Schema.from_signature(read_signature(model_dir))
     row = {n: (0.0 if k == NUMERIC else False if k == BOOL else "x") for n, k in zip(schema.names, schema.kinds)}
     return json.dumps({"dataframe_records": [row]}).encode()
 

@@ -333,11 +333,11 @@ def importance(project: Any, run_path: Path, notes: Notes, budget_s: float) -> d
             return json.loads(cache.read_text())
         except (OSError, ValueError):
             pass
-    from mlci import model_io
+    from mlci.model import load_any
     from mlci.errors import MlciError
 
     try:
-        model = model_io.load_any(model_dir, project.config.model.trusted_types)
+        model = load_any(model_dir, project.config.model.trusted_types)
     except MlciError as exc:
         notes.add("importance", f"model not loadable ({exc}); no feature importance")
         return None

@@ -35,14 +35,14 @@ COMPILED_MAX_ROWS = 512  # above this many rows scikit-learn's forest code is as
 class Predictor:
     def __init__(self, model_dir: Path, trusted: list[str] | None = None, engine: str = "auto",
                  name: str | None = None, version: str | None = None):
-        from mlci import model_io
+        from mlci.model import load_any, read_signature, verify
 
         self._name, self._version = name, version
 
         self.model_dir = Path(model_dir)
-        self.meta = model_io.verify(self.model_dir)
-        self.signature = model_io.signature(self.model_dir)
-        self.pipeline = model_io.load_any(self.model_dir, trusted=trusted)  # a `command` model too
+        self.meta = verify(self.model_dir)
+        self.signature = read_signature(self.model_dir)
+        self.pipeline = load_any(self.model_dir, trusted=trusted)  # a `command` model too
         self.schema = Schema.from_signature(self.signature)
         if not self.schema.names:
             names = getattr(self.pipeline, "feature_names_in_", None)
@@ -73,7 +73,7 @@ class Predictor:
 
     @property
     def fingerprint(self) -> str:
-        from mlci.store.base import sha256_bytes
+        from mlci.util import sha256_bytes
 
         files = self.meta.get("files", {})
         return str(self.meta.get("fingerprint") or

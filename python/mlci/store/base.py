@@ -13,7 +13,6 @@ Layout:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -24,26 +23,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from mlci.errors import IntegrityError, NotFoundError
+from mlci.util import dumps, sha256_file
 
 T = TypeVar("T")
 
-CHUNK = 1 << 20
 
 
 class KeyMissing(KeyError):
     """The key does not exist in the store."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def blob_key(sha: str) -> str:
@@ -269,5 +256,3 @@ def manifest_key(run_id: str) -> str:
     return f"runs/{run_id}/manifest.json"
 
 
-def dumps(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()

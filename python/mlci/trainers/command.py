@@ -43,7 +43,6 @@ the whole log is kept (.mlci/logs/train-<run-id>.log, and train.log in the run d
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -54,20 +53,21 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-from mlci import model_io
-from mlci.errors import ConfigError, IntegrityError, UsageError
-from mlci.store.base import dumps, sha256_file
+import mlci.model.signature as model_signature
+from mlci.errors import ConfigError, UsageError
+from mlci.model import command as command_model
+from mlci.model.command import ENTRY_POINT
+from mlci.model.files import META_FILE, SIGNATURE_FILE, write_meta
+from mlci.trainers.base import Job, Trained
 
 log = logging.getLogger(__name__)
 
-ENTRY_POINT = "predict.py"
 TRAINER_METRICS = "metrics.json"
-RESERVED = (model_io.META_FILE, model_io.SIGNATURE_FILE)
+RESERVED = (META_FILE, SIGNATURE_FILE)
 TAIL_LINES = 20
 SMOKE_ROWS = 5
 
@@ -186,12 +186,6 @@ def _failure(argv: list[str], code: int | None, timed_out: bool, timeout: float 
     return UsageError(f"model.command `{cmd}` {what}; log: {log_path}" + (f"; last output: {last}" if last else ""))
 
 
-def _files(directory: Path) -> dict[str, str]:
-    """Relative POSIX path -> sha256 of every file under ``directory``."""
-    return {p.relative_to(directory).as_posix(): sha256_file(p)
-            for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
 def finish_model_dir(out_dir: Path, signature: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """Check the script's output against the contract and write signature.json + MLmodel.json.
     Returns the script's own metrics (metrics.json), removed from the model directory."""
@@ -217,82 +211,14 @@ def finish_model_dir(out_dir: Path, signature: dict[str, Any], extra: dict[str, 
         shutil.rmtree(cache, ignore_errors=True)
     for link in [p for p in out_dir.rglob("*") if p.is_symlink()]:
         raise UsageError(f"model.command: {link.relative_to(out_dir)} is a symbolic link; write real files")
-    (out_dir / model_io.SIGNATURE_FILE).write_bytes(dumps(signature))
-    meta = {"format": "command", "flavor": "command", "entry_point": ENTRY_POINT, **extra,
-            "files": _files(out_dir)}
-    (out_dir / model_io.META_FILE).write_bytes(dumps(meta))
+    model_signature.write(out_dir, signature)  # type: ignore[arg-type]
+    write_meta(out_dir, {"format": "command", "flavor": "command", "entry_point": ENTRY_POINT, **extra})
     return trainer_metrics
-
-
-# --- loading -----------------------------------------------------------------------------
-
-class CommandModel:
-    """A model trained by a command, used through its predict.py; feeds it the signature's
-    input columns in order."""
-
-    def __init__(self, directory: Path, module: types.ModuleType, signature: dict[str, Any]):
-        self.directory = directory
-        self.module = module
-        self.signature = signature
-        self.inputs = [i["name"] for i in signature.get("inputs", [])]
-        if signature.get("classes") is not None:
-            self.classes_ = list(signature["classes"])
-        try:
-            self.model = module.load(str(directory))
-        except Exception as exc:  # the project's own code: report, don't crash the caller
-            raise UsageError(f"{directory / ENTRY_POINT}: load() failed: {type(exc).__name__}: {exc}") from None
-        if callable(getattr(module, "predict_proba", None)):
-            self.predict_proba = self._predict_proba
-
-    def _frame(self, X: Any) -> Any:
-        missing = [c for c in self.inputs if c not in X.columns]
-        if missing:
-            raise UsageError(f"input is missing columns {', '.join(missing)}")
-        return X[self.inputs]
-
-    def predict(self, X: Any) -> Any:
-        import numpy as np
-
-        out = np.asarray(self.module.predict(self.model, self._frame(X)))
-        if out.ndim == 2 and out.shape[1] == 1:
-            out = out[:, 0]
-        return out
-
-    def _predict_proba(self, X: Any) -> Any:
-        import numpy as np
-
-        return np.asarray(self.module.predict_proba(self.model, self._frame(X)), dtype=float)
-
-
-def load_command_model(directory: Path) -> CommandModel:
-    """Verify every file of a `command` model, then execute its predict.py (from the bytes that
-    were verified; no bytecode is written into the model directory) and load the model."""
-    meta = model_io.verify(directory)
-    entry = meta.get("entry_point", ENTRY_POINT)
-    if "/" in entry or entry.startswith("."):
-        raise IntegrityError(f"{directory}: entry point {entry!r} must be a file in the model directory")
-    path = directory / entry
-    source = path.read_bytes()
-    expected = meta.get("files", {}).get(entry)
-    if expected is None or hashlib.sha256(source).hexdigest() != expected:
-        raise IntegrityError(f"{path}: not recorded in {model_io.META_FILE} or changed since")
-    name = f"mlci_model_{hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]}"
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
-    try:
-        exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 - the project's own code
-    except Exception as exc:
-        raise UsageError(f"{path}: failed to import: {type(exc).__name__}: {exc}") from None
-    for fn in ("load", "predict"):
-        if not callable(getattr(module, fn, None)):
-            raise UsageError(f"{path}: defines no `{fn}` function (the contract: load(model_dir), "
-                             "predict(model, dataframe), optionally predict_proba(model, dataframe))")
-    return CommandModel(directory, module, model_io.signature(directory))
 
 
 def smoke_test(model_dir: Path, X: Any, task: str, classes: list[Any] | None) -> None:
     """Predict a few rows right after training so a broken predict.py fails the train stage."""
-    model = load_command_model(model_dir)
+    model = command_model.load(model_dir)
     rows = X.head(SMOKE_ROWS)
     try:
         pred = model.predict(rows)
@@ -321,85 +247,40 @@ def smoke_test(model_dir: Path, X: Any, task: str, classes: list[Any] | None) ->
                              f"expected {want} (one column per class, in MLCI_CLASSES order)")
 
 
-# --- the train stage ------------------------------------------------------------------------
+# --- the trainer ------------------------------------------------------------------------------
 
-def train_command(project: Any, run_id: str, fingerprint: str, started: float,
-                  step: Callable[[str], None], device: Any = None,
-                  on_output: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train with model.command and write the run directory, as train.train does for sklearn."""
-    from mlci import data as data_io
-    from mlci.registry import now
-    from mlci.train import _json_safe, finish_run, load_split
-
+def fit(job: Job) -> Trained:
+    """Write the split as Parquet, run model.command on it, check what it wrote."""
+    project, split = job.project, job.split
     cfg = project.config
     argv = command_argv(cfg.model.command or "", cfg.root)
-    step("loading data")
+    features = list(split.X_train.columns)
+    categorical = [i["name"] for i in job.signature["inputs"] if i["categorical"]]
+    classes = job.signature.get("classes")
+    scratch = job.model_dir.parent / ".data"
+    log_path = project.workspace / "logs" / f"train-{job.run_id}.log"
+    scratch.mkdir(parents=True)
+    job.model_dir.mkdir()
+    for name, X, y in (("train", split.X_train, split.y_train), ("test", split.X_test, split.y_test)):
+        frame = X.copy()
+        frame[cfg.data.target] = y
+        frame.reset_index(drop=True).to_parquet(scratch / f"{name}.parquet")
+    env = contract_env(project, job.run_id, scratch, job.model_dir, features, categorical, classes, job.device)
+
+    job.step(f"running {' '.join(shlex.quote(a) for a in argv)} on {len(split.X_train)} rows"
+             + (f" ({job.device.describe()})" if job.device is not None else ""))
     t0 = time.perf_counter()
-    X_train, X_test, y_train, y_test, info = load_split(project)
-    t_load = time.perf_counter() - t0
-    features = list(X_train.columns)
-    categorical = data_io.categorical_columns(X_train, cfg)
-    classes = sorted(_json_safe(y_train.unique())) if cfg.task == "classification" else None
+    code, tail, timed_out = run_command(argv, env, cfg.root, log_path, cfg.train.timeout, job.on_output)
+    fit_s = time.perf_counter() - t0
+    if timed_out or code != 0:
+        raise _failure(argv, code, timed_out, cfg.train.timeout, tail, log_path)
 
-    project.runs_dir.mkdir(parents=True, exist_ok=True)
-    tmp = project.runs_dir / f".tmp-{run_id}-{time.time_ns()}"
-    scratch = tmp / ".data"
-    out_dir = tmp / "model"
-    log_path = project.workspace / "logs" / f"train-{run_id}.log"
-    try:
-        scratch.mkdir(parents=True)
-        out_dir.mkdir()
-        train_df = X_train.copy()
-        train_df[cfg.data.target] = y_train
-        test = X_test.copy()
-        test[cfg.data.target] = y_test
-        train_df.reset_index(drop=True).to_parquet(scratch / "train.parquet")
-        test.reset_index(drop=True).to_parquet(scratch / "test.parquet")
-        env = contract_env(project, run_id, scratch, out_dir, features, categorical, classes, device)
-
-        step(f"running {' '.join(shlex.quote(a) for a in argv)} on {len(X_train)} rows"
-             + (f" ({device.describe()})" if device is not None else ""))
-        t0 = time.perf_counter()
-        code, tail, timed_out = run_command(argv, env, cfg.root, log_path, cfg.train.timeout, on_output)
-        t_fit = time.perf_counter() - t0
-        if timed_out or code != 0:
-            raise _failure(argv, code, timed_out, cfg.train.timeout, tail, log_path)
-
-        step("checking the model")
-        t0 = time.perf_counter()
-        signature = {
-            "inputs": [{"name": c, "dtype": data_io.dtype_name(X_train[c]), "categorical": c in categorical}
-                       for c in features],
-            "target": cfg.data.target, "task": cfg.task,
-        }
-        if classes is not None:
-            signature["classes"] = classes
-        estimator = "command"
-        trainer_metrics = finish_model_dir(out_dir, signature, {"name": cfg.name, "run_id": run_id,
-                                                                "estimator": estimator, "command": argv[1:]})
-        smoke_test(out_dir, X_test, cfg.task, classes)
-        shutil.rmtree(scratch)
-        shutil.copyfile(log_path, tmp / "train.log")
-        test.reset_index(drop=True).to_parquet(tmp / "test.parquet")
-        t_save = time.perf_counter() - t0
-        summary = {"estimator": estimator, "n_train": len(X_train), "n_test": len(X_test),
-                   "features": len(features), "categorical": categorical,
-                   "device": device.kind if device is not None else "cpu"}
-        run_info = {
-            "run_id": run_id, "name": cfg.name, "task": cfg.task, "fingerprint": fingerprint,
-            "created": now(), "estimator": estimator, "trainer": "command", "command": argv[1:],
-            "params": cfg.model.params,
-            "data": {role: {"path": str(p), "sha256": project.data_hashes.get(role)}
-                     for role, p in project.data_files().items()},
-            "split": info, "features": features, "categorical": categorical,
-            "n_train": len(X_train), "n_test": len(X_test), "code": project.code,
-            "versions": project.versions, "config": cfg.normalized(),
-            "device": device.as_record() if device is not None else None,
-            "trainer_metrics": trainer_metrics,
-            "timings_s": {"load": round(t_load, 3), "fit": round(t_fit, 3), "save": round(t_save, 3)},
-        }
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return finish_run(project, tmp, run_info, started, summary, t_fit)
-
+    job.step("checking the model")
+    trainer_metrics = finish_model_dir(job.model_dir, job.signature, {"name": cfg.name, "run_id": job.run_id,
+                                                                      "estimator": "command", "command": argv[1:]})
+    smoke_test(job.model_dir, split.X_test, cfg.task, classes)
+    shutil.rmtree(scratch)
+    shutil.copyfile(log_path, job.model_dir.parent / "train.log")
+    return Trained(estimator="command", params=cfg.model.params, fit_s=fit_s,
+                   run={"trainer": "command", "command": argv[1:], "trainer_metrics": trainer_metrics},
+                   summary={"device": job.device.kind if job.device is not None else "cpu"})

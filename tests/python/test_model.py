@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 
-from mlci import model_io
+from mlci import model as model_io  # the model directory format
 from mlci.errors import IntegrityError
 
 
@@ -36,7 +36,7 @@ def test_without_the_skops_internals_it_falls_back_to_skops_own_dump(tmp_path, f
     def moved(*args):
         raise AttributeError("module 'skops.io._persist' has no attribute 'SaveContext'")
 
-    monkeypatch.setattr(model_io, "_dump_compact", moved)
+    monkeypatch.setattr("mlci.model.skops._dump_compact", moved)
     model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
     with zipfile.ZipFile(tmp_path / "m" / "model.skops") as z:
         assert "\n" in z.read("schema.json").decode()  # skops' indented schema
@@ -61,7 +61,7 @@ def test_loading_a_model_imports_only_the_scikit_learn_it_needs(tmp_path, forest
 
     model, _ = forest
     model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
-    code = ("import sys, pathlib; from mlci import model_io; model_io.load(pathlib.Path(sys.argv[1])); "
+    code = ("import sys, pathlib; from mlci import model; model.load(pathlib.Path(sys.argv[1])); "
             "print(sorted(m for m in ('sklearn.neural_network', 'sklearn.gaussian_process', 'sklearn.naive_bayes', "
             "'sklearn.ensemble') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], env=cli_env(), capture_output=True,

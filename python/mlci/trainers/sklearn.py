@@ -1,0 +1,105 @@
+"""The built-in trainer: a scikit-learn Pipeline (preprocessing + model.estimator), saved with
+skops into the model directory."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import time
+from typing import Any
+
+from mlci import model
+from mlci.errors import ConfigError, DataError
+from mlci.trainers.base import Job, Trained
+
+DEFAULT_ESTIMATORS = {
+    "classification": "sklearn.ensemble.RandomForestClassifier",
+    "regression": "sklearn.ensemble.RandomForestRegressor",
+}
+
+
+def resolve_estimator(path: str, task: str, where: str = "model.estimator") -> type:
+    """Import the class named by ``path`` and check it is an estimator for ``task``.
+    Nothing is called before the checks pass."""
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        raise ConfigError(f"{where}: {path!r} is not an import path (expected e.g. "
+                          "sklearn.ensemble.RandomForestClassifier)")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{where}: cannot import module `{module_name}` ({exc})") from None
+    obj = getattr(module, attr, None)
+    if obj is None:
+        names = [n for n in dir(module) if not n.startswith("_")]
+        close = difflib.get_close_matches(attr, names, n=1)
+        hint = f" (did you mean `{module_name}.{close[0]}`?)" if close else ""
+        raise ConfigError(f"{where}: `{module_name}` has no `{attr}`{hint}")
+    if not inspect.isclass(obj) or not issubclass(obj, BaseEstimator):
+        raise ConfigError(f"{where}: `{path}` is not a scikit-learn estimator class")
+    mixin = ClassifierMixin if task == "classification" else RegressorMixin
+    if not issubclass(obj, mixin):
+        raise ConfigError(f"{where}: `{path}` is not a {task[:-1] if task.endswith('s') else task} "
+                          f"estimator (task is {task})")
+    return obj
+
+
+def make_estimator(cls: type, params: dict[str, Any], seed: int) -> Any:
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    for key in params:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ConfigError(f"model.params.{key}: {cls.__name__} has no parameter `{key}`{hint}")
+    params = dict(params)
+    if "random_state" in accepted and "random_state" not in params:
+        params["random_state"] = seed
+    return cls(**params)
+
+
+def build_pipeline(estimator: Any, numeric: list[str], categorical: list[str]) -> Any:
+    """Numeric columns: median imputation. Categorical columns: one-hot encoding (missing
+    values are their own category; categories unseen in training are ignored)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    parts = []
+    if numeric:
+        parts.append(("num", SimpleImputer(strategy="median", keep_empty_features=True), numeric))
+    if categorical:
+        parts.append(("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical))
+    pre = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+    return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+def fit(job: Job) -> Trained:
+    cfg = job.project.config
+    X_train, y_train = job.split.X_train, job.split.y_train
+    est_path = cfg.model.estimator or DEFAULT_ESTIMATORS[cfg.task]
+    cls = resolve_estimator(est_path, cfg.task)
+    estimator = make_estimator(cls, cfg.model.params, cfg.split.seed)
+    categorical = [i["name"] for i in job.signature["inputs"] if i["categorical"]]
+    numeric = [i["name"] for i in job.signature["inputs"] if not i["categorical"]]
+    pipeline = build_pipeline(estimator, numeric, categorical)
+
+    job.step(f"fitting {cls.__name__} on {len(X_train)} rows")
+    t0 = time.perf_counter()
+    try:
+        pipeline.fit(X_train, y_train)
+    except ValueError as exc:  # includes sklearn's InvalidParameterError
+        msg = str(exc).splitlines()[0]
+        if "parameter" in msg:
+            raise ConfigError(f"model.params: {msg}") from None
+        raise DataError(f"{job.project.data_files()['train']}: training failed: {msg}") from None
+    fit_s = time.perf_counter() - t0
+
+    job.step("saving model")
+    model.save(pipeline, job.model_dir, job.signature,
+               extra={"name": cfg.name, "run_id": job.run_id, "estimator": est_path},
+               trusted=cfg.model.trusted_types)
+    return Trained(estimator=est_path, params=estimator.get_params(deep=False), fit_s=fit_s)
