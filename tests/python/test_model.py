@@ -67,3 +67,93 @@ def test_loading_a_model_imports_only_the_scikit_learn_it_needs(tmp_path, forest
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], env=cli_env(), capture_output=True,
                        text=True, check=True)
     assert r.stdout.strip() == "['sklearn.ensemble']"
+
+
+# --- crafted model files: nothing outside the allow-list is constructed or called -------------
+
+def _json_str(text):
+    return {"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
+            "content": json.dumps(text), "is_json": True, "__id__": 1}
+
+
+def _reduce(module, cls, args):
+    """A skops node that makes skops call ``module.cls(*args)`` on load."""
+    return {"__class__": cls, "__module__": module, "__loader__": "TreeNode",
+            "__reduce__": {"args": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
+                                    "content": args, "__id__": 2}},
+            "content": {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode",
+                        "content": {}, "key_types": {"__class__": "list", "__module__": "builtins",
+                                                     "__loader__": "ListNode", "content": [], "__id__": 4},
+                        "__id__": 3},
+            "__id__": 5, "protocol": 2, "_skops_version": "0.16.0"}
+
+
+def _craft(directory, schema):
+    """Replace a saved model's schema and rewrite MLmodel.json's checksums, as anyone who can
+    write the store can: checksums alone do not stop a crafted file."""
+    from mlci.model.files import write_meta
+
+    path = directory / "model.skops"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("schema.json", json.dumps(schema))
+    meta = json.loads((directory / "MLmodel.json").read_text())
+    meta.pop("files")
+    meta["types"] = sorted({schema["__module__"] + "." + schema["__class__"], *meta.get("types", [])})
+    write_meta(directory, meta)
+
+
+@pytest.mark.parametrize("module, function", [("builtins", "exec"), ("sklearn.utils._testing", "check_output")])
+def test_a_crafted_model_naming_a_function_is_refused_and_runs_nothing(tmp_path, forest, module, function):
+    model, _ = forest
+    model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
+    marker = tmp_path / "pwned"
+    if function == "exec":
+        args = [_json_str(f"open({str(marker)!r}, 'w').write('x')")]
+    else:
+        args = [{"__class__": "list", "__module__": "builtins", "__loader__": "ListNode", "__id__": 6,
+                 "content": [_json_str("touch"), _json_str(str(marker))]}]
+    _craft(tmp_path / "m", _reduce(module, function, args))
+    with pytest.raises(IntegrityError, match=f"refusing to load types {module}.{function}: not on mlci's allow-list"):
+        model_io.load(tmp_path / "m")
+    with pytest.raises(IntegrityError):
+        model_io.load_any(tmp_path / "m")
+    assert not marker.exists()
+
+
+def test_an_allowed_estimator_built_with_a_hostile_function_is_refused(tmp_path, forest):
+    """FunctionTransformer is an estimator (allowed by name); its argument is builtins.eval."""
+    model, _ = forest
+    model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
+    hostile = {"__class__": "eval", "__module__": "builtins", "__loader__": "FunctionNode", "__id__": 7}
+    _craft(tmp_path / "m", _reduce("sklearn.preprocessing._function_transformer", "FunctionTransformer", [hostile]))
+    with pytest.raises(IntegrityError, match="refusing to load types builtins.eval"):
+        model_io.load(tmp_path / "m")
+
+
+def test_an_allowed_type_with_malformed_arguments_is_a_clean_error(tmp_path, forest):
+    model, _ = forest
+    model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
+    _craft(tmp_path / "m", _reduce("sklearn.tree._tree", "Tree", [_json_str("not a number")]))
+    with pytest.raises(IntegrityError, match="model.skops: cannot be loaded"):
+        model_io.load(tmp_path / "m")
+
+
+def test_saving_refuses_a_model_that_loading_would_refuse(tmp_path):
+    from sklearn.preprocessing import FunctionTransformer
+
+    from mlci.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.trusted_types: the model holds builtins.abs"):
+        model_io.save(FunctionTransformer(func=abs).fit([[1.0]]), tmp_path / "m", {"inputs": []})
+    assert not (tmp_path / "m" / "model.skops").exists()
+    model_io.save(FunctionTransformer(func=abs).fit([[1.0]]), tmp_path / "t", {"inputs": []},
+                  trusted=["builtins.abs"])
+    assert model_io.load(tmp_path / "t", trusted=["builtins.abs"]).transform(np.array([[-2.0]])).tolist() == [[2.0]]
+
+
+def test_the_types_a_model_needs_are_recorded_when_it_is_saved(tmp_path, forest):
+    model, _ = forest
+    meta = model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
+    assert meta["types"] == ["sklearn.ensemble._forest.RandomForestClassifier",
+                             "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._tree.Tree"]
+    assert json.loads((tmp_path / "m" / "MLmodel.json").read_text())["types"] == meta["types"]
