@@ -66,7 +66,7 @@ def predict_proba(model, df):
 
 
 def make_project(root: Path, params: dict | None = None, command: str = "python train.py",
-                 extra: str = "") -> Path:
+                 extra: str = "", model: dict | None = None) -> Path:
     rng = np.random.default_rng(0)
     n = 160
     y = rng.integers(0, 2, n)
@@ -81,7 +81,7 @@ def make_project(root: Path, params: dict | None = None, command: str = "python 
         "name": "centroids", "task": "classification",
         "data": {"train": "data/train.csv", "target": "label", "features": {"exclude": ["id"]}},
         "split": {"test_size": 0.25, "seed": 3},
-        "model": {"trainer": "command", "command": command, "params": params or {"k": 1}},
+        "model": model or {"trainer": "command", "command": command, "params": params or {"k": 1}},
         "evaluate": {"metrics": ["accuracy", "roc_auc"], "baseline": None,
                      "gates": [{"metric": "accuracy", "threshold": 0.7}]},
     }
@@ -122,6 +122,48 @@ def test_command_trainer_records_evaluates_and_skips_unchanged(tmp_path, mlci):
     again = mlci("train", "-c", cfg)
     assert again.returncode == 0 and "up to date" in again.stderr
     assert "training on" not in again.stderr
+
+
+def _run_files(run_dir: Path) -> set[str]:
+    return {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def test_sklearn_and_command_trainers_write_the_same_run_files(tmp_path, mlci):
+    """One training path: whatever trains the model, the run directory holds the same files
+    (reference statistics included), beside the model's own files."""
+    runs = {}
+    for trainer in ("sklearn", "command"):
+        model = {"estimator": "sklearn.tree.DecisionTreeClassifier"} if trainer == "sklearn" else None
+        cfg = make_project(tmp_path / trainer, model=model)
+        r = mlci("train", "-c", cfg, "--json")
+        assert r.returncode == 0, r.stderr
+        runs[trainer] = tmp_path / trainer / ".mlci" / "runs" / json.loads(r.stdout)["run_id"]
+    own = {"sklearn": {"model/model.skops"}, "command": {"model/centroids.json", "model/predict.py", "train.log"}}
+    common = {t: _run_files(d) - own[t] for t, d in runs.items()}
+    assert common["sklearn"] == common["command"]
+    assert {"run.json", "test.parquet", "reference_stats.json", "stages/train.json",
+            "model/MLmodel.json", "model/signature.json"} <= common["command"]
+    sk, cmd = (json.loads((runs[t] / "run.json").read_text()) for t in ("sklearn", "command"))
+    assert set(sk) <= set(cmd) and cmd["timings_s"].keys() == sk["timings_s"].keys()
+    assert json.loads((runs["sklearn"] / "model" / "signature.json").read_text()) == \
+        json.loads((runs["command"] / "model" / "signature.json").read_text())
+
+
+def test_monitor_drift_works_on_a_command_model(tmp_path, mlci):
+    cfg = make_project(tmp_path / "p")
+    r = mlci("run", "-c", cfg, "--promote")
+    assert r.returncode == 0, r.stderr
+    shifted = pd.read_csv(tmp_path / "p" / "data" / "train.csv")
+    shifted["a"] = shifted["a"] + 5.0
+    shifted.to_csv(tmp_path / "shifted.csv", index=False)
+    r = mlci("monitor", "drift", "-c", cfg, "--model", "centroids@production", "--current",
+             tmp_path / "shifted.csv", "--json")
+    assert r.returncode == 1, r.stderr
+    result = json.loads(r.stdout)
+    assert [c["column"] for c in result["drift"]["columns"] if c["drifted"]] == ["a"]
+    same = mlci("monitor", "drift", "-c", cfg, "--model", "centroids@production", "--current",
+                tmp_path / "p" / "data" / "train.csv", "--json")
+    assert same.returncode == 0, same.stderr
 
 
 def test_whole_pipeline_publishes_and_the_stored_model_loads_through_load_any(tmp_path, mlci):
