@@ -118,9 +118,9 @@ class Project:
         write_text(self.runs_dir / "LATEST", run_id + "\n")
 
     def open_store(self) -> Any:
-        from mlci.store import open_store
+        from mlci.store import open_configured
 
-        return open_store(self.config.store.uri, self.config.root, self.config.store.addressing)
+        return open_configured(config=self.config)
 
 
 @dataclass

@@ -29,10 +29,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _setup(args: argparse.Namespace) -> tuple[Any, Any]:
     from mlci import config
     from mlci.registry import Registry
-    from mlci.runs import Project
+    from mlci.store import open_configured
 
     cfg = config.load(args.config)
-    return cfg, lambda name: Registry(Project(cfg).open_store(), name)
+    return cfg, lambda name: Registry(open_configured(config=cfg), name)
 
 
 def _target(env: Any) -> Any:

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mlci import fetch, ui
-    from mlci.commands.promote import open_registry
+    from mlci.commands import open_registry
     from mlci.registry import parse_ref
 
     name, ref = parse_ref(args.ref)

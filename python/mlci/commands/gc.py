@@ -38,9 +38,9 @@ def _size(n: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from mlci import gc, ui
-    from mlci.commands.promote import open_registry
+    from mlci.commands import open_store
 
-    store = open_registry(args, "_").store
+    store = open_store(args)
     plan = gc.plan(store, keep=args.keep, grace=parse_duration(args.grace), models=args.model)
     if args.dry_run:
         out = {**plan.to_json(), "dry_run": True}

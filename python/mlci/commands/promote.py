@@ -17,21 +17,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", help="store URI (default: from mlci.yaml, MLCI_STORE or .mlci/store)")
 
 
-def open_registry(args: argparse.Namespace, name: str):  # noqa: ANN201
-    from pathlib import Path
-
-    from mlci.registry import Registry
-    from mlci.store import open_store
-
-    uri, root, addressing = args.store or os.environ.get("MLCI_STORE"), Path.cwd(), "auto"
-    if not uri and Path(args.config).is_file():
-        from mlci import config
-
-        cfg = config.load(args.config)
-        uri, root, addressing = cfg.store.uri, cfg.root, cfg.store.addressing
-    return Registry(open_store(uri or ".mlci/store", root, addressing), name)
-
-
 def default_alias(args: argparse.Namespace) -> str:
     from pathlib import Path
 
@@ -44,6 +29,7 @@ def default_alias(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from mlci import ui
+    from mlci.commands import open_registry
     from mlci.registry import default_actor
 
     registry = open_registry(args, args.name)

@@ -19,12 +19,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlci import ui
-    from mlci.commands.promote import open_registry
+    from mlci.commands import open_registry, open_store
     from mlci.registry import list_models, parse_ref
 
     if args.action == "list" and not args.name:
-        registry = open_registry(args, "_")
-        names = list_models(registry.store)
+        names = list_models(open_store(args))
         if args.json:
             ui.print_json(names)
         else:

@@ -12,7 +12,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlci import ui
-    from mlci.commands.promote import open_registry
+    from mlci.commands import open_registry
     from mlci.registry import parse_ref
     from mlci.reproduce import reproduce
 

@@ -16,7 +16,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlci import ui
-    from mlci.commands.promote import default_alias, open_registry
+    from mlci.commands import open_registry
+    from mlci.commands.promote import default_alias
     from mlci.registry import default_actor
 
     registry = open_registry(args, args.name)

@@ -22,7 +22,7 @@ DRIFT_FORMAT = "mlci-monitor-drift/1"
 def open_model(ref: str, config_path: str | None, store_uri: str | None) -> tuple[Any, dict[str, Any], Any, Path]:
     """(store, version record, config or None, workspace) for NAME@VERSION|ALIAS."""
     from mlci.registry import Registry, parse_ref
-    from mlci.store import open_store
+    from mlci.store import open_configured
 
     cfg = None
     if config_path and Path(config_path).is_file():
@@ -30,9 +30,8 @@ def open_model(ref: str, config_path: str | None, store_uri: str | None) -> tupl
 
         cfg = config.load(config_path)
     name, version = parse_ref(ref)
-    uri = store_uri or os.environ.get("MLCI_STORE") or (cfg.store.uri if cfg else None) or ".mlci/store"
     root = cfg.root if cfg else Path.cwd()
-    store = open_store(uri, root, cfg.store.addressing if cfg else "auto")
+    store = open_configured(store_uri, cfg)
     record = Registry(store, name).resolve(version)
     workspace = Path(os.environ.get("MLCI_WORKSPACE") or (root / ".mlci"))
     return store, record, cfg, workspace

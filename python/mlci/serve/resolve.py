@@ -35,17 +35,10 @@ def resolve_model(ref: str | None, config_path: str | None = "mlci.yaml",
             raise NotFoundError(f"--model {ref}: no such directory")
         return _model_dir(path), trusted, {}
     from mlci.registry import Registry, download_model, parse_ref
-    from mlci.store import open_store
+    from mlci.store import open_configured
 
     name, version = parse_ref(ref)
-    uri = store_uri or os.environ.get("MLCI_STORE")
-    root = Path.cwd()
-    addressing = "auto"
-    if cfg is not None:
-        uri = uri or cfg.store.uri
-        root = cfg.root
-        addressing = cfg.store.addressing
-    store = open_store(uri or ".mlci/store", root, addressing)
+    store = open_configured(store_uri, cfg)
     record = Registry(store, name).resolve(version)
     workspace = Path(os.environ.get("MLCI_WORKSPACE") or (cfg.root / ".mlci" if cfg else Path(".mlci")))
     cache = workspace / "cache" / "models"
