@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("mlci.commands.deploy", "deploy a model version to an environment"),
     "registry": ("mlci.commands.registry", "list, show and audit registered models"),
     "report": ("mlci.commands.report", "write the HTML report and Markdown summary"),
+    "site": ("mlci.commands.site", "write the model catalog (static pages) from the store"),
     "serve": ("mlci.commands.serve", "serve a model over HTTP"),
     "schema": ("mlci.commands.schema", "infer a data schema (rules file)"),
     "fetch": ("mlci.commands.fetch", "download and verify a model from the store"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+from browser import assert_same_under_jenkins_csp, csp_server  # noqa: F401 - fixture
 
 from conftest import run_cli
 
@@ -185,7 +186,11 @@ def parse(html_path: Path) -> Dom:
 
 
 def assert_self_contained(html: str, dom: Dom) -> None:
+    links = [n for n in dom.all if n.tag == "link"]
+    assert [(n.attrs.get("rel"), n.attrs.get("href")) for n in links] == [("stylesheet", "mlci.css")]
     for node in dom.all:
+        if node is links[0]:
+            continue  # the one stylesheet, beside the page (Jenkins' CSP allows style-src 'self')
         assert node.tag not in ("script", "link", "img", "iframe", "object", "embed"), f"<{node.tag}> in report"
         for key in ("src", "href", "xlink:href", "action", "srcset", "poster", "data"):
             value = node.attrs.get(key)
@@ -193,6 +198,7 @@ def assert_self_contained(html: str, dom: Dom) -> None:
                 assert value.startswith("#"), f"<{node.tag} {key}={value!r}>: external reference"
     assert not re.search(r"url\(\s*['\"]?(https?:|//)", html), "external url() in CSS or SVG"
     assert "@import" not in html and "@font-face" not in html
+    assert "<style" not in html and ' style="' not in html, "inline styles are blocked by Jenkins' CSP"
 
 
 def plots_in(dom: Dom) -> dict[str, Node]:
@@ -220,10 +226,10 @@ def test_classification_report_is_self_contained_small_and_has_every_plot(clf):
     plots = plots_in(dom)
     assert {"confusion", "roc", "pr", "importance", "trend"} <= set(plots), sorted(plots)
     assert not {"pred_vs_actual", "residuals"} & set(plots)
-    # no style attributes anywhere (SVG uses presentation attributes), one <style> element and
-    # no scripts: under Jenkins' default CSP the plots still render and the page still reads
+    # no style attributes anywhere (SVG uses presentation attributes), no <style> element (the
+    # styles are in mlci.css beside the page) and no scripts: Jenkins' default CSP blocks nothing
     assert not [n.tag for n in dom.all if "style" in n.attrs]
-    assert [n.tag for n in dom.all if n.tag == "style"] == ["style"]
+    assert [n.tag for n in dom.all if n.tag == "style"] == []
     for section in ("metrics", "gates", "performance", "importance", "trend", "data", "latency", "lineage"):
         assert dom.root.find("section", id=section) is not None, section
     assert (clf["out"] / "summary.md").is_file() and (clf["out"] / "report.json").is_file()
@@ -507,3 +513,10 @@ def test_multiclass_run_gets_one_vs_rest_curves(tmp_path):
     legend = plots["roc"].find("svg").text
     assert all(f"class {c}" in legend for c in classes)
     assert all(label in plots["confusion"].find("svg").text for label in classes)
+
+
+def test_the_report_looks_the_same_under_jenkins_csp_with_every_plot(clf, tmp_path, csp_server):
+    out = clf["out"]
+    assert (out / "mlci.css").is_file()
+    served = assert_same_under_jenkins_csp(out, "report.html", csp_server(out), tmp_path)
+    assert served.count("<svg") == len(plots_in(parse(out / "report.html"))) > 0

@@ -70,8 +70,10 @@ def skops_io() -> Any:
 
 
 def _is_estimator_class(name: str) -> bool:
-    """``name`` resolves, within scikit-learn, to a BaseEstimator subclass. Only ``sklearn``
-    modules are imported (importing them runs no code of the file's choosing)."""
+    """``name`` resolves, within scikit-learn, to a BaseEstimator subclass, or to one of the
+    data structures fitted estimators hold: neighbour search trees (KDTree, BallTree) and
+    distance metrics. Only ``sklearn`` modules are imported (importing them runs no code of the
+    file's choosing)."""
     module_name, _, attr = name.rpartition(".")
     if not (module_name == "sklearn" or module_name.startswith("sklearn.")):
         return False
@@ -82,8 +84,11 @@ def _is_estimator_class(name: str) -> bool:
     except ImportError:
         return False
     from sklearn.base import BaseEstimator
+    from sklearn.metrics import DistanceMetric
+    from sklearn.neighbors import BallTree, KDTree
 
-    return isinstance(obj, type) and issubclass(obj, BaseEstimator)
+    trees = tuple(c for c in (*KDTree.__mro__, *BallTree.__mro__) if c is not object)  # and their 32/64-bit bases
+    return isinstance(obj, type) and issubclass(obj, (BaseEstimator, DistanceMetric, *trees))
 
 
 def refused_types(types: Iterable[str], trusted: Iterable[str] = ()) -> list[str]:

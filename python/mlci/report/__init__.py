@@ -45,8 +45,8 @@ def generate(project: Project, run: Run, out_dir: Path | None = None,
     t0 = time.perf_counter()
     data["plots"] = {k: {"title": v["title"], "caption": v.get("caption", "")} for k, v in plots.items()}
     files = {}
-    for name, text in ((HTML_FILE, lambda: render.html(data, plots)), (SUMMARY_FILE, lambda: render.markdown(data)),
-                       (JUNIT_FILE, lambda: render.junit(data))):
+    for name, text in ((HTML_FILE, lambda: render.html(data, plots)), (render.STYLESHEET, render.stylesheet),
+                       (SUMMARY_FILE, lambda: render.markdown(data)), (JUNIT_FILE, lambda: render.junit(data))):
         render.write_text(out / name, text())
         files[name] = str(out / name)
     timings["render"] = round(time.perf_counter() - t0, 3)
