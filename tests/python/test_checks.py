@@ -351,12 +351,23 @@ def test_run_checks_api_for_mlci_run(tmp_path):
     assert checks_mod.checks_fingerprint_inputs(changed) != inputs
 
 
+def venv_seeing_our_packages(venv: Path) -> Path:
+    """A new virtualenv whose python imports what this test run has (a .pth file naming our
+    site-packages), whatever the machine's base interpreter has installed; returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = venv / "bin" / "python"
+    site_dir = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    ours = [p for p in sys.path if p.endswith("site-packages")]
+    (Path(site_dir) / "test_env.pth").write_text("".join(f"{p}\n" for p in ours))
+    return python
+
+
 def test_checks_use_the_virtualenv_mlci_runs_in(tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", venv],
-                   check=True)
+    python = venv_seeing_our_packages(venv)
     cfg = project(tmp_path, [{"name": "which", "run": "python -c \"import sys; print(sys.prefix)\""}])
-    r = subprocess.run([venv / "bin" / "python", "-m", "mlci", "check", "-c", cfg], cwd=tmp_path,
+    r = subprocess.run([python, "-m", "mlci", "check", "-c", cfg], cwd=tmp_path,
                        env=cli_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert by_name(results(tmp_path))["which"]["output_tail"] == [str(venv)]
