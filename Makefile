@@ -34,10 +34,9 @@ pytest: install-test
 groovy-test:
 	bash tests/groovy/run.sh
 
-test: export MLCI_REQUIRE_SERVICES = 1
 test: install-test setup-test
-	$(BIN)/python -m pytest tests/python tests/e2e
-	bash tests/groovy/run.sh
+	MLCI_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests/python tests/e2e
+	MLCI_REQUIRE_SERVICES=1 bash tests/groovy/run.sh
 
 clean:
 	rm -rf $(VENV) examples/*/.mlci examples/*/data
