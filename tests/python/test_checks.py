@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import site
 import subprocess
 import sys
 import time
@@ -365,7 +366,7 @@ def venv_seeing_our_packages(venv: Path) -> Path:
     python = venv / "bin" / "python"
     site_dir = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                               check=True, capture_output=True, text=True).stdout.strip()
-    ours = [p for p in sys.path if p.endswith("site-packages")]
+    ours = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
     (Path(site_dir) / "test_env.pth").write_text("".join(f"{p}\n" for p in ours))
     return python
 
