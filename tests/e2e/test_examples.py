@@ -1,5 +1,5 @@
 """The examples end to end, as `make demo` runs them: first run registers and promotes a
-blessed model; the second run finds every stage up to date."""
+blessed model; the second run finds every stage up to date and redoes nothing."""
 
 import json
 import os
@@ -34,8 +34,17 @@ def test_example_pipeline(tmp_path, example, name):
     assert shown["version"] == 1 and shown["blessed"] is True
     assert all(g["passed"] is not False for g in shown["gates"])
 
+    runs = sorted(p.name for p in (work / ".mlci" / "runs").iterdir())
+    model = next((work / ".mlci" / "runs").glob("*/model/model.skops"))
+    written = model.stat().st_mtime_ns
+    history = run("registry", "history", name, "--json", cwd=work).stdout
+
     second = run("run", "--promote", "--json", cwd=work)
-    assert second.returncode == 0
+    assert second.returncode == 0, second.stderr
     out = json.loads(second.stdout)
     assert {s["status"] for s in out["stages"]} == {"up to date"}
-    assert out["elapsed_s"] < json.loads(first.stdout)["elapsed_s"]
+    # nothing was redone: no new run, the model file untouched, nothing new in the registry
+    assert sorted(p.name for p in (work / ".mlci" / "runs").iterdir()) == runs
+    assert model.stat().st_mtime_ns == written
+    assert run("registry", "history", name, "--json", cwd=work).stdout == history
+    assert [v["version"] for v in json.loads(run("registry", "list", name, "--json", cwd=work).stdout)] == [1]

@@ -1,5 +1,6 @@
 """The Docker parts of the test environment (tests/setup.d): the daemon, the offline base image
-and the local registry. Tests that need them skip with the reason when one is missing."""
+and the local registry. A test that needs a missing one skips, or fails under
+MLCI_REQUIRE_SERVICES=1 (conftest.missing_part)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import socket
 import urllib.request
 from typing import Any
 
-import pytest
+from conftest import missing_part
 
 BASE = os.environ.get("MLCI_TEST_BASE_IMAGE", "mlci-test/python:3.11-slim")
 REGISTRY = os.environ.get("MLCI_TEST_REGISTRY", "127.0.0.1:5000")
@@ -16,23 +17,23 @@ REGISTRY = os.environ.get("MLCI_TEST_REGISTRY", "127.0.0.1:5000")
 
 def docker_client(registry: bool = True) -> Any:
     """A client of the running daemon that has BASE (and, with ``registry``, a registry on
-    REGISTRY); skips the test otherwise."""
+    REGISTRY); otherwise the test skips or fails (conftest.missing_part)."""
     try:
         import docker
 
         client = docker.from_env(timeout=60)
         client.ping()
     except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no Docker daemon (tests/setup.d/10-docker.sh starts one): {exc}")
+        missing_part("Docker daemon", f"tests/setup.d/10-docker.sh starts one: {exc}")
     try:
         client.images.get(BASE)
     except Exception:  # noqa: BLE001
-        pytest.skip(f"{BASE} not built (tests/setup.d/20-base-image.sh builds it offline)")
+        missing_part(f"base image {BASE}", "tests/setup.d/20-base-image.sh builds it offline")
     if registry:
         try:
             urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).read()
         except Exception as exc:  # noqa: BLE001
-            pytest.skip(f"no registry on {REGISTRY} (tests/setup.d/25-registry.sh): {exc}")
+            missing_part(f"container registry on {REGISTRY}", f"tests/setup.d/25-registry.sh: {exc}")
     return client
 
 

@@ -24,6 +24,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from conftest import missing_part
+
 _server: dict[str, Any] = {}
 _server_lock = threading.Lock()
 
@@ -60,10 +62,14 @@ def _make_moto_put_atomic() -> None:
 
 
 def start_moto() -> str:
-    """Start (once) moto's threaded server; returns its endpoint URL."""
+    """Start (once) moto's threaded server; returns its endpoint URL. Without moto the test
+    skips, or fails under MLCI_REQUIRE_SERVICES=1 (conftest.missing_part)."""
     with _server_lock:
         if "url" not in _server:
-            from moto.server import ThreadedMotoServer
+            try:
+                from moto.server import ThreadedMotoServer
+            except ImportError as exc:
+                missing_part("moto (the S3 endpoint)", f"`make install-test` installs it: {exc}")
 
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
             _make_moto_put_atomic()

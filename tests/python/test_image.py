@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 import docker_fixtures
+from conftest import missing_part
 from docker_fixtures import BASE, REGISTRY, free_port
 
 
@@ -286,8 +287,9 @@ def test_registry_unreachable_exits_3(project, mlci):
 
 @pytest.fixture
 def auth_registry(tmp_path):
-    if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
-        pytest.skip("needs docker-registry and htpasswd (tests/setup.d/25-registry.sh)")
+    for program in ("docker-registry", "htpasswd"):
+        if not shutil.which(program):
+            missing_part(program, "tests/setup.d/25-registry.sh installs it")
     port = free_port()
     subprocess.run(["htpasswd", "-Bbc", str(tmp_path / "htpasswd"), "ci-bot", "s3cret-pw"], check=True,
                    capture_output=True)

@@ -157,3 +157,73 @@ def test_the_types_a_model_needs_are_recorded_when_it_is_saved(tmp_path, forest)
     assert meta["types"] == ["sklearn.ensemble._forest.RandomForestClassifier",
                              "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._tree.Tree"]
     assert json.loads((tmp_path / "m" / "MLmodel.json").read_text())["types"] == meta["types"]
+
+
+# A classifier from the project's own code: any type skops would have to construct that is not
+# scikit-learn, numpy, scipy or a builtin must be listed in model.trusted_types. Constructing it
+# from the file (skops calls __setstate__) leaves a marker, so "nothing was built" is checked.
+MARKER_MODULE = '''\
+import os
+from sklearn.linear_model import LogisticRegression
+
+
+class MarkerClassifier(LogisticRegression):
+    def __setstate__(self, state):
+        marker = os.environ.get("MLCI_TEST_MARKER")
+        if marker:
+            open(marker, "a").write("constructed\\n")
+        super().__setstate__(state)
+'''
+
+
+@pytest.fixture
+def marker_module(tmp_path, monkeypatch):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "marker_model.py").write_text(MARKER_MODULE)
+    monkeypatch.syspath_prepend(str(lib))
+    monkeypatch.setenv("MLCI_TEST_MARKER", str(tmp_path / "constructed"))
+    yield lib
+    import sys
+    sys.modules.pop("marker_model", None)
+
+
+def test_a_model_with_an_untrusted_type_is_refused_and_nothing_is_constructed(tmp_path, marker_module):
+    from marker_model import MarkerClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model_io.save(MarkerClassifier(max_iter=5000).fit(X[:, :3], y), tmp_path / "m",
+                  {"inputs": [], "task": "classification"}, trusted=["marker_model.MarkerClassifier"])
+    with pytest.raises(IntegrityError, match=r"refusing to load types marker_model\.MarkerClassifier: "
+                                             r"not on mlci's allow-list \(list them in model\.trusted_types"):
+        model_io.load(tmp_path / "m")
+    with pytest.raises(IntegrityError, match="refusing to load types marker_model.MarkerClassifier"):
+        model_io.load_any(tmp_path / "m", trusted=["marker_model.Other"])
+    assert not (tmp_path / "constructed").exists()
+    # listed as trusted, the same file loads (and the marker shows construction is visible)
+    back = model_io.load(tmp_path / "m", trusted=["marker_model.MarkerClassifier"])
+    assert type(back).__name__ == "MarkerClassifier"
+    assert (tmp_path / "constructed").read_text() == "constructed\n"
+
+
+def test_evaluate_refuses_an_untrusted_model_with_exit_2_and_one_line(tmp_path, mlci, marker_module):
+    from conftest import PYTHON_SRC
+    from projects import classification_project
+
+    project = tmp_path / "p"
+    model = {"estimator": "marker_model.MarkerClassifier", "params": {"max_iter": 5000}}
+    classification_project(project, model={**model, "trusted_types": ["marker_model.MarkerClassifier"]},
+                           evaluate={"metrics": ["accuracy"], "gates": []})
+    env = {"PYTHONPATH": f"{PYTHON_SRC}:{marker_module}", "MLCI_TEST_MARKER": ""}
+    r = mlci("train", cwd=project, env=env)
+    assert r.returncode == 0, r.stderr
+    # the model file is the same; whoever evaluates it now does not trust the type
+    classification_project(project, model=model, evaluate={"metrics": ["accuracy"], "gates": []})
+    r = mlci("evaluate", cwd=project, env={**env, "MLCI_TEST_MARKER": str(tmp_path / "constructed")})
+    assert r.returncode == 2, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("mlci evaluate: error: ") and line.endswith(
+        "model/model.skops: refusing to load types marker_model.MarkerClassifier: not on mlci's allow-list "
+        "(list them in model.trusted_types only if you know them to be inert)")
+    assert not (tmp_path / "constructed").exists()
+    assert not list(project.glob(".mlci/runs/*/evaluation.json"))

@@ -1,6 +1,7 @@
 """`mlci run` and the single stages: skipping unchanged work, partial reruns, determinism."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -139,20 +140,74 @@ def test_regression_with_parquet_and_a_categorical_column(tmp_path, mlci):
     assert info["categorical"] == ["sex"]
 
 
+def evaluation_of(root, result) -> dict:
+    """evaluation.json of the run that `mlci run --json` just made."""
+    run_id = next(s for s in json.loads(result.stdout)["stages"] if s["stage"] == "train")["data"]["run_id"]
+    return json.loads((root / ".mlci" / "runs" / run_id / "evaluation.json").read_text())
+
+
 def test_second_model_is_compared_with_production(tmp_path, mlci):
     cfg_path = classification_project(tmp_path)
     assert mlci("run", "--promote", cwd=tmp_path).returncode == 0
+    production = json.loads(mlci("registry", "show", "bc@production", "--json", cwd=tmp_path).stdout)
+    production_f1 = next(g["value"] for g in production["gates"] if g["metric"] == "f1")
+
+    # a deeper forest: scored against v1 on the same test rows, within the allowed regression
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["model"]["params"]["max_depth"] = 5
     write_config(tmp_path, cfg)
-    assert mlci("run", cwd=tmp_path).returncode == 0
-    evaluation = json.loads(next(p for p in (tmp_path / ".mlci" / "runs").glob("*/evaluation.json")
-                                 if json.loads(p.read_text())["baseline"]).read_text())
-    assert evaluation["baseline"]["version"] == 1
-    assert evaluation["baseline"]["alias"] == "production"
-    regression_gate = next(g for g in evaluation["gates"] if g["kind"] == "max_regression")
-    assert regression_gate["baseline"] == evaluation["baseline"]["metrics"]["f1"]
-    assert regression_gate["passed"] in (True, False)
+    r = mlci("run", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    evaluation = evaluation_of(tmp_path, r)
+    assert (evaluation["baseline"]["alias"], evaluation["baseline"]["version"]) == ("production", 1)
+    assert evaluation["baseline"]["metrics"]["f1"] == production_f1
+    gate = next(g for g in evaluation["gates"] if g["kind"] == "max_regression")
+    assert (gate["value"], gate["baseline"]) == (evaluation["metrics"]["f1"], production_f1)
+    assert gate["passed"] is True and gate["value"] >= production_f1 - 0.05
+
+    # one stump: more than 0.01 worse in f1 than production (v1, not the newer v2), so not blessed
+    cfg["model"]["params"] = {"n_estimators": 1, "max_depth": 1}
+    cfg["evaluate"]["gates"] = [{"metric": "f1", "max_regression": 0.01}]
+    write_config(tmp_path, cfg)
+    r = mlci("run", "--json", cwd=tmp_path)
+    assert r.returncode == 1
+    assert stages(r)["evaluate"] == "failed" and "publish" not in stages(r)
+    evaluation = evaluation_of(tmp_path, r)
+    assert evaluation["baseline"]["version"] == 1 and evaluation["blessed"] is False
+    (gate,) = evaluation["gates"]
+    assert gate["baseline"] == production_f1 and gate["value"] < production_f1 - 0.01
+    assert gate["passed"] is False
+    assert evaluation["failed"] == [gate["reason"]]
+    assert f"regression {production_f1 - gate['value']:.4f} (allowed 0.01)" in gate["reason"]
+    versions = json.loads(mlci("registry", "list", "bc", "--json", cwd=tmp_path).stdout)
+    assert [v["version"] for v in versions] == [1, 2]
+
+
+def test_a_rerun_after_promote_does_not_compare_the_model_with_itself(tmp_path, mlci):
+    classification_project(tmp_path)
+    first = mlci("run", "--promote", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert stages(first)["promote"] == "ran"
+
+    # production is now this very model: the evaluation's inputs have not changed
+    again = mlci("run", "--promote", "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert set(stages(again).values()) == {"up to date"}
+
+    # evaluated again on purpose, the candidate still has no baseline (not v1 = itself)
+    forced = mlci("run", "--force", "--json", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert stages(forced)["evaluate"] == "ran"
+    evaluation = evaluation_of(tmp_path, forced)
+    assert evaluation["baseline"] is None and evaluation["blessed"] is True
+    gate = next(g for g in evaluation["gates"] if g["kind"] == "max_regression")
+    assert gate["passed"] is None and gate["baseline"] is None
+    assert gate["reason"] == "f1: no baseline to compare with; max_regression skipped"
+    summary = (Path(json.loads(forced.stdout)["report"]).parent / "summary.md").read_text()
+    assert "This run is production (v1) itself: nothing to compare with." in summary
+    assert "| metric | production | candidate |" in summary
+    shown = json.loads(mlci("registry", "show", "bc@production", "--json", cwd=tmp_path).stdout)
+    assert shown["version"] == 1 and shown["baseline"] is None
 
 
 def test_tool_caches_and_the_workspace_do_not_change_the_code_version(tmp_path, mlci):

@@ -108,6 +108,65 @@ def test_the_fast_path_matches_scikit_learn_on_every_test_row(model):
     assert p.predict(big.values.tolist())[0] == model["pipeline"].predict(big).tolist()
 
 
+def rows_on_split_thresholds(model) -> tuple[pd.DataFrame, int, int]:
+    """Test rows with features set exactly to the forest's split thresholds (each row: every
+    feature on one of its thresholds; then real rows with one feature moved onto one split).
+    Also returns how many (row, tree) paths pass a node with the value exactly on its threshold,
+    and how many of those go right in scikit-learn because float32(threshold) > threshold."""
+    pipeline = model["pipeline"]
+    forest = pipeline[-1]
+    columns = list(model["X"].columns)
+    splits = [(int(f), float(t)) for est in forest.estimators_
+              for f, t in zip(est.tree_.feature, est.tree_.threshold) if f >= 0]
+    per_feature: dict[int, list[float]] = {}
+    for f, t in splits:
+        per_feature.setdefault(f, []).append(t)
+    base = model["X"].to_numpy(dtype=np.float64)
+    rows = []
+    for i in range(120):
+        row = base[i % len(base)].copy()
+        for f, thresholds in per_feature.items():
+            row[f] = thresholds[i % len(thresholds)]
+        rows.append(row)
+    for i, (f, t) in enumerate(splits[:360]):
+        row = base[i % len(base)].copy()
+        row[f] = t
+        rows.append(row)
+    X = pd.DataFrame(rows, columns=columns)
+
+    Xt = pipeline[:-1].transform(X)
+    assert np.array_equal(Xt, X.to_numpy()), "the forest sees the columns as sent"
+    on_threshold = goes_right = 0
+    for est in forest.estimators_:
+        tree = est.tree_
+        path = est.decision_path(Xt.astype(np.float32)).tocsr()
+        for r in range(len(X)):
+            nodes = path.indices[path.indptr[r]:path.indptr[r + 1]]
+            inner = nodes[tree.children_left[nodes] != -1]
+            exact = Xt[r, tree.feature[inner]] == tree.threshold[inner]
+            on_threshold += int(exact.sum())
+            goes_right += int((np.float32(Xt[r, tree.feature[inner]][exact]) > tree.threshold[inner][exact]).sum())
+    return X, on_threshold, goes_right
+
+
+def test_rows_exactly_on_split_thresholds_get_the_pipelines_answers(server, model):
+    X, on_threshold, goes_right = rows_on_split_thresholds(model)
+    # the rows do what the test is for: many paths meet a split exactly on its threshold, and
+    # some of those go right in scikit-learn (the value rounds up to float32 above it)
+    assert on_threshold >= 500 and goes_right >= 20, (on_threshold, goes_right)
+    assert json.loads(server.request("GET", "/health")[2])["engine"] == "compiled-forest"
+    labels = model["pipeline"].predict(X).tolist()
+    proba = model["pipeline"].predict_proba(X)
+    for start in range(0, len(X), 240):  # batches the compiled forest serves (not over 512 rows)
+        part = X.iloc[start:start + 240]
+        status, out = server.post({"inputs": part.values.tolist(), "params": {"proba": True}})
+        assert status == 200, out
+        assert out["predictions"] == labels[start:start + 240]
+        assert np.allclose(out["probabilities"], proba[start:start + 240], rtol=0, atol=1e-12)
+    status, out = server.post(X.iloc[:100].to_csv(index=False), "text/csv")
+    assert status == 200 and out["predictions"] == labels[:100]
+
+
 # --- every rejected input: 4xx with a message naming the problem -----------------------------------
 
 def bad(server, body, content_type="application/json"):
