@@ -40,12 +40,13 @@ def generate(project: Project, run: Run, out_dir: Path | None = None,
     timings: dict[str, float] = {}
     data, frames = _collect(project, run, stages, timings)
     plots = _draw(project, run, data, frames, timings)
+    from mlci.pages import STYLESHEET, stylesheet
     from mlci.report import render
 
     t0 = time.perf_counter()
     data["plots"] = {k: {"title": v["title"], "caption": v.get("caption", "")} for k, v in plots.items()}
     files = {}
-    for name, text in ((HTML_FILE, lambda: render.html(data, plots)), (render.STYLESHEET, render.stylesheet),
+    for name, text in ((HTML_FILE, lambda: render.html(data, plots)), (STYLESHEET, stylesheet),
                        (SUMMARY_FILE, lambda: render.markdown(data)), (JUNIT_FILE, lambda: render.junit(data))):
         render.write_text(out / name, text())
         files[name] = str(out / name)

@@ -52,15 +52,6 @@ def write_text(path: Path, text: str) -> None:
 
 
 # --- HTML -------------------------------------------------------------------------------------
-STYLESHEET = "mlci.css"  # beside report.html: Jenkins' CSP (style-src 'self') blocks inline styles
-
-
-def stylesheet() -> str:
-    from importlib.resources import files
-
-    return (files("mlci") / "templates" / STYLESHEET).read_text(encoding="utf-8")
-
-
 def html(data: dict[str, Any], plots: dict[str, dict[str, Any]]) -> str:
     import jinja2
     from markupsafe import Markup

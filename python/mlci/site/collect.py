@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.store.base import KeyMissing, ObjectInfo, Store, parallel
-from mlci.util import write_json
+from mlci.util import write_bytes
 
 CACHE_FILE = ".mlci-site-cache.json"
 KINDS = ("versions", "aliases", "events")
@@ -27,6 +27,22 @@ class Model:
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # what the records were when read: (size, mtime) per key, so pages built from unchanged
+    # records need not be rendered again
+    stamps: dict[str, str] = field(default_factory=dict)
+
+    def stamp(self, *keys: str) -> str:
+        """A token that changes when any of these records (default: all) changes."""
+        import hashlib
+
+        chosen = keys or tuple(sorted(self.stamps))
+        return hashlib.sha256("|".join(f"{k}={self.stamps.get(k)}" for k in chosen).encode()).hexdigest()[:16]
+
+    def version_key(self, version: int) -> str:
+        return f"models/{self.name}/versions/{version}.json"
+
+    def alias_key(self, alias: str) -> str:
+        return f"models/{self.name}/aliases/{alias}.json"
 
     @property
     def latest(self) -> dict[str, Any] | None:
@@ -90,14 +106,17 @@ def collect(store: Store, cache_dir: Path, workers: int = 16) -> Catalog:
 
     fresh = dict(parallel(fetch, stale, workers))
     live = {i.key for i in infos}
-    entries = {k: v for k, v in {**entries, **fresh}.items() if k in live}
-    write_json(cache_path, {"store": store.uri, "entries": entries})
+    gone = set(entries) - live
+    if fresh or gone or not cache_path.is_file():
+        entries = {k: v for k, v in {**entries, **fresh}.items() if k in live}
+        write_bytes(cache_path, json.dumps({"store": store.uri, "entries": entries}).encode())
 
     models: dict[str, Model] = {}
     for key in sorted(entries):
         _, name, kind, file = key.split("/")
         model = models.setdefault(name, Model(name))
         entry = entries[key]
+        model.stamps[key] = f"{entry['size']}:{entry['mtime']}"
         if "problem" in entry:
             model.problems.append(f"{kind}/{file}: {entry['problem']}")
             continue

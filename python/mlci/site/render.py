@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlci.report.render import STYLESHEET, stylesheet
+from mlci.pages import STYLESHEET, stylesheet
 from mlci.site import svg
 from mlci.site.collect import Catalog, Model, collect
 from mlci.store.base import Store
@@ -119,12 +119,33 @@ def report_link(record: dict[str, Any]) -> str | None:
     return f"{url.rstrip('/')}/artifact/.mlci/jenkins/report/report.html" if url else None
 
 
+PAGES_FILE = ".mlci-site-pages.json"
+
+
 def build(store: Store, out_dir: Path) -> dict[str, Any]:
-    """Write the catalog into ``out_dir``; return what was read and written."""
+    """Write the catalog into ``out_dir``; return what was read and written. A page whose
+    input records are unchanged since the last build (same stamp) is not even rendered."""
+    import json
+
+    from mlci import __version__
+
     out_dir.mkdir(parents=True, exist_ok=True)
     catalog: Catalog = collect(store, out_dir)
     env = _env()
     result = Written()
+    try:
+        old_stamps: dict[str, str] = json.loads((out_dir / PAGES_FILE).read_text())
+    except (OSError, ValueError):
+        old_stamps = {}
+    stamps: dict[str, str] = {}
+
+    def unchanged(rel: str, stamp: str) -> bool:
+        stamp = f"{__version__}:{stamp}"
+        stamps[rel] = stamp
+        if old_stamps.get(rel) == stamp and (out_dir / rel).is_file():
+            result.pages += 1
+            return True
+        return False
 
     def put(rel: str, text: str) -> None:
         result.pages += 1
@@ -144,15 +165,22 @@ def build(store: Store, out_dir: Path) -> dict[str, Any]:
     page = env.get_template("site/model.html.j2")
     compare = env.get_template("site/compare.html.j2")
     for model in catalog.models.values():
-        versions = [model.versions[n] for n in sorted(model.versions, reverse=True)]
-        timeline = [e for e in reversed(model.events) if e.get("event") in TIMELINE_EVENTS]
-        put(f"models/{slug(model.name)}.html", page.render(
-            m=model, s=summary(model), versions=versions, metrics=metric_names(model), plots=trends(model),
-            timeline=timeline, report_link=report_link, css=f"../{STYLESHEET}"))
+        rel = f"models/{slug(model.name)}.html"
+        if not unchanged(rel, model.stamp()):
+            versions = [model.versions[n] for n in sorted(model.versions, reverse=True)]
+            timeline = [e for e in reversed(model.events) if e.get("event") in TIMELINE_EVENTS]
+            put(rel, page.render(m=model, s=summary(model), versions=versions, metrics=metric_names(model),
+                                 plots=trends(model), timeline=timeline, report_link=report_link,
+                                 css=f"../{STYLESHEET}"))
+        prod = production_alias(model)
+        # a comparison depends on its version, on production's record and on the metric names
+        base_keys = (model.alias_key(prod), model.version_key(model.aliases[prod]["version"])) if prod else ()
+        names = ",".join(metric_names(model))
         for n in model.versions:
-            put(f"models/{slug(model.name)}/v{n}.html", compare.render(
-                m=model, c=comparison(model, n), report_link=report_link(model.versions[n]),
-                css=f"../../{STYLESHEET}"))
+            rel = f"models/{slug(model.name)}/v{n}.html"
+            if not unchanged(rel, model.stamp(model.version_key(n), *base_keys) + names):
+                put(rel, compare.render(m=model, c=comparison(model, n), report_link=report_link(model.versions[n]),
+                                        css=f"../../{STYLESHEET}"))
     keep = {"index.html", STYLESHEET} | {f"models/{slug(m)}.html" for m in catalog.models}
     keep |= {f"models/{slug(m.name)}/v{n}.html" for m in catalog.models.values() for n in m.versions}
     removed = []
@@ -161,6 +189,7 @@ def build(store: Store, out_dir: Path) -> dict[str, Any]:
         if rel not in keep:  # a collected version or a deleted model
             path.unlink()
             removed.append(rel)
+    write_bytes(out_dir / PAGES_FILE, json.dumps(stamps).encode())
     return {"store": store.uri, "output": str(out_dir), "models": len(catalog.models),
             "versions": sum(len(m.versions) for m in catalog.models.values()),
             "problems": sum(len(m.problems) for m in catalog.models.values()),
