@@ -96,29 +96,43 @@ class LocalStore(Store):
             os.replace(self._write_tmp(target, data), target)
             return True
 
+    def _walk(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """(key, entry) of every stored file under ``prefix``: os.scandir and plain strings
+        (a store of 100,000 records lists in a fraction of a second; pathlib per entry does not)."""
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        root = str(self.root)
+        stack = [str(base)]
+        while stack:
+            directory = stack.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):  # not temp files
+                    yield entry.path[len(root) + 1:].replace(os.sep, "/"), entry
+
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/")) if prefix else self.root
-        if not base.exists():
-            return []
         if base.is_file():
             return [prefix]
-        out = []
-        for dirpath, _, files in os.walk(base):
-            for name in files:
-                if name.startswith("."):
-                    continue
-                out.append(str(Path(dirpath, name).relative_to(self.root)).replace(os.sep, "/"))
-        return sorted(out)
+        return sorted(key for key, _ in self._walk(prefix))
 
     def list_info(self, prefix: str) -> list[ObjectInfo]:
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        if base.is_file():
+            st = base.stat()
+            return [ObjectInfo(prefix, st.st_size, st.st_mtime)]
         out = []
-        for key in self.list(prefix):
+        for key, entry in self._walk(prefix):
             try:
-                st = self._path(key).stat()
+                st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:  # deleted meanwhile
                 continue
             out.append(ObjectInfo(key, st.st_size, st.st_mtime))
-        return out
+        return sorted(out, key=lambda i: i.key)
 
     def list_incomplete_uploads(self) -> list[ObjectInfo]:
         """Temp files of writes that never finished (a crashed process leaves them)."""
