@@ -10,7 +10,7 @@ from typing import Any
 
 from mlci.pages import STYLESHEET, stylesheet
 from mlci.site import svg
-from mlci.site.collect import Catalog, Model, collect
+from mlci.site.collect import Catalog, Model, collect, stamp_of
 from mlci.store.base import Store
 from mlci.util import write_bytes
 
@@ -123,8 +123,9 @@ PAGES_FILE = ".mlci-site-pages.json"
 
 
 def build(store: Store, out_dir: Path) -> dict[str, Any]:
-    """Write the catalog into ``out_dir``; return what was read and written. A page whose
-    input records are unchanged since the last build (same stamp) is not even rendered."""
+    """Write the catalog into ``out_dir``; return what was read and written. A model whose
+    records are all unchanged since the last build (same stamps) is not even read from the
+    cache; within a changed model, only pages whose records changed are rendered."""
     import json
 
     from mlci import __version__
@@ -134,15 +135,20 @@ def build(store: Store, out_dir: Path) -> dict[str, Any]:
     env = _env()
     result = Written()
     try:
-        old_stamps: dict[str, str] = json.loads((out_dir / PAGES_FILE).read_text())
+        old: dict[str, Any] = json.loads((out_dir / PAGES_FILE).read_text())
+        if old.get("mlci") != __version__ or old.get("store") != store.uri:
+            old = {}
     except (OSError, ValueError):
-        old_stamps = {}
-    stamps: dict[str, str] = {}
+        old = {}
+    old_pages: dict[str, str] = old.get("pages", {})
+    old_rows: dict[str, Any] = old.get("rows", {})
+    pages: dict[str, str] = {}
+    rows: dict[str, Any] = {}
+    problems = versions = 0
 
     def unchanged(rel: str, stamp: str) -> bool:
-        stamp = f"{__version__}:{stamp}"
-        stamps[rel] = stamp
-        if old_stamps.get(rel) == stamp and (out_dir / rel).is_file():
+        pages[rel] = stamp
+        if old_pages.get(rel) == stamp and (out_dir / rel).is_file():
             result.pages += 1
             return True
         return False
@@ -160,16 +166,29 @@ def build(store: Store, out_dir: Path) -> dict[str, Any]:
         result.written.append(rel)
 
     put(STYLESHEET, stylesheet())
-    rows = [summary(m) for m in catalog.models.values()]
-    put("index.html", env.get_template("site/index.html.j2").render(rows=rows, store=store.uri, css=STYLESHEET))
     page = env.get_template("site/model.html.j2")
     compare = env.get_template("site/compare.html.j2")
-    for model in catalog.models.values():
-        rel = f"models/{slug(model.name)}.html"
-        if not unchanged(rel, model.stamp()):
-            versions = [model.versions[n] for n in sorted(model.versions, reverse=True)]
+    for name in catalog.listing:
+        rel = f"models/{slug(name)}.html"
+        whole = stamp_of(catalog.stamps(name))
+        if name in old_rows and old_pages.get(rel) == whole and (out_dir / rel).is_file():
+            # nothing of this model changed: its pages and index row stand as they are
+            rows[name] = old_rows[name]
+            for p, s in old_pages.items():
+                if p == rel or p.startswith(f"models/{slug(name)}/"):
+                    pages[p] = s
+                    result.pages += 1
+            problems += rows[name]["problems"]
+            versions += rows[name]["versions"]
+            continue
+        model = catalog.load(name)
+        rows[name] = summary(model)
+        problems += len(model.problems)
+        versions += len(model.versions)
+        if not unchanged(rel, whole):
+            listed = [model.versions[n] for n in sorted(model.versions, reverse=True)]
             timeline = [e for e in reversed(model.events) if e.get("event") in TIMELINE_EVENTS]
-            put(rel, page.render(m=model, s=summary(model), versions=versions, metrics=metric_names(model),
+            put(rel, page.render(m=model, s=rows[name], versions=listed, metrics=metric_names(model),
                                  plots=trends(model), timeline=timeline, report_link=report_link,
                                  css=f"../{STYLESHEET}"))
         prod = production_alias(model)
@@ -177,21 +196,18 @@ def build(store: Store, out_dir: Path) -> dict[str, Any]:
         base_keys = (model.alias_key(prod), model.version_key(model.aliases[prod]["version"])) if prod else ()
         names = ",".join(metric_names(model))
         for n in model.versions:
-            rel = f"models/{slug(model.name)}/v{n}.html"
+            rel = f"models/{slug(name)}/v{n}.html"
             if not unchanged(rel, model.stamp(model.version_key(n), *base_keys) + names):
                 put(rel, compare.render(m=model, c=comparison(model, n), report_link=report_link(model.versions[n]),
                                         css=f"../../{STYLESHEET}"))
-    keep = {"index.html", STYLESHEET} | {f"models/{slug(m)}.html" for m in catalog.models}
-    keep |= {f"models/{slug(m.name)}/v{n}.html" for m in catalog.models.values() for n in m.versions}
+    put("index.html", env.get_template("site/index.html.j2").render(rows=list(rows.values()), store=store.uri,
+                                                                      css=STYLESHEET))
     removed = []
-    for path in sorted((out_dir / "models").rglob("*.html")) if (out_dir / "models").is_dir() else []:
-        rel = path.relative_to(out_dir).as_posix()
-        if rel not in keep:  # a collected version or a deleted model
-            path.unlink()
-            removed.append(rel)
-    write_bytes(out_dir / PAGES_FILE, json.dumps(stamps).encode())
-    return {"store": store.uri, "output": str(out_dir), "models": len(catalog.models),
-            "versions": sum(len(m.versions) for m in catalog.models.values()),
-            "problems": sum(len(m.problems) for m in catalog.models.values()),
-            "pages": result.pages, "written": result.written, "removed": removed,
+    for rel in sorted(set(old_pages) - set(pages)):  # a collected version or a deleted model
+        (out_dir / rel).unlink(missing_ok=True)
+        removed.append(rel)
+    write_bytes(out_dir / PAGES_FILE, json.dumps({"mlci": __version__, "store": store.uri, "pages": pages,
+                                                  "rows": rows}).encode())
+    return {"store": store.uri, "output": str(out_dir), "models": len(catalog.listing), "versions": versions,
+            "problems": problems, "pages": result.pages, "written": result.written, "removed": removed,
             "requests": catalog.requests}
