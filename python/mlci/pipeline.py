@@ -164,15 +164,13 @@ def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | 
     """The code-checks stage, when the project configures checks and the module exists."""
     if not getattr(project.config, "checks", None):
         return None
-    try:
-        from mlci import checks as checks_mod
-    except ImportError:
-        return None
+    from mlci.checks import runner
+    from mlci.checks.settings import checks_fingerprint_inputs
 
     def do_checks() -> StageResult:
         from mlci import fingerprint as fp
 
-        fingerprint = fp.digest({"checks": checks_mod.checks_fingerprint_inputs(project.config),
+        fingerprint = fp.digest({"checks": checks_fingerprint_inputs(project.config),
                                  "code": project.code["hash"]})
         cache = project.workspace / "cache" / "checks" / fingerprint[:16]
         if not force and (cache / "checks.json").is_file():
@@ -180,7 +178,7 @@ def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | 
             if out.get("passed"):
                 return StageResult("check", "up to date", 0, out.get("summary", ""), data=out)
         cache.mkdir(parents=True, exist_ok=True)
-        out = checks_mod.run_checks(project.config, cache)
+        out = runner.run_checks(project.config, cache)
         if not out.get("passed"):
             shutil.rmtree(cache, ignore_errors=True)
             return StageResult("check", "failed", 1, out.get("summary", "a blocking check failed"), data=out)

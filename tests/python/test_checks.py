@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from conftest import cli_env
-from mlci import checks as checks_mod
+from mlci.checks import runner
+from mlci.checks.settings import checks_fingerprint_inputs
 from mlci import config as config_mod
 
 REPO = Path(__file__).resolve().parents[2]
@@ -340,15 +341,15 @@ def test_run_checks_api_for_mlci_run(tmp_path):
         def finished(self, record):
             seen.append(f"done {record['name']} {record['status']}")
 
-    result = checks_mod.run_checks(config, tmp_path / "run", reporter=Collect())
+    result = runner.run_checks(config, tmp_path / "run", reporter=Collect())
     assert result["passed"] is True and result["unstable"] is True
     assert (tmp_path / "run" / "checks.json").is_file() and (tmp_path / "run" / "junit.xml").is_file()
     assert "done style failed" in seen and "done ok passed" in seen
-    inputs = checks_mod.checks_fingerprint_inputs(config)
+    inputs = checks_fingerprint_inputs(config)
     assert [c["name"] for c in inputs["checks"]] == ["ok", "style"]
     assert inputs["checks"][1]["blocking"] is False
     changed = config.model_copy(update={"checks": [config.checks[0]]})
-    assert checks_mod.checks_fingerprint_inputs(changed) != inputs
+    assert checks_fingerprint_inputs(changed) != inputs
 
 
 def test_checks_use_the_virtualenv_mlci_runs_in(tmp_path):
