@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import cli_env
+from junit_schema import assert_junit_10
 from mlci.checks import runner
 from mlci.checks.settings import checks_fingerprint_inputs
 from mlci import config as config_mod
@@ -204,6 +205,7 @@ def test_merged_junit_parses_back_with_every_check(tmp_path, mlci):
     junit = tmp_path / "out" / "merged.xml"
     r = mlci("check", "-c", cfg, "--junit", junit, cwd=tmp_path)
     assert r.returncode == 1  # typo is blocking and missing
+    assert_junit_10(junit)
     root = ET.parse(junit).getroot()
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("6", "2", "1")

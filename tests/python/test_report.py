@@ -18,6 +18,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from conftest import run_cli
+from junit_schema import assert_junit_10
 
 MAX_BYTES = 2 * 1024 * 1024
 
@@ -280,6 +281,7 @@ def test_summary_md_table_matches_metrics(clf):
 
 def test_junit_has_one_testcase_per_gate(clf):
     evaluation = json.loads((clf["run"] / "evaluation.json").read_text())
+    assert_junit_10(clf["out"] / "junit-gates.xml")
     suites = ET.parse(clf["out"] / "junit-gates.xml").getroot()
     cases = suites.findall("./testsuite/testcase")
     assert [c.get("name") for c in cases] == [f"{g['metric']} {g['kind']} {g['bound']:g}" for g in evaluation["gates"]]
