@@ -8,7 +8,7 @@ The API the pipeline calls:
   enough to compute drift later without the reference data.
 - ``drift_against_stats(df, stats, settings)``: drift of new data against such statistics.
 
-Modules: schema (rules file), io (reading), rules (checks), expr (table expressions),
+Modules: schema (rules file), io (reading), rules (the rule engine), expr (table expressions),
 drift (statistics), engine (running), junit (XML), infer (`mlci schema infer`),
 settings (the `validate:` section of mlci.yaml). Imports stay light here: pyarrow and
 numpy are imported when validation runs.
@@ -61,7 +61,7 @@ def validate_project(config: Any, out_dir: Path, reference_stats: dict[str, Any]
     """The validation configured in mlci.yaml: data.train (and data.test) against data.schema,
     drift against ``reference_stats`` (e.g. the production model's) or data.reference.
 
-    Without a schema the basic checks still run: target present, no column all-null, rows > 0.
+    Without a schema the basic rules still run: target present, no column all-null, rows > 0.
     """
     data = config.data
     datasets = [("train", config.resolve(data.train))]

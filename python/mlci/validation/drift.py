@@ -342,7 +342,7 @@ def jensenshannon(p: Any, q: Any) -> float:
     return float(math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2)))
 
 
-class DriftCheck:
+class DriftRule:
     """Accumulates the current data batch by batch; ``result()`` gives every statistic."""
 
     def __init__(self, stats: dict[str, Any], settings: Any, reference_label: str = ""):

@@ -10,7 +10,7 @@ from typing import Any
 
 from mlci.errors import DataError
 from mlci.validation.io import Retype, iter_source
-from mlci.validation.rules import RuleResult, build_checks, type_name
+from mlci.validation.rules import RuleResult, build_rules, type_name
 from mlci.validation.schema import Schema
 
 log = logging.getLogger("mlci.validation")
@@ -20,21 +20,21 @@ def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name:
                      target: str | None = None, reference: dict[str, Any] | None = None,
                      reference_label: str = "", chunk_rows: int | None = None) -> dict[str, Any]:
     """Rules and drift for one dataset (a path, Arrow table or DataFrame) -> result dict."""
-    from mlci.validation.drift import DriftCheck
+    from mlci.validation.drift import DriftRule
 
     label, src = iter_source(source, chunk_rows)
     started = time.perf_counter()
     for _attempt in range(10_000):
         try:
-            checks = fixed = None
-            drift = DriftCheck(reference, settings.drift, reference_label) if (
+            rules = fixed = None
+            drift = DriftRule(reference, settings.drift, reference_label) if (
                 reference is not None and settings.drift.enabled) else None
             rows = 0
             names: list[str] = []
             batches = 0
             for table in src.batches():
                 table = _as_table(table)
-                if checks is None:
+                if rules is None:
                     names = list(table.schema.names)
                     if target is not None and target not in names:
                         # the config names a column the data lacks: bad input, as in `mlci train`
@@ -45,21 +45,21 @@ def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name:
                         raise DataError(f"{label}: target column `{target}` not found{hint}; "
                                         f"columns: {', '.join(names[:20])}")
                     types = {f.name: type_name(f.type) for f in table.schema}
-                    checks, fixed = build_checks(schema, names, types, default_severity=settings.severity,
+                    rules, fixed = build_rules(schema, names, types, default_severity=settings.severity,
                                                  sample=settings.sample_rows, target=target)
-                _run_parallel(checks, drift, table, rows)
+                _run_parallel(rules, drift, table, rows)
                 rows += table.num_rows
                 batches += 1
             break
         except Retype as exc:
             log.info("%s: column %s has mixed types; reading it as text", label, exc.column)
             continue
-    assert checks is not None and fixed is not None
-    for check in checks:
-        finish = getattr(check, "finish", None)
+    assert rules is not None and fixed is not None
+    for rule in rules:
+        finish = getattr(rule, "finish", None)
         if finish:
             finish()
-    results: list[RuleResult] = list(fixed) + [c.result() for c in checks]
+    results: list[RuleResult] = list(fixed) + [c.result() for c in rules]
     text_columns = sorted(getattr(src, "text_columns", set()))
     out: dict[str, Any] = {
         "name": name, "path": label, "rows": rows, "batches": batches, "columns": names,
@@ -72,17 +72,17 @@ def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name:
     return out
 
 
-def _run_parallel(checks: list[Any], drift: Any, table: Any, offset: int) -> None:
-    """Update every check (and the drift counters) with one batch.
+def _run_parallel(rules: list[Any], drift: Any, table: Any, offset: int) -> None:
+    """Update every rule (and the drift counters) with one batch.
 
-    Checks of different columns are independent, so the columns run on a thread pool; each
-    check is updated by one thread only, and batches arrive in order.
+    Rules of different columns are independent, so the columns run on a thread pool; each
+    rule is updated by one thread only, and batches arrive in order.
     """
     from mlci.validation.threads import run_jobs
 
     groups: dict[Any, list[Any]] = {}
-    for check in checks:
-        groups.setdefault(check.column, []).append(check)
+    for rule in rules:
+        groups.setdefault(rule.column, []).append(rule)
     jobs = [lambda g=g: [c.safe_update(table, offset) for c in g] for g in groups.values()]
     if drift is not None:
         jobs += drift.jobs(table)
