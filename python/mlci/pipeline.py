@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlci.errors import MlciError
+from mlci.results import Failure, failure
 from mlci.runs import Project, Run, read_json, write_json
 
 
@@ -190,6 +191,12 @@ def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | 
 
 def as_dict(results: list[StageResult]) -> list[dict[str, Any]]:
     return [asdict(r) for r in results]
+
+
+def failures(results: list[StageResult]) -> list[Failure]:
+    """The stage that stopped the pipeline, named by its stage (its detail names the gate, rule
+    or check; its ``data`` holds that stage's own result with its own ``failures``)."""
+    return [failure(r.stage, r.detail) for r in results if r.status == "failed"]
 
 
 def write_report(project: Project, results: list[StageResult]) -> dict[str, Any] | None:

@@ -123,6 +123,7 @@ def test_shifted_traffic_is_drift(project, shifted_logs, mlci):
     report = json.loads(r.stdout)
     assert report["failed"] and report["dataset_drift"]
     assert report["drift"]["drifted"] >= 25
+    assert [f["name"] for f in report["failures"]] == ["drift.dataset"]  # drift.fail_on: dataset
     assert "drift FAILED" in r.stderr
     assert (project["root"] / ".mlci" / "monitor" / "drift.json").is_file()
 

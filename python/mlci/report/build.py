@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from mlci.image.target import VERIFY_FILE
 from mlci.report import collect
 from mlci.report.collect import Notes
 from mlci.runs import Project, Run
@@ -92,9 +93,7 @@ def _collect(project: Project, run: Run, stages: list[dict[str, Any]] | None,
         validation = given["data"] if given else None
     if validation is None:
         notes.add("validation", "no validation.json in the run: data validation not shown")
-    verify_file = next((p / n for n in ("image-verify.json", "verify.json") if (p / n).is_file()),
-                       p / "image-verify.json")
-    verify = collect.read_json(verify_file, notes, "latency", verify_file.name)
+    verify = collect.read_json(p / VERIFY_FILE, notes, "latency", VERIFY_FILE)
     timings["read"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()

@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 from mlci.junit import Case, Suite, to_xml
+from mlci.validation.drift import dataset_drift_text, drift_text
+from mlci.validation.engine import DatasetResult, ValidationResult
 
 
 def _detail(entry: dict[str, Any]) -> str:
@@ -19,11 +21,11 @@ def _detail(entry: dict[str, Any]) -> str:
     return json.dumps(keep, indent=2, default=str)
 
 
-def junit_xml(result: dict[str, Any]) -> str:
+def junit_xml(result: ValidationResult) -> str:
     return to_xml([_suite(ds) for ds in result.get("datasets", [])], "mlci validate")
 
 
-def _suite(ds: dict[str, Any]) -> Suite:
+def _suite(ds: DatasetResult) -> Suite:
     suite = Suite(f"validation.{ds['name']}", time=ds.get("seconds", 0))
     for rule in ds["rules"]:
         case = Case(rule["id"], f"validation.{ds['name']}.{rule['column'] or 'table'}")
@@ -39,9 +41,7 @@ def _suite(ds: dict[str, Any]) -> Suite:
     if drift:
         for col in drift["columns"]:
             case = Case(f"drift.{col['column']}", f"drift.{ds['name']}")
-            value = col["statistic"]
-            text = (f"{col['method']} = {value:.4f} > {col['threshold']}" if isinstance(value, float)
-                    else str(col["stats"].get("reason", "drifted")))
+            text = drift_text(col)
             if col["drifted"] and col.get("severity") == "error":
                 case.result, case.message, case.type = "failure", f"drift in {col['column']}: {text}", "drift"
                 case.detail = _detail(col)
@@ -49,8 +49,7 @@ def _suite(ds: dict[str, Any]) -> Suite:
                 case.result, case.message = "skipped", f"warning: drift in {col['column']}: {text}"
             suite.cases.append(case)
         case = Case("drift.dataset", f"drift.{ds['name']}")
-        msg = (f"{drift['drifted']} of {drift['compared']} columns drifted "
-               f"(share {drift['share']:.2f}, limit {drift['drift_share']})")
+        msg = dataset_drift_text(drift)
         if drift["dataset_drift"] and drift.get("failed"):
             case.result, case.message, case.type = "failure", "dataset drift: " + msg, "drift"
         elif drift["dataset_drift"]:

@@ -11,9 +11,26 @@ in one batch or many, so ``--chunk-rows`` does not change the result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from mlci.validation.schema import Schema
+
+
+class RuleEntry(TypedDict):
+    """One rule's result in validation.json (``datasets[].rules[]``; the flat ``rules[]`` adds
+    ``dataset``)."""
+
+    id: str                  # "<column>.<rule>" or "table.<rule>"
+    rule: str                # min, max, allowed, unique, expression, ...
+    column: str | None
+    severity: Literal["error", "warn"]
+    status: Literal["passed", "failed", "skipped"]
+    passed: bool             # status != "failed"
+    expected: Any
+    observed: Any
+    failing: int             # rows that break it
+    failing_rows: list[int]  # the first few of them
+    message: str
 
 
 @dataclass
@@ -29,7 +46,7 @@ class RuleResult:
     failing_rows: list[int] = field(default_factory=list)
     message: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> RuleEntry:
         return {"id": self.id, "rule": self.rule, "column": self.column, "severity": self.severity,
                 "status": self.status, "passed": self.status != "failed",
                 "expected": self.expected, "observed": self.observed,
