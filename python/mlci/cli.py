@@ -129,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         parser, module = build_parser(name)
         args = parser.parse_args(argv[1:])
         _setup_logging(args.verbose, args.quiet)
-        if args.quiet:
-            from mlci import ui
+        from mlci import ui
 
+        ui.PRINTED_JSON = False
+        if args.quiet:
             ui.QUIET = True
         code = module.run(args)
         return int(code or 0)

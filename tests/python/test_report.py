@@ -448,11 +448,13 @@ def test_broken_pieces_become_notes(reg, tmp_path):
     shutil.copytree(reg["run"], run_dir)
     (run_dir / "evaluation.json").write_text("{not json")
     (run_dir / "predictions.parquet").unlink()
+    (run_dir / "image-verify.json").write_text('{"passed": true}')  # not the shape mlci writes
     project = Project(config.load(reg["cfg"]))
     out = generate(project, Run("broken", run_dir), tmp_path / "out")
     assert out["decision"] == "not evaluated"
     texts = " ".join(n["text"] for n in out["notes"])
     assert "evaluation.json" in texts
+    assert "reading image-verify.json failed: KeyError" in texts
     assert (tmp_path / "out" / "report.html").stat().st_size > 1000
 
 
