@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                            markup=False)
 
     if not result["passed"]:
-        raise CheckFailed(result["summary"])
+        raise CheckFailed(result["summary"], failures=result["failures"])
     if result["unstable"] and args.quiet:
         print(f"mlci check: {result['summary']}", file=sys.stderr)
     return 0
