@@ -125,18 +125,22 @@ def main(argv: list[str] | None = None) -> int:
     from mlci.errors import MlciError
 
     name = argv[0]
+    args = None
     try:
         parser, module = build_parser(name)
         args = parser.parse_args(argv[1:])
         _setup_logging(args.verbose, args.quiet)
-        if args.quiet:
-            from mlci import ui
+        from mlci import ui
 
+        ui.PRINTED_JSON = False
+        if args.quiet:
             ui.QUIET = True
         code = module.run(args)
         return int(code or 0)
     except MlciError as exc:
         print(f"mlci {name}: error: {exc}", file=sys.stderr)
+        if exc.exit_code == 1 and getattr(args, "json", False):
+            _print_failure(name, args, exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"mlci {name}: interrupted", file=sys.stderr)
@@ -149,6 +153,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mlci {name}: internal error: {type(exc).__name__}: {exc} "
               "(set MLCI_DEBUG=1 for the traceback)", file=sys.stderr)
         return 4
+
+
+def _print_failure(name: str, args: argparse.Namespace, exc: Exception) -> None:
+    """A check that said no before its command printed a result (promote of an unblessed
+    version, an unhealthy deploy, an image that never started): with --json, stdout still
+    carries the failures shape of mlci.results, naming what failed."""
+    from mlci import ui
+    from mlci.results import failure
+
+    if ui.PRINTED_JSON:
+        return
+    action = getattr(args, "action", None)
+    words = f"{name} {action}" if isinstance(action, str) else name
+    failures = getattr(exc, "failures", None) or [failure(words, exc)]
+    ui.print_json({"error": str(exc), "exit_code": 1, "failures": failures})
 
 
 if __name__ == "__main__":

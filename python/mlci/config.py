@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlci import metrics as metric_defs
-from mlci.checks import CheckList
+from mlci.checks.settings import CheckList
 from mlci.errors import ConfigError
 from mlci.deploy.settings import Environment as DeployEnvironment
 from mlci.jenkins.settings import Jenkins as JenkinsSettings

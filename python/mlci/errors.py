@@ -32,9 +32,18 @@ class NotFoundError(UsageError):
 
 
 class CheckFailed(MlciError):
-    """A check ran and said no (gate not met, validation failed, unhealthy deploy)."""
+    """A check ran and said no (gate not met, validation failed, unhealthy deploy).
+
+    ``failures`` names what said no, in the shape of ``mlci.results.Failure``
+    (``[{"name": ..., "detail": ...}]``); the CLI edge prints it with ``--json`` when the
+    command had not printed its own result.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, failures: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.failures = failures
 
 
 class InfraError(MlciError):

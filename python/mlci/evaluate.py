@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from mlci import fingerprint as fp
 from mlci import gates as gate_rules
@@ -14,6 +14,28 @@ from mlci import metrics as metric_defs
 from mlci.model import load_any
 from mlci.errors import IntegrityError, UsageError
 from mlci.runs import Project, Run, write_json
+
+
+class Baseline(TypedDict):
+    """The model the candidate was compared with (evaluation.json's ``baseline``)."""
+
+    alias: str
+    version: int
+    fingerprint: str
+    metrics: dict[str, float]  # the baseline scored on the candidate's test rows
+
+
+class Evaluation(TypedDict):
+    """evaluation.json: the candidate's metrics, the baseline's and every gate's decision.
+    `mlci evaluate --json` prints it with ``failures`` (``gates.failures``) added."""
+
+    blessed: bool
+    metrics: dict[str, float]
+    baseline: Baseline | None
+    gates: list[gate_rules.GateResult]
+    failed: list[str]          # the failed gates' reasons
+    n_test: int
+    run_id: str
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +119,7 @@ def evaluate(project: Project, run: Run, force: bool = False) -> dict[str, Any]:
 
     blessed, results = gate_rules.check_all(cfg.evaluate.gates, candidate, base_metrics)
     failed = [r["reason"] for r in results if r["passed"] is False]
-    evaluation = {"blessed": blessed, "metrics": candidate, "baseline": base_info, "gates": results,
+    evaluation: Evaluation = {"blessed": blessed, "metrics": candidate, "baseline": base_info, "gates": results,
                   "failed": failed, "n_test": len(y), "run_id": run.run_id}
     preds = pd.DataFrame({"y_true": y.to_numpy(), "y_pred": y_pred})
     if proba is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlci.errors import MlciError
+from mlci.results import Failure, failure
 from mlci.runs import Project, Run, read_json, write_json
 
 
@@ -164,15 +165,13 @@ def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | 
     """The code-checks stage, when the project configures checks and the module exists."""
     if not getattr(project.config, "checks", None):
         return None
-    try:
-        from mlci import checks as checks_mod
-    except ImportError:
-        return None
+    from mlci.checks import runner
+    from mlci.checks.settings import checks_fingerprint_inputs
 
     def do_checks() -> StageResult:
         from mlci import fingerprint as fp
 
-        fingerprint = fp.digest({"checks": checks_mod.checks_fingerprint_inputs(project.config),
+        fingerprint = fp.digest({"checks": checks_fingerprint_inputs(project.config),
                                  "code": project.code["hash"]})
         cache = project.workspace / "cache" / "checks" / fingerprint[:16]
         if not force and (cache / "checks.json").is_file():
@@ -180,7 +179,7 @@ def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | 
             if out.get("passed"):
                 return StageResult("check", "up to date", 0, out.get("summary", ""), data=out)
         cache.mkdir(parents=True, exist_ok=True)
-        out = checks_mod.run_checks(project.config, cache)
+        out = runner.run_checks(project.config, cache)
         if not out.get("passed"):
             shutil.rmtree(cache, ignore_errors=True)
             return StageResult("check", "failed", 1, out.get("summary", "a blocking check failed"), data=out)
@@ -192,6 +191,12 @@ def _checks_stage(project: Project, force: bool) -> Callable[[], StageResult] | 
 
 def as_dict(results: list[StageResult]) -> list[dict[str, Any]]:
     return [asdict(r) for r in results]
+
+
+def failures(results: list[StageResult]) -> list[Failure]:
+    """The stage that stopped the pipeline, named by its stage (its detail names the gate, rule
+    or check; its ``data`` holds that stage's own result with its own ``failures``)."""
+    return [failure(r.stage, r.detail) for r in results if r.status == "failed"]
 
 
 def write_report(project: Project, results: list[StageResult]) -> dict[str, Any] | None:

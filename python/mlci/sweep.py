@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from mlci import fingerprint as fp
 from mlci.errors import ConfigError, MlciError, NotFoundError, UsageError
+from mlci.results import Failure, failure
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +319,19 @@ def exit_code(sweep: dict[str, Any]) -> int:
         return 0
     errors = [c["exit_code"] for c in sweep["candidates"] if c.get("status") == "failed"]
     return max(errors) if errors else 1
+
+
+def failures(sweep: dict[str, Any], code: int) -> list[Failure]:
+    """What made the sweep exit non-zero: each candidate that failed or was not blessed."""
+    if code == 0:
+        return []
+    out = []
+    for c in sweep["candidates"]:
+        if c.get("status") == "ok" and not c.get("blessed"):
+            out.append(failure(c["label"], "not blessed: " + ("; ".join(c.get("failed") or []) or "gate not met")))
+        elif c.get("status") != "ok":
+            out.append(failure(c["label"], c.get("error") or c.get("status")))
+    return out
 
 
 # --- merging shards ---------------------------------------------------------------------------

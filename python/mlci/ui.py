@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 
 QUIET = False  # -q: the CLI sets it; then only errors reach stderr
+PRINTED_JSON = False  # a command printed its result: the CLI edge adds none of its own
 
 
 def console() -> Any:
@@ -19,6 +20,8 @@ def console() -> Any:
 
 
 def print_json(obj: Any) -> None:
+    global PRINTED_JSON
+    PRINTED_JSON = True
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
 

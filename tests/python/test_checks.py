@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from conftest import cli_env
-from mlci import checks as checks_mod
+from junit_schema import assert_junit_10
+from mlci.checks import runner
+from mlci.checks.settings import checks_fingerprint_inputs
 from mlci import config as config_mod
 
 REPO = Path(__file__).resolve().parents[2]
@@ -211,6 +213,7 @@ def test_merged_junit_parses_back_with_every_check(tmp_path, mlci):
     junit = tmp_path / "out" / "merged.xml"
     r = mlci("check", "-c", cfg, "--junit", junit, cwd=tmp_path)
     assert r.returncode == 1  # typo is blocking and missing
+    assert_junit_10(junit)
     root = ET.parse(junit).getroot()
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("6", "2", "1")
@@ -348,15 +351,15 @@ def test_run_checks_api_for_mlci_run(tmp_path):
         def finished(self, record):
             seen.append(f"done {record['name']} {record['status']}")
 
-    result = checks_mod.run_checks(config, tmp_path / "run", reporter=Collect())
+    result = runner.run_checks(config, tmp_path / "run", reporter=Collect())
     assert result["passed"] is True and result["unstable"] is True
     assert (tmp_path / "run" / "checks.json").is_file() and (tmp_path / "run" / "junit.xml").is_file()
     assert "done style failed" in seen and "done ok passed" in seen
-    inputs = checks_mod.checks_fingerprint_inputs(config)
+    inputs = checks_fingerprint_inputs(config)
     assert [c["name"] for c in inputs["checks"]] == ["ok", "style"]
     assert inputs["checks"][1]["blocking"] is False
     changed = config.model_copy(update={"checks": [config.checks[0]]})
-    assert checks_mod.checks_fingerprint_inputs(changed) != inputs
+    assert checks_fingerprint_inputs(changed) != inputs
 
 
 def venv_seeing_our_packages(venv: Path) -> Path:

@@ -1,10 +1,13 @@
 """mlci.yaml: malformed configs give exit 2 and one line naming the file, field and problem."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
 
+from conftest import cli_env
 from projects import classification_project
 
 BASE = {
@@ -165,3 +168,12 @@ def test_every_config_section_is_documented(mlci, tmp_path):
     sections = [name for name, prop in schema["properties"].items() if name not in ("name", "task")]
     missing = [s for s in sections if not any(s in h for h in headings)]
     assert missing == []
+
+
+def test_reading_a_config_loads_only_the_checks_settings_not_the_runner():
+    code = ("import sys\nimport mlci.config\n"
+            "print(','.join(m for m in ('mlci.checks.runner', 'mlci.checks.output', 'mlci.junit')"
+            " if m in sys.modules))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""

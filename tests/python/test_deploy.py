@@ -202,9 +202,11 @@ def test_deploy_v2_switches_answers_and_the_only_gap_is_refused_connections(proj
 
 
 def test_broken_v3_is_removed_and_v2_keeps_serving(project, mlci):
-    r = mlci("deploy", "-c", project["cfg"], "--env", "staging", "--model", f"{project['model']}@3")
+    r = mlci("deploy", "-c", project["cfg"], "--env", "staging", "--model", f"{project['model']}@3", "--json")
     assert r.returncode == 1
     assert "health check failed" in r.stderr and "the old version keeps serving" in r.stderr
+    failures = json.loads(r.stdout)["failures"]  # printed by the CLI edge from the CheckFailed
+    assert [f["name"] for f in failures] == ["deploy"] and "health check failed" in failures[0]["detail"]
     assert ask(project["port"]) == (200, {"predictions": [1], "model_version": "2"})
     assert containers(project) == [f"mlci-{project['model']}-staging"]  # the candidate is gone
     last = deploy_events(project)[-1]

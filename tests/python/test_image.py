@@ -226,8 +226,10 @@ def test_failing_examples_exit_1_remove_the_container_and_block_the_push(project
     assert not result["passed"]
     assert result["examples"][0]["problem"].startswith("predictions[0]: expected")
     assert not verify_containers(docker_client)
-    r = mlci("image", "push", "-c", cfg.name, "--run", project["run_id"], cwd=root)
+    assert [f["name"] for f in result["failures"]] == ["examples"]
+    r = mlci("image", "push", "-c", cfg.name, "--run", project["run_id"], "--json", cwd=root)
     assert r.returncode == 1 and "failed verification (examples); not pushing" in r.stderr
+    assert [f["name"] for f in json.loads(r.stdout)["failures"]] == ["examples"]
 
 
 def test_failing_load_gate_exits_1(project, docker_client, mlci):
@@ -239,6 +241,7 @@ def test_failing_load_gate_exits_1(project, docker_client, mlci):
     result = json.loads(r.stdout)
     gate = next(g for g in result["gates"] if g["gate"] == "min_rps")
     assert not gate["passed"] and gate["threshold"] == 1e9
+    assert [f["name"] for f in result["failures"]] == ["min_rps"]
     assert result["load"]["requests"] <= 50
     assert not verify_containers(docker_client)
 

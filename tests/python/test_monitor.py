@@ -123,6 +123,7 @@ def test_shifted_traffic_is_drift(project, shifted_logs, mlci):
     report = json.loads(r.stdout)
     assert report["failed"] and report["dataset_drift"]
     assert report["drift"]["drifted"] >= 25
+    assert [f["name"] for f in report["failures"]] == ["drift.dataset"]  # drift.fail_on: dataset
     assert "drift FAILED" in r.stderr
     assert (project["root"] / ".mlci" / "monitor" / "drift.json").is_file()
 
@@ -194,8 +195,11 @@ def test_live_performance_from_server_logs(project, unshifted_logs, mlci, tmp_pa
     labels.to_csv(tmp_path / "wrong.csv", index=False)
     r = mlci("monitor", "performance", "-c", project["cfg"], "--model", "bc@production",
              "--logs", unshifted_logs["dir"], "--labels", tmp_path / "wrong.csv", "--max-drop", "0.05",
-             cwd=project["root"])
+             "--json", cwd=project["root"])
     assert r.returncode == 1 and "live performance FAILED" in r.stderr and "accuracy" in r.stderr
+    failures = json.loads(r.stdout)["failures"]
+    assert "accuracy" in [f["name"] for f in failures]
+    assert all("dropped" in f["detail"] for f in failures)
 
 
 # --- performance: the join on a constructed case ------------------------------------------------------

@@ -125,6 +125,7 @@ def test_gate_failure_stops_before_publish_with_exit_1(tmp_path, mlci):
     assert s["evaluate"] == "failed" and "publish" not in s
     detail = json.loads(r.stdout)["stages"][-1]["detail"]
     assert "roc_auc" in detail and "fails threshold >= 0.9999" in detail
+    assert json.loads(r.stdout)["failures"] == [{"name": "evaluate", "detail": detail}]
     assert mlci("registry", "list", "bc", cwd=tmp_path).returncode == 2  # nothing registered
 
 

@@ -108,9 +108,12 @@ def test_promote_and_rollback_sequence_with_audit(tmp_path, mlci):
 def test_unblessed_version_is_refused_unless_forced_with_reason(tmp_path, mlci):
     store = tmp_path / "store"
     seed_versions(store, 2, blessed=False)
-    r = mlci("promote", "m", "2", "--to", "production", "--approver", "a", "--store", store)
+    r = mlci("promote", "m", "2", "--to", "production", "--approver", "a", "--store", store, "--json")
     assert r.returncode == 1
     assert "m v2 is not blessed: f1 0.9 fails threshold >= 0.95" in r.stderr
+    # printed by the CLI edge: promote itself prints nothing when the registry says no
+    failures = json.loads(r.stdout)["failures"]
+    assert [f["name"] for f in failures] == ["promote"] and "not blessed" in failures[0]["detail"]
     r = mlci("promote", "m", "2", "--to", "production", "--approver", "a", "--force", "--store", store)
     assert r.returncode == 2 and "needs --reason" in r.stderr
     reg = Registry(LocalStore(store), "m")

@@ -19,6 +19,7 @@ import pytest
 from browser import assert_same_under_jenkins_csp, csp_server  # noqa: F401 - fixture
 
 from conftest import run_cli
+from junit_schema import assert_junit_10
 
 MAX_BYTES = 2 * 1024 * 1024
 
@@ -286,6 +287,7 @@ def test_summary_md_table_matches_metrics(clf):
 
 def test_junit_has_one_testcase_per_gate(clf):
     evaluation = json.loads((clf["run"] / "evaluation.json").read_text())
+    assert_junit_10(clf["out"] / "junit-gates.xml")
     suites = ET.parse(clf["out"] / "junit-gates.xml").getroot()
     cases = suites.findall("./testsuite/testcase")
     assert [c.get("name") for c in cases] == [f"{g['metric']} {g['kind']} {g['bound']:g}" for g in evaluation["gates"]]
@@ -361,23 +363,29 @@ def test_regression_report_plots_and_permutation_importance(reg, mlci, tmp_path)
 
 
 def test_drift_and_latency_sections_from_validation_and_verify(reg, mlci, tmp_path):
+    """validation.json as `mlci validate` writes it (real drift: column `a` shifted) and
+    image-verify.json in the shape mlci.image.verify declares: the report shows each column's
+    drift statistic, its p-value and the latency."""
+    import pandas as pd
+
+    from mlci.image.verify import VerifyResult
+    from mlci.validation import run_validation
+
     run = tmp_path / "run"
     shutil.copytree(reg["run"], run)
-    (run / "validation.json").write_text(json.dumps({
-        "passed": False, "errors": 1, "warnings": 0, "summary": "1 rule failed; drift in 1 of 3 columns",
-        "rules": [{"rule": "range", "column": "a", "passed": False, "severity": "error", "message": "3 rows above 5"},
-                  {"rule": "not_null", "column": "b", "passed": True}],
-        "drift": {"columns": [
-            {"column": "a", "method": "wasserstein", "score": 0.42, "threshold": 0.1, "drifted": True},
-            {"column": "b", "method": "wasserstein", "score": 0.03, "threshold": 0.1, "drifted": False},
-            {"column": "c", "method": "wasserstein", "score": 0.05, "threshold": 0.1, "drifted": False}],
-            "share": 0.33, "drifted": False}}))
-    # the shape `mlci image verify` writes (python/mlci/image/verify.py)
-    (run / "image-verify.json").write_text(json.dumps({
-        "passed": True, "image_id": "sha256:abc", "tag": "127.0.0.1:5000/ml/reg:run-x",
-        "load": {"requests": 800, "errors": 0, "rps": 412.5, "p50_ms": 6.1, "p95_ms": 11.9, "p99_ms": 12.6,
+    reference = pd.read_parquet(reg["root"] / "data" / "train.parquet")
+    current = reference.assign(a=reference["a"] + 3.0)
+    schema = {"columns": {"b": {"max": 0.5}}}
+    validation = run_validation([("train", current)], schema=schema, reference=reference, out_dir=run)
+    drift_a = next(c for c in validation["drift"]["columns"] if c["column"] == "a")
+    assert drift_a["drifted"] and drift_a["statistic"] > 1
+    verify: VerifyResult = {
+        "passed": True, "image_id": "sha256:abc", "tag": "127.0.0.1:5000/ml/reg:run-x", "model": {"name": "reg"},
+        "load": {"requests": 800, "errors": 0, "first_error": None, "seconds": 2.0, "concurrency": 4, "rps": 412.5,
+                 "p50_ms": 6.1, "p95_ms": 11.9, "p99_ms": 12.6, "max_ms": 20.0, "mean_ms": 7.0,
                  "histogram": {"bounds_ms": [1, 2, 5, 10, 20, 50], "counts": [0, 10, 300, 450, 40, 0, 0]}},
-        "gates": [{"gate": "max_p99_ms", "passed": True, "detail": "p99 12.6 ms <= 100"}]}))
+        "gates": [{"gate": "max_p99_ms", "passed": True, "value": 12.6, "threshold": 100}], "failures": []}
+    (run / "image-verify.json").write_text(json.dumps(verify))
     runs = reg["cfg"].parent / ".mlci" / "runs"
     target = runs / "drift-test"
     shutil.copytree(run, target)
@@ -389,13 +397,21 @@ def test_drift_and_latency_sections_from_validation_and_verify(reg, mlci, tmp_pa
     plots = plots_in(dom)
     assert {"drift", "latency"} <= set(plots)
     drift_rows = table_rows(dom, "drift-table")
-    assert drift_rows[0].find("td").text == "a" and "yes" in drift_rows[0].text
+    cells = [td.text.strip() for td in drift_rows[0].iter("td")]
+    assert cells[0] == "a" and cells[1] == "wasserstein" and "yes" in cells[5]
+    assert cells[2] == f"{drift_a['statistic']:.4f}" and cells[3] == f"{drift_a['threshold']:.4f}"
+    assert cells[4] not in ("", "—")  # the KS p-value
+    assert len(drift_rows) == validation["drift"]["compared"]
     validation_rows = table_rows(dom, "validation-table")
-    assert "fail" in validation_rows[0].text and "3 rows above 5" in validation_rows[0].text
+    failed = next(r for r in validation["rules"] if r["id"] == "b.max")
+    assert "fail" in validation_rows[0].text and failed["message"] in validation_rows[0].text
     latency = dom.root.find("section", id="latency").text
-    assert "p99 12.6 ms" in latency and "412 req/s" in latency
+    assert "p99 12.6 ms" in latency and "412 req/s" in latency and "127.0.0.1:5000/ml/reg:run-x" in latency
     md = (tmp_path / "out" / "summary.md").read_text()
-    assert "drift: 1 of 3 columns drifted" in md and "p99 12.6 ms" in md
+    n = validation["drift"]["drifted"]
+    assert f"drift: {n} of {validation['drift']['compared']} columns drifted" in md and "p99 12.6 ms" in md
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert data["drift"]["columns"][0]["score"] == pytest.approx(drift_a["statistic"])
 
 
 # --- robustness ----------------------------------------------------------------------------------
@@ -438,11 +454,13 @@ def test_broken_pieces_become_notes(reg, tmp_path):
     shutil.copytree(reg["run"], run_dir)
     (run_dir / "evaluation.json").write_text("{not json")
     (run_dir / "predictions.parquet").unlink()
+    (run_dir / "image-verify.json").write_text('{"passed": true}')  # not the shape mlci writes
     project = Project(config.load(reg["cfg"]))
     out = generate(project, Run("broken", run_dir), tmp_path / "out")
     assert out["decision"] == "not evaluated"
     texts = " ".join(n["text"] for n in out["notes"])
     assert "evaluation.json" in texts
+    assert "reading image-verify.json failed: KeyError" in texts
     assert (tmp_path / "out" / "report.html").stat().st_size > 1000
 
 

@@ -138,6 +138,10 @@ def test_no_blessed_candidate_exits_1(tmp_path, mlci):
     r = mlci("sweep", "-c", cfg, "--grid", grid)
     assert r.returncode == 1
     assert "(not blessed)" in r.stderr
+    r = mlci("sweep", "-c", cfg, "--grid", grid, "--json")
+    assert r.returncode == 1
+    failures = json.loads(r.stdout)["failures"]
+    assert [f["name"] for f in failures] == ["max_depth=1"] and "accuracy" in failures[0]["detail"]
 
 
 def test_shards_merge_with_select_and_the_best_is_published(tmp_path, mlci):

@@ -44,17 +44,18 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlci import checks, config as config_mod, ui
+    from mlci import config as config_mod, ui
+    from mlci.checks import output, runner
     from mlci.errors import CheckFailed
 
     config = config_mod.load(args.config)
     out_dir = Path(args.out) if args.out else config.resolve(".mlci/checks")
     junit = Path(args.junit) if args.junit else None
-    reporter = checks.StreamReporter(
-        [c.name for c in checks.select(config.checks, args.only)], quiet=args.quiet)
+    reporter = output.StreamReporter(
+        [c.name for c in runner.select(config.checks, args.only)], quiet=args.quiet)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        result = checks.run_checks(config, out_dir, only=args.only, jobs=args.jobs,
+        result = runner.run_checks(config, out_dir, only=args.only, jobs=args.jobs,
                                    junit_path=junit, reporter=reporter)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                            markup=False)
 
     if not result["passed"]:
-        raise CheckFailed(result["summary"])
+        raise CheckFailed(result["summary"], failures=result["failures"])
     if result["unstable"] and args.quiet:
         print(f"mlci check: {result['summary']}", file=sys.stderr)
     return 0

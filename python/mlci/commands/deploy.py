@@ -92,7 +92,7 @@ def _deploy(args: argparse.Namespace, rollback_to: dict[str, Any] | None = None)
         result = {"environment": args.env, "version": rel.version, "image": rel.image,
                   "rendered": [str(p) for p in paths]}
         if args.json:
-            ui.print_json(result)
+            ui.print_json({**result, "failures": []})
         elif console is not None:
             console.print(f"[green]rendered[/] {rel.model} v{rel.version} for {args.env}: "
                           + ", ".join(str(p) for p in paths))
@@ -111,7 +111,7 @@ def _deploy(args: argparse.Namespace, rollback_to: dict[str, Any] | None = None)
                         rollback=rollback_to is not None,
                         extra={"url": outcome.get("url"), **({"note": reason} if reason else {})})
     if args.json:
-        ui.print_json({**event, "result": outcome})
+        ui.print_json({**event, "result": outcome, "failures": []})  # an unhealthy deploy raises CheckFailed
     elif console is not None:
         was = f" (was v{previous['version']})" if previous else ""
         verb = "rolled back" if rollback_to is not None else "deployed"

@@ -13,16 +13,16 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlci import ui
-    from mlci.evaluate import evaluate
+    from mlci import gates, ui
+    from mlci.evaluate import Evaluation, evaluate
     from mlci.runs import read_json
 
     project = load_project(args)
     run_ = project.run(args.run)
     out = evaluate(project, run_, force=args.force)
-    evaluation = read_json(run_.file("evaluation.json"))
+    evaluation: Evaluation = read_json(run_.file("evaluation.json"))
     if args.json:
-        ui.print_json(evaluation)
+        ui.print_json({**evaluation, "failures": gates.failures(evaluation["gates"])})
     else:
         base = evaluation.get("baseline") or {}
         bm = base.get("metrics") or {}
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
                   for k, v in evaluation["metrics"].items()])
         if evaluation["gates"]:
             ui.table("gates", ["gate", "result", "reason"],
-                     [[f"{g['metric']} {g['kind']}",
+                     [[gates.name(g),
                        {True: "pass", False: "FAIL", None: "skipped"}[g["passed"]], g["reason"]]
                       for g in evaluation["gates"]])
         verdict = "[green]blessed[/]" if evaluation["blessed"] else "[red]not blessed[/]"

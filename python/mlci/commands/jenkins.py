@@ -175,7 +175,7 @@ def _trigger(args: argparse.Namespace) -> int:
         if status is not None:
             status.stop()
     if args.json:
-        ui.print_json(outcome.as_dict())
+        ui.print_json({**outcome.as_dict(), "failures": builds.failures(outcome)})
     elif outcome.result is None:
         print(f"{job} #{outcome.number} started: {outcome.url}")
     else:

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         with ui.byte_progress() as on_bytes:
             out = publish(project, run_, force=args.force, actor=args.actor, on_bytes=on_bytes)
     if args.json:
-        ui.print_json(out)
+        ui.print_json({**out, "failures": []})  # a failed publish raises; the CLI edge names it
     elif not args.quiet:
         ui.console().print(f"[green]publish[/]: {project.config.name} v{out['version']} {out['status']} in "
                            f"{out['store']} ({out.get('uploaded', 0)} files uploaded)")

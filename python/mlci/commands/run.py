@@ -19,7 +19,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlci import ui
-    from mlci.pipeline import as_dict, run_pipeline, write_report
+    from mlci.pipeline import as_dict, failures, run_pipeline, write_report
 
     t0 = time.perf_counter()
     project = load_project(args)
@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     code = next((r.exit_code for r in results if r.exit_code), 0)
     if args.json:
         ui.print_json({"name": project.config.name, "exit_code": code, "elapsed_s": round(elapsed, 3),
-                       "stages": as_dict(results), "report": report and report["files"].get("report.html")})
+                       "stages": as_dict(results), "failures": failures(results),
+                       "report": report and report["files"].get("report.html")})
     else:
         ui.table(f"{project.config.name}: pipeline summary ({elapsed:.2f}s)", ["stage", "status", "time", "detail"],
                  [[r.stage, r.status, f"{r.duration_s:.2f}s", r.detail] for r in results])

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.json:
                 con.print(f"[green]publish[/]: v{merged['published']['version']} ({merged['published']['status']})")
         if args.json:
-            ui.print_json(merged)
+            ui.print_json({**merged, "failures": sweep_mod.failures(merged, code)})
         return code
 
     if args.inputs:
@@ -130,5 +130,5 @@ def run(args: argparse.Namespace) -> int:
                 con.print(f"[green]publish[/]: {result['name']} v{result['published']['version']} "
                           f"({result['published']['status']})")
     if args.json:
-        ui.print_json(result)
+        ui.print_json({**result, "failures": sweep_mod.failures(result, code)})
     return code

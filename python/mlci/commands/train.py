@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         out = train.train(project, force=args.force, on_step=lambda m: status.update(f"train: {m}"),
                           device=device, on_output=show, in_container=args.in_container, image=args.image)
     if args.json:
-        ui.print_json(out)
+        ui.print_json({**out, "failures": []})  # a failed training raises; the CLI edge names it
     elif out["status"] == "up to date":
         con.print(f"[green]train[/]: up to date (run {out['run_id']})")
     else:

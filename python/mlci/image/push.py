@@ -20,6 +20,8 @@ from typing import Any, Callable
 from mlci.errors import CheckFailed, InfraError, IntegrityError, UsageError
 from mlci.image import docker as dockerlib
 from mlci.image.target import BUILD_FILE, PUSH_FILE, VERIFY_FILE, Target, git_commit
+from mlci.image.verify import VerifyResult, verify_failures
+from mlci.results import failure
 from mlci.retry import retry
 
 log = logging.getLogger(__name__)
@@ -70,14 +72,16 @@ def push(cfg: Any, target: Target, extra_tags: list[str], force: bool = False,
     built = target.read(BUILD_FILE)
     if not built:
         raise UsageError(f"{target.records}: no {BUILD_FILE}; run `mlci image build` first")
-    verified = target.read(VERIFY_FILE)
+    verified: VerifyResult | None = target.read(VERIFY_FILE)
     if not force:
         if not verified or verified.get("image_id") != built["image_id"]:
-            raise CheckFailed(f"{built['tag']} has not been verified; run `mlci image verify` first "
-                              "(an unverified image is never pushed)")
+            why = (f"{built['tag']} has not been verified; run `mlci image verify` first "
+                   "(an unverified image is never pushed)")
+            raise CheckFailed(why, failures=[failure("image verify", why)])
         if not verified.get("passed"):
-            failed = [g["gate"] for g in verified.get("gates", []) if not g.get("passed")]
-            raise CheckFailed(f"{built['tag']} failed verification ({', '.join(failed)}); not pushing")
+            failures = verify_failures(verified["gates"])
+            raise CheckFailed(f"{built['tag']} failed verification ({', '.join(f['name'] for f in failures)}); "
+                              "not pushing", failures=failures)
     tags = tags_for(cfg, target, extra_tags)
     auth = credentials()
     client = dockerlib.client()

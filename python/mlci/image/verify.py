@@ -20,11 +20,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NotRequired, TypedDict
 
 from mlci.errors import CheckFailed, ConfigError, InfraError, UsageError
 from mlci.image import docker as dockerlib
 from mlci.image.target import BUILD_FILE, VERIFY_FILE, Target
+from mlci.results import Failure, failure
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,65 @@ def _short(value: Any) -> str:
     return text if len(text) < 80 else text[:77] + "..."
 
 
+class ExampleResult(TypedDict):
+    name: str
+    passed: bool
+    status: int                 # the HTTP status the server answered
+    problem: NotRequired[str]   # what was wrong with the answer
+
+
+class Histogram(TypedDict):
+    bounds_ms: list[float]      # upper bounds of the bins; one more count than bounds
+    counts: list[int]
+
+
+class LoadStats(TypedDict):
+    """The load test of /invocations (``load`` in image-verify.json)."""
+
+    requests: int
+    errors: int
+    first_error: str | None
+    seconds: float
+    concurrency: int
+    rps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    mean_ms: float | None
+    histogram: Histogram
+
+
+class VerifyGate(TypedDict):
+    gate: str                   # startup | examples | errors | min_rps | max_p99_ms
+    passed: bool
+    value: NotRequired[Any]
+    threshold: NotRequired[float | int]
+    detail: NotRequired[str | None]
+
+
+class VerifyResult(TypedDict):
+    """image-verify.json, the result of `mlci image verify` (also its --json output)."""
+
+    image_id: str
+    tag: str
+    model: Any
+    passed: bool
+    gates: list[VerifyGate]
+    failures: list[Failure]     # the gates that did not pass
+    startup_seconds: NotRequired[float]
+    examples: NotRequired[list[ExampleResult]]
+    load: NotRequired[LoadStats]
+    logs_tail: NotRequired[list[str]]    # the container's last lines when it did not get through
+    verified_at: NotRequired[str]
+    error: NotRequired[str]              # why it did not start
+
+
+def verify_failures(gates: list[VerifyGate]) -> list[Failure]:
+    return [failure(g["gate"], g.get("detail") or f"value {g.get('value')}, threshold {g.get('threshold')}")
+            for g in gates if not g["passed"]]
+
+
 def _post(port: int, body: bytes, content_type: str, timeout: float = 30) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -116,8 +176,8 @@ def check_answer(ex: dict[str, Any], status: int, data: bytes, tolerance: float)
     return None
 
 
-def run_examples(port: int, examples: list[dict[str, Any]], tolerance: float) -> list[dict[str, Any]]:
-    results = []
+def run_examples(port: int, examples: list[dict[str, Any]], tolerance: float) -> list[ExampleResult]:
+    results: list[ExampleResult] = []
     for ex in examples:
         ctype = ex.get("content_type", "application/json")
         req = ex["request"]
@@ -130,7 +190,7 @@ def run_examples(port: int, examples: list[dict[str, Any]], tolerance: float) ->
 
 
 def load_test(port: int, body: bytes, content_type: str, seconds: float, concurrency: int,
-              max_requests: int) -> dict[str, Any]:
+              max_requests: int) -> LoadStats:
     """Keep-alive connections posting ``body`` until time or the request budget runs out."""
     import numpy as np
 
@@ -200,7 +260,7 @@ def _default_request(model_dir: Path) -> bytes:
     return json.dumps({"dataframe_records": [row]}).encode()
 
 
-def verify(cfg: Any, target: Target, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+def verify(cfg: Any, target: Target, on_step: Callable[[str], None] | None = None) -> VerifyResult:
     import docker
 
     step = on_step or (lambda _m: None)
@@ -217,22 +277,25 @@ def verify(cfg: Any, target: Target, on_step: Callable[[str], None] | None = Non
                          "run `mlci image build` again") from None
     port_key = f"{built.get('port', cfg.image.port)}/tcp"
     name = f"mlci-verify-{uuid.uuid4().hex[:10]}"
-    result: dict[str, Any] = {"image_id": built["image_id"], "tag": built["tag"], "model": built["model"]}
+    result: VerifyResult = {"image_id": built["image_id"], "tag": built["tag"],  # type: ignore[typeddict-item]
+                            "model": built["model"]}
     try:
         _exercise(client, built, name, port_key, examples, target, result, step, vcfg)
     except CheckFailed as exc:
         result.update(passed=False, error=str(exc), gates=[{"gate": "startup", "passed": False, "detail": str(exc)}])
+        result["failures"] = exc.failures = verify_failures(result["gates"])
         target.write(VERIFY_FILE, result)
         raise
     result["gates"] = gates(result, vcfg.load)
     result["passed"] = all(g["passed"] for g in result["gates"])
+    result["failures"] = verify_failures(result["gates"])
     result["verified_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     target.write(VERIFY_FILE, result)
     return result
 
 
 def _exercise(client: Any, built: dict[str, Any], name: str, port_key: str, examples: list[dict[str, Any]],
-              target: Target, result: dict[str, Any], step: Callable[[str], None], vcfg: Any) -> None:
+              target: Target, result: VerifyResult, step: Callable[[str], None], vcfg: Any) -> None:
     """Start the container, check it, load it; always remove it."""
     import docker
     import requests
@@ -277,8 +340,8 @@ def _exercise(client: Any, built: dict[str, Any], name: str, port_key: str, exam
     return None
 
 
-def gates(result: dict[str, Any], load: Any) -> list[dict[str, Any]]:
-    out = []
+def gates(result: VerifyResult, load: Any) -> list[VerifyGate]:
+    out: list[VerifyGate] = []
     examples = result.get("examples", [])
     failed = [e for e in examples if not e["passed"]]
     out.append({"gate": "examples", "passed": not failed, "value": f"{len(examples) - len(failed)}/{len(examples)}",

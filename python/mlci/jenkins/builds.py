@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mlci.errors import CheckFailed, InfraError, NotFoundError, UsageError
+from mlci.results import Failure, failure
 
 Event = Callable[[str, dict], None]
 
@@ -146,16 +147,30 @@ def trigger(client: Any, job: str, params: dict[str, str], wait: bool, timeout: 
     return outcome
 
 
-def result_exit(outcome: BuildOutcome) -> None:
-    """Raise for a build that did not succeed: UNSTABLE, FAILURE, ABORTED, NOT_BUILT -> exit 1."""
+def _refusal(outcome: BuildOutcome) -> str | None:
+    """Why a build did not succeed (UNSTABLE, FAILURE, ABORTED, NOT_BUILT), or None."""
     if outcome.result in (None, "SUCCESS"):
-        return
+        return None
     where = f" in stage `{outcome.failed_stage}`" if outcome.failed_stage else ""
     ref = f"`{outcome.job}` #{outcome.number}"
     if outcome.result == "ABORTED":
-        raise CheckFailed(f"build {ref} was ABORTED (stopped by a user, a timeout or a rejected input): "
-                          f"{outcome.url}")
-    raise CheckFailed(f"build {ref} finished {outcome.result}{where}: {outcome.url}")
+        return f"build {ref} was ABORTED (stopped by a user, a timeout or a rejected input): {outcome.url}"
+    return f"build {ref} finished {outcome.result}{where}: {outcome.url}"
+
+
+def failures(outcome: BuildOutcome) -> list[Failure]:
+    """The build that did not succeed, named by its failed stage (else job and number)."""
+    why = _refusal(outcome)
+    if why is None:
+        return []
+    return [failure(outcome.failed_stage or f"{outcome.job} #{outcome.number}", why)]
+
+
+def result_exit(outcome: BuildOutcome) -> None:
+    """Raise for a build that did not succeed: UNSTABLE, FAILURE, ABORTED, NOT_BUILT -> exit 1."""
+    why = _refusal(outcome)
+    if why is not None:
+        raise CheckFailed(why, failures=failures(outcome))
 
 
 # -- inputs ---------------------------------------------------------------------------------

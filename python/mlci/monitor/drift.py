@@ -12,11 +12,29 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from mlci.errors import DataError, NotFoundError
+from mlci.results import Failure
+from mlci.validation.drift import DriftResult, drift_failures
 
 DRIFT_FORMAT = "mlci-monitor-drift/1"
+
+
+class LiveDrift(TypedDict):
+    """drift.json, the result of `mlci monitor drift` (also its --json output)."""
+
+    format: str                # DRIFT_FORMAT
+    model: str
+    version: int
+    run_id: str | None
+    current: dict[str, Any]    # what was compared: {kind: prediction-logs | data, ...}
+    passed: bool
+    failed: bool
+    dataset_drift: bool
+    summary: str
+    drift: DriftResult         # validation.json's drift shape
+    failures: list[Failure]    # the drift that failed it (validation's drift failures)
 
 
 def open_model(ref: str, config_path: str | None, store_uri: str | None) -> tuple[Any, dict[str, Any], Any, Path]:
@@ -89,7 +107,7 @@ def _typed(frame: Any, stats: dict[str, Any]) -> Any:
 
 
 def live_drift(record: dict[str, Any], stats: dict[str, Any], current: Path, settings: Any,
-               since: float | None = None) -> dict[str, Any]:
+               since: float | None = None) -> LiveDrift:
     """The drift report (drift.json's content)."""
     from mlci.validation import drift_against_stats
 
@@ -104,7 +122,8 @@ def live_drift(record: dict[str, Any], stats: dict[str, Any], current: Path, set
                + (f": {', '.join(drifted[:8])}{' ...' if len(drifted) > 8 else ''}" if drifted else ""))
     return {"format": DRIFT_FORMAT, "model": record["name"], "version": record["version"],
             "run_id": record.get("run_id"), "current": info, "passed": not failed, "failed": failed,
-            "dataset_drift": drift["dataset_drift"], "summary": summary, "drift": drift}
+            "dataset_drift": drift["dataset_drift"], "summary": summary, "drift": drift,
+            "failures": drift_failures(drift)}
 
 
 def write_report(result: dict[str, Any], out_dir: Path, name: str) -> Path:

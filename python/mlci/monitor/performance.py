@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from mlci.errors import DataError, UsageError
+from mlci.results import Failure, failure
 
 PERF_FORMAT = "mlci-monitor-performance/1"
 
@@ -115,16 +116,48 @@ def live_metrics(task: str, joined: Any, classes: list[Any] | None, names: list[
     return out, unavailable
 
 
-def judge(gates: list[Any], live: dict[str, Any], evaluation: dict[str, Any], enough: bool) -> list[dict[str, Any]]:
+class LiveGateResult(TypedDict):
+    metric: str
+    value: float | None        # live
+    evaluation: float | None   # at evaluation time
+    max_drop: float | None
+    threshold: float | None
+    passed: bool | None        # None: not judged
+    reason: str
+    drop: NotRequired[float]
+
+
+class LivePerformance(TypedDict):
+    """performance.json, the result of `mlci monitor performance` (also its --json output)."""
+
+    format: str
+    model: str
+    version: int
+    task: str
+    logs: dict[str, Any]
+    labels: str
+    join: dict[str, int]       # predictions, labelled, unmatched_labels, ...
+    coverage: float
+    metrics: list[dict[str, Any]]  # {metric, live, evaluation, delta}
+    unavailable: list[str]
+    gates: list[LiveGateResult]
+    judged: bool
+    passed: bool
+    failed: bool
+    failures: list[Failure]    # the live gates that failed
+    summary: str
+
+
+def judge(gates: list[Any], live: dict[str, Any], evaluation: dict[str, Any], enough: bool) -> list[LiveGateResult]:
     from mlci import metrics as metric_defs
 
-    out = []
+    out: list[LiveGateResult] = []
     for gate in gates:
         m = metric_defs.METRICS.get(gate.metric)
         if m is None:
             raise UsageError(f"live gate metric `{gate.metric}`: expected one of {', '.join(metric_defs.METRICS)}")
         value, base = live.get(gate.metric), evaluation.get(gate.metric)
-        row = {"metric": gate.metric, "value": value, "evaluation": base, "max_drop": gate.max_drop,
+        row: LiveGateResult = {"metric": gate.metric, "value": value, "evaluation": base, "max_drop": gate.max_drop,
                "threshold": gate.threshold, "passed": None, "reason": ""}
         if not enough:
             row["reason"] = "not judged: too few labelled predictions"
@@ -153,7 +186,7 @@ def judge(gates: list[Any], live: dict[str, Any], evaluation: dict[str, Any], en
 
 
 def live_performance(record: dict[str, Any], logs_path: Path, labels_path: Path, settings: Any,
-                     gates: list[Any], since: float | None = None) -> dict[str, Any]:
+                     gates: list[Any], since: float | None = None) -> LivePerformance:
     from mlci import metrics as metric_defs
     from mlci.monitor import logs as predlogs
 
@@ -185,4 +218,5 @@ def live_performance(record: dict[str, Any], logs_path: Path, labels_path: Path,
     return {"format": PERF_FORMAT, "model": record["name"], "version": record["version"], "task": task,
             "logs": read.describe(Path(logs_path)), "labels": str(labels_path), "join": counts,
             "coverage": coverage, "metrics": metrics, "unavailable": unavailable, "gates": judged,
-            "judged": enough, "passed": not failed, "failed": bool(failed), "summary": summary}
+            "judged": enough, "passed": not failed, "failed": bool(failed),
+            "failures": [failure(g["metric"], g["reason"]) for g in failed], "summary": summary}

@@ -15,7 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlci.gates import GateResult
+from mlci.image.verify import Histogram, VerifyResult
 from mlci.metrics import METRICS
+from mlci.validation.drift import DriftResult
+from mlci.validation.engine import ValidationResult
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +122,7 @@ def lineage(info: dict[str, Any] | None, publish: dict[str, Any] | None,
 
 
 # --- metrics and gates ------------------------------------------------------------------------
-def metric_rows(metrics: dict[str, Any], baseline: dict[str, Any] | None, gates: list[dict[str, Any]],
+def metric_rows(metrics: dict[str, Any], baseline: dict[str, Any] | None, gates: list[GateResult],
                 order: list[str]) -> list[dict[str, Any]]:
     base = (baseline or {}).get("metrics") or {}
     names = [n for n in order if n in metrics] + [n for n in metrics if n not in order]
@@ -144,7 +148,7 @@ KIND_SHORT = {"threshold": "threshold", "min_absolute_change": "min change",
               "min_relative_change": "min rel. change", "max_regression": "max regression"}
 
 
-def gate_label(g: dict[str, Any]) -> dict[str, Any]:
+def gate_label(g: GateResult) -> dict[str, Any]:
     kind = g.get("kind", "")
     bound = g.get("bound")
     gib = METRICS[g["metric"]].greater_is_better if g.get("metric") in METRICS else True
@@ -191,87 +195,41 @@ def registry_view(project: Any, notes: Notes, run_fingerprint: str | None) -> di
 
 
 # --- validation and drift ---------------------------------------------------------------------
-def validation_view(validation: dict[str, Any] | None) -> dict[str, Any] | None:
+def validation_view(validation: ValidationResult | None) -> dict[str, Any] | None:
+    """validation.json (the shape mlci.validation.engine declares) as the report shows it."""
     if not isinstance(validation, dict):
         return None
-    rules = []
-    raw_rules = validation.get("rules") or validation.get("results") or validation.get("checks") or []
-    if isinstance(raw_rules, dict):
-        raw_rules = [{"rule": k, **(v if isinstance(v, dict) else {"passed": bool(v)})} for k, v in raw_rules.items()]
-    for r in raw_rules if isinstance(raw_rules, list) else []:
-        if not isinstance(r, dict):
-            continue
-        passed = r.get("passed")
-        severity = r.get("severity") or ("error" if passed is False else "")
-        rules.append({"rule": str(r.get("rule") or r.get("name") or r.get("check") or "?"),
-                      "column": r.get("column"), "passed": passed, "severity": severity,
-                      "detail": str(r.get("message") or r.get("detail") or r.get("reason") or
-                                    (f"{r['rows']} rows" if "rows" in r else ""))})
+    rules = [{"rule": r["rule"], "column": r["column"], "passed": r["passed"], "severity": r["severity"],
+              "detail": r["message"]} for r in validation.get("rules") or []]
     rules.sort(key=lambda r: (r["passed"] is not False, r["severity"] != "error", r["rule"]))
     return {"passed": validation.get("passed"), "errors": validation.get("errors"),
             "warnings": validation.get("warnings"), "summary": validation.get("summary", ""),
             "rules": rules[:60], "rules_total": len(rules)}
 
 
-_SCORE_KEYS = ("score", "statistic", "stat", "value", "distance", "drift_score")
-_METHOD_KEYS = ("method", "stat_test", "test", "metric")
-
-
-def drift_view(validation: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Normalise validation.json's drift section: {columns:[{column, method, score, threshold,
-    drifted, p_value}], drifted, share, summary}. Accepts a list or a mapping of columns."""
-    if not isinstance(validation, dict):
+def drift_view(validation: ValidationResult | None) -> dict[str, Any] | None:
+    """The drift section of validation.json (mlci.validation.drift's DriftResult):
+    {columns:[{column, method, score, threshold, drifted, p_value}], drifted, share, summary}."""
+    if not isinstance(validation, dict) or not isinstance(validation.get("drift"), dict):
         return None
-    d = validation.get("drift")
-    if not isinstance(d, dict):
-        return None
-    raw = d.get("columns") or d.get("features") or []
-    items: list[tuple[str, dict[str, Any]]] = []
-    if isinstance(raw, dict):
-        items = [(str(k), v) for k, v in raw.items() if isinstance(v, dict)]
-    elif isinstance(raw, list):
-        items = [(str(c.get("column") or c.get("name") or c.get("feature") or "?"), c)
-                 for c in raw if isinstance(c, dict)]
-    columns = []
-    for name, c in items:
-        score = next((finite(c[k]) for k in _SCORE_KEYS if k in c and finite(c[k]) is not None), None)
-        method = next((str(c[k]) for k in _METHOD_KEYS if c.get(k)), None)
-        drifted = c.get("drifted", c.get("drift", c.get("detected")))
-        columns.append({"column": name, "method": method, "score": score,
-                        "threshold": finite(c.get("threshold")), "p_value": finite(c.get("p_value")),
-                        "drifted": drifted if isinstance(drifted, bool) else None})
+    d: DriftResult = validation["drift"]
+    columns = [{"column": c["column"], "method": c["method"], "score": finite(c["statistic"]),
+                "threshold": finite(c["threshold"]), "p_value": finite(c["stats"].get("ks_pvalue")),
+                "drifted": c["drifted"]} for c in d["columns"]]
     columns.sort(key=lambda c: (c["drifted"] is not True,
                                 -((c["score"] or 0) / c["threshold"] if c["threshold"] else (c["score"] or 0))))
-    n_drift = sum(1 for c in columns if c["drifted"])
-    share = finite(d.get("share", d.get("drift_share", d.get("drifted_share"))))
-    if share is None and columns:
-        share = n_drift / len(columns)
-    dataset = d.get("drifted", d.get("dataset_drift", d.get("detected")))
-    return {"columns": columns, "n_columns": len(columns), "n_drifted": n_drift, "share": share,
-            "drifted": dataset if isinstance(dataset, bool) else (n_drift > 0 if columns else None),
-            "summary": str(d.get("summary", "")), "reference": d.get("reference")}
+    skipped = len(d.get("skipped") or [])
+    return {"columns": columns, "n_columns": len(columns), "n_drifted": d["drifted"], "share": finite(d["share"]),
+            "drifted": d["dataset_drift"],
+            "summary": f"{skipped} column{'s' if skipped != 1 else ''} not compared." if skipped else "",
+            "reference": validation.get("drift_reference") or d["reference"]}
 
 
 # --- image verify -------------------------------------------------------------------------------
-def _find(obj: Any, keys: tuple[str, ...], depth: int = 0) -> Any:
-    if depth > 4 or not isinstance(obj, dict):
-        return None
-    for k in keys:
-        if k in obj:
-            return obj[k]
-    for v in obj.values():
-        found = _find(v, keys, depth + 1)
-        if found is not None:
-            return found
-    return None
-
-
-def _from_histogram(hist: Any, cap: int = 5000) -> list[float] | None:
+def _from_histogram(hist: Histogram, cap: int = 5000) -> list[float] | None:
     """Approximate latency samples (bin midpoints) from `mlci image verify`'s histogram."""
-    if not isinstance(hist, dict) or not isinstance(hist.get("bounds_ms"), list):
-        return None
     bounds = [float(b) for b in hist["bounds_ms"]]
-    counts = [int(c) for c in hist.get("counts", [])]
+    counts = [int(c) for c in hist["counts"]]
     total = sum(counts)
     if not total or len(counts) != len(bounds) + 1:
         return None
@@ -283,33 +241,21 @@ def _from_histogram(hist: Any, cap: int = 5000) -> list[float] | None:
     return out or None
 
 
-def verify_view(verify: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Normalise verify.json: latency samples (ms) and percentiles, throughput, pass/fail."""
+def verify_view(verify: VerifyResult | None) -> dict[str, Any] | None:
+    """image-verify.json (mlci.image.verify's VerifyResult): latency samples (ms) from the load
+    test's histogram, its percentiles and throughput, the p99 gate, pass/fail."""
     if not isinstance(verify, dict):
         return None
-    samples = _find(verify, ("latencies_ms", "latency_ms", "samples_ms", "latencies"))
-    if isinstance(samples, list):
-        samples = [float(x) for x in samples if finite(x) is not None]
-    else:
-        samples = _from_histogram(_find(verify, ("histogram",)))
-    pct: dict[str, float] = {}
-    for name in ("p50", "p95", "p99"):
-        v = _find(verify, (f"{name}_ms", name))
-        if finite(v) is not None:
-            pct[name] = float(v)
-    if samples and not pct:
-        import numpy as np
-
-        arr = np.asarray(samples)
-        pct = {f"p{q}": float(np.percentile(arr, q)) for q in (50, 95, 99)}
-    rps = finite(_find(verify, ("rps", "throughput_rps", "requests_per_second")))
-    limit = finite(_find(verify, ("max_p99_ms",)))
-    passed = verify.get("passed", verify.get("ok"))
-    checks = verify.get("examples") if isinstance(verify.get("examples"), dict) else None
-    return {"samples": samples, "n_samples": len(samples) if samples else None, "percentiles": pct, "rps": rps,
-            "max_p99_ms": limit, "passed": passed if isinstance(passed, bool) else None,
-            "image": verify.get("image") or verify.get("digest"), "examples": checks,
-            "summary": str(verify.get("summary", ""))}
+    load = verify.get("load")
+    samples = _from_histogram(load["histogram"]) if load else None
+    pct = {name: float(load[f"{name}_ms"]) for name in ("p50", "p95", "p99")
+           if load and finite(load[f"{name}_ms"]) is not None}
+    limit = next((g.get("threshold") for g in verify["gates"] if g["gate"] == "max_p99_ms"), None)
+    failed = [f"{f['name']}: {f['detail']}" for f in verify.get("failures") or []]
+    return {"samples": samples, "n_samples": len(samples) if samples else None, "percentiles": pct,
+            "rps": finite(load["rps"]) if load else None, "max_p99_ms": finite(limit),
+            "passed": verify["passed"], "image": verify["tag"],
+            "summary": "; ".join(failed)}
 
 
 # --- feature importance -------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
 
@@ -149,30 +148,19 @@ def markdown(data: dict[str, Any]) -> str:
 # --- JUnit ------------------------------------------------------------------------------------
 def junit(data: dict[str, Any]) -> str:
     """One testcase per gate bound, so Jenkins' test trend tracks each gate across builds."""
-    name = data["model"]
-    gates = data.get("gates") or []
-    c = data.get("gate_counts") or {"failed": 0, "skipped": 0}
-    classname = f"mlci.gates.{name}"
-    suites = ET.Element("testsuites", name="mlci gates", tests=str(len(gates)), failures=str(c["failed"]),
-                        errors="0", skipped=str(c["skipped"]))
-    suite = ET.SubElement(suites, "testsuite", name=classname, tests=str(len(gates)),
-                          failures=str(c["failed"]), errors="0", skipped=str(c["skipped"]),
-                          timestamp=str(data.get("generated", "")).rstrip("Z"), time="0")
-    props = ET.SubElement(suite, "properties")
-    for key in ("run_id", "decision"):
-        ET.SubElement(props, "property", name=key, value=str(data.get(key) if key == "run_id"
-                                                           else data["status"]["decision"]))
-    for g in gates:
+    from mlci.junit import Case, Suite, to_xml
+
+    classname = f"mlci.gates.{data['model']}"
+    suite = Suite(classname, timestamp=str(data.get("generated", "")).rstrip("Z"),
+                  properties={"run_id": str(data.get("run_id")), "decision": str(data["status"]["decision"])})
+    for g in data.get("gates") or []:
         bound = g["bound"] if not isinstance(g["bound"], float) else f"{g['bound']:g}"
-        case = ET.SubElement(suite, "testcase", classname=classname,
-                             name=f"{g['metric']} {g['kind']} {bound}", time="0")
+        case = Case(f"{g['metric']} {g['kind']} {bound}", classname, system_out=g["reason"])
         if g["passed"] is False:
-            failure = ET.SubElement(case, "failure", message=g["reason"], type="GateFailed")
-            failure.text = (f"value {fmt(g['value'])}, baseline {fmt(g['baseline'])}, "
-                            f"rule {g['rule']}\n{g['reason']}")
+            case.result, case.message, case.type = "failure", g["reason"], "GateFailed"
+            case.detail = (f"value {fmt(g['value'])}, baseline {fmt(g['baseline'])}, "
+                           f"rule {g['rule']}\n{g['reason']}")
         elif g["passed"] is None:
-            ET.SubElement(case, "skipped", message=g["reason"])
-        out = ET.SubElement(case, "system-out")
-        out.text = g["reason"]
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+            case.result, case.message = "skipped", g["reason"]
+        suite.cases.append(case)
+    return to_xml([suite], "mlci gates")

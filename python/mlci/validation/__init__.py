@@ -8,7 +8,7 @@ The API the pipeline calls:
   enough to compute drift later without the reference data.
 - ``drift_against_stats(df, stats, settings)``: drift of new data against such statistics.
 
-Modules: schema (rules file), io (reading), rules (checks), expr (table expressions),
+Modules: schema (rules file), io (reading), rules (the rule engine), expr (table expressions),
 drift (statistics), engine (running), junit (XML), infer (`mlci schema infer`),
 settings (the `validate:` section of mlci.yaml). Imports stay light here: pyarrow and
 numpy are imported when validation runs.
@@ -17,7 +17,11 @@ numpy are imported when validation runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the result shapes, declared by their producers
+    from mlci.validation.drift import DriftResult
+    from mlci.validation.engine import ValidationResult
 
 __all__ = ["validate_project", "run_validation", "reference_stats", "drift_against_stats",
            "write_reference_stats"]
@@ -25,13 +29,13 @@ __all__ = ["validate_project", "run_validation", "reference_stats", "drift_again
 
 def run_validation(datasets: list[tuple[str, Any]], *, schema: Any = None, settings: Any = None,
                    reference: Any = None, target: str | None = None, chunk_rows: int | None = None,
-                   out_dir: Path | None = None, junit: Path | None = None) -> dict[str, Any]:
+                   out_dir: Path | None = None, junit: Path | None = None) -> ValidationResult:
     """Validate each (name, path-or-DataFrame) and check its drift against ``reference``.
 
     ``reference`` is a data path, a reference_stats.json path, a stats dict or None.
     Writes validation.json / validation.xml into ``out_dir`` when given.
     """
-    from mlci.validation.engine import combine, load_reference, validate_dataset, write_outputs
+    from mlci.validation.engine import combine, load_reference, validate_dataset
     from mlci.validation.schema import Schema, load_schema
     from mlci.validation.settings import Validate
 
@@ -52,16 +56,31 @@ def run_validation(datasets: list[tuple[str, Any]], *, schema: Any = None, setti
                for name, src in datasets]
     result = combine(results)
     if out_dir is not None:
-        write_outputs(result, Path(out_dir), junit)
+        _write_outputs(result, Path(out_dir), junit)
     return result
 
 
+def _write_outputs(result: Any, out_dir: Path, junit: Path | None = None) -> None:
+    """validation.json and validation.xml into ``out_dir`` (and the XML also at ``junit``)."""
+    import json
+
+    from mlci.validation.junit import junit_xml
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "validation.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    xml = junit_xml(result)
+    (out_dir / "validation.xml").write_text(xml, encoding="utf-8")
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(xml, encoding="utf-8")
+
+
 def validate_project(config: Any, out_dir: Path, reference_stats: dict[str, Any] | None = None,
-                     junit: Path | None = None) -> dict[str, Any]:
+                     junit: Path | None = None) -> ValidationResult:
     """The validation configured in mlci.yaml: data.train (and data.test) against data.schema,
     drift against ``reference_stats`` (e.g. the production model's) or data.reference.
 
-    Without a schema the basic checks still run: target present, no column all-null, rows > 0.
+    Without a schema the basic rules still run: target present, no column all-null, rows > 0.
     """
     data = config.data
     datasets = [("train", config.resolve(data.train))]
@@ -91,7 +110,7 @@ def write_reference_stats(stats: dict[str, Any], path: Path) -> None:
     Path(path).write_text(json.dumps(stats, separators=(",", ":")) + "\n", encoding="utf-8")
 
 
-def drift_against_stats(df: Any, stats: dict[str, Any], settings: Any = None) -> dict[str, Any]:
+def drift_against_stats(df: Any, stats: dict[str, Any], settings: Any = None) -> DriftResult:
     """Drift of ``df`` (DataFrame, Arrow table or path) against reference statistics.
 
     ``settings`` is a ``validate:`` section (Validate), its ``drift`` part (Drift), or None for

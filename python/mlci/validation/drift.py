@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
+
+from mlci.results import Failure, failure
 
 STATS_FORMAT = "mlci-reference-stats/1"
 QUANTILE_POINTS = 1001
@@ -342,7 +344,37 @@ def jensenshannon(p: Any, q: Any) -> float:
     return float(math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2)))
 
 
-class DriftCheck:
+class DriftColumn(TypedDict):
+    """One compared column in a drift result."""
+
+    column: str
+    kind: Literal["numeric", "categorical"]
+    method: str                # the statistic that decides: wasserstein | ks | psi | jensenshannon | type
+    statistic: float | None    # its value (None when the type changed or nothing was comparable)
+    threshold: float | None
+    drifted: bool
+    stats: dict[str, Any]      # every statistic computed (ks, ks_pvalue, psi, ...) or {"reason": ...}
+    severity: NotRequired[Literal["error", "warn"]]  # set by the validation engine
+
+
+class DriftResult(TypedDict):
+    """The drift section of validation.json (per dataset and the flat ``drift``) and of the
+    live drift.json of `mlci monitor drift`."""
+
+    reference: str             # what the data was compared with
+    columns: list[DriftColumn]
+    skipped: list[dict[str, str]]  # {column, reason}
+    compared: int
+    drifted: int               # how many columns drifted
+    share: float               # drifted / compared
+    drift_share: float         # the share at which the dataset counts as drifted
+    dataset_drift: bool
+    methods: dict[str, str]    # {numeric, categorical}
+    thresholds: dict[str, float]
+    failed: NotRequired[bool]  # set by the validation engine: the drift fails the validation
+
+
+class DriftRule:
     """Accumulates the current data batch by batch; ``result()`` gives every statistic."""
 
     def __init__(self, stats: dict[str, Any], settings: Any, reference_label: str = ""):
@@ -403,10 +435,10 @@ class DriftCheck:
             self._plan(table.schema)
         return [lambda c=counter, n=name: c.update(table.column(n)) for name, counter in self.counters.items()]
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> DriftResult:
         s = self.settings
         th = s.thresholds
-        columns = []
+        columns: list[DriftColumn] = []
         for name, counter in self.counters.items():
             ref = self.stats["columns"][name]
             stats = counter.statistics(ref)
@@ -431,6 +463,29 @@ class DriftCheck:
                 "drift_share": s.drift_share, "dataset_drift": bool(columns) and share >= s.drift_share,
                 "methods": {"numeric": s.numeric_method, "categorical": s.categorical_method},
                 "thresholds": th.model_dump()}
+
+
+def drift_text(c: DriftColumn) -> str:
+    """``wasserstein = 0.4210 > 0.1``, or why a column counts as drifted without a statistic."""
+    value = c["statistic"]
+    if isinstance(value, float):
+        return f"{c['method']} = {value:.4f} > {c['threshold']}"
+    return str(c["stats"].get("reason", "drifted"))
+
+
+def drift_failures(drift: DriftResult, where: str = "") -> list[Failure]:
+    """The drift that fails a validation (error severity), named as validation.xml names its
+    test cases: ``drift.<column>`` and ``drift.dataset``; ``where`` starts each detail."""
+    out = [failure(f"drift.{c['column']}", where + drift_text(c))
+           for c in drift["columns"] if c["drifted"] and c.get("severity") == "error"]
+    if drift["dataset_drift"] and drift.get("failed"):
+        out.append(failure("drift.dataset", where + dataset_drift_text(drift)))
+    return out
+
+
+def dataset_drift_text(drift: DriftResult) -> str:
+    return (f"{drift['drifted']} of {drift['compared']} columns drifted "
+            f"(share {drift['share']:.2f}, limit {drift['drift_share']})")
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:

@@ -6,35 +6,73 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from mlci.errors import DataError
+from mlci.results import Failure, failure
+from mlci.validation.drift import DriftResult, drift_failures
 from mlci.validation.io import Retype, iter_source
-from mlci.validation.rules import RuleResult, build_checks, type_name
+from mlci.validation.rules import RuleEntry, RuleResult, build_rules, type_name
 from mlci.validation.schema import Schema
 
 log = logging.getLogger("mlci.validation")
 
+FORMAT = "mlci-validation/1"
+
+
+class DatasetResult(TypedDict):
+    """One dataset's validation (``datasets[]`` in validation.json)."""
+
+    name: str                  # train, test, or the file's stem
+    path: str
+    rows: int
+    batches: int
+    columns: list[str]
+    mixed_type_columns: list[str]
+    rules: list[RuleEntry]
+    drift: DriftResult | None
+    seconds: float
+    errors: int                # error-level failures (rules and drift)
+    warnings: int
+    passed: bool
+
+
+class ValidationResult(TypedDict):
+    """validation.json, the result of `mlci validate` (also its --json output) and of the
+    pipeline's validate stage."""
+
+    format: str                # FORMAT
+    passed: bool
+    errors: int
+    warnings: int
+    summary: str
+    datasets: list[DatasetResult]
+    rules: list[RuleEntry]     # every dataset's rules, each with its ``dataset`` name
+    drift: DriftResult | None  # the first dataset's drift that has one (data.train in a project)
+    failures: list[Failure]    # what failed the validation: the <failure>s of validation.xml
+    drift_reference: NotRequired[str]     # set when drift was measured against a baseline model
+    outputs: NotRequired[dict[str, str]]  # set by `mlci validate`: {json, junit}
+
 
 def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name: str = "data",
                      target: str | None = None, reference: dict[str, Any] | None = None,
-                     reference_label: str = "", chunk_rows: int | None = None) -> dict[str, Any]:
+                     reference_label: str = "", chunk_rows: int | None = None) -> DatasetResult:
     """Rules and drift for one dataset (a path, Arrow table or DataFrame) -> result dict."""
-    from mlci.validation.drift import DriftCheck
+    from mlci.validation.drift import DriftRule
 
     label, src = iter_source(source, chunk_rows)
     started = time.perf_counter()
     for _attempt in range(10_000):
         try:
-            checks = fixed = None
-            drift = DriftCheck(reference, settings.drift, reference_label) if (
+            rules = fixed = None
+            drift = DriftRule(reference, settings.drift, reference_label) if (
                 reference is not None and settings.drift.enabled) else None
             rows = 0
             names: list[str] = []
             batches = 0
             for table in src.batches():
                 table = _as_table(table)
-                if checks is None:
+                if rules is None:
                     names = list(table.schema.names)
                     if target is not None and target not in names:
                         # the config names a column the data lacks: bad input, as in `mlci train`
@@ -45,23 +83,23 @@ def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name:
                         raise DataError(f"{label}: target column `{target}` not found{hint}; "
                                         f"columns: {', '.join(names[:20])}")
                     types = {f.name: type_name(f.type) for f in table.schema}
-                    checks, fixed = build_checks(schema, names, types, default_severity=settings.severity,
+                    rules, fixed = build_rules(schema, names, types, default_severity=settings.severity,
                                                  sample=settings.sample_rows, target=target)
-                _run_parallel(checks, drift, table, rows)
+                _run_parallel(rules, drift, table, rows)
                 rows += table.num_rows
                 batches += 1
             break
         except Retype as exc:
             log.info("%s: column %s has mixed types; reading it as text", label, exc.column)
             continue
-    assert checks is not None and fixed is not None
-    for check in checks:
-        finish = getattr(check, "finish", None)
+    assert rules is not None and fixed is not None
+    for rule in rules:
+        finish = getattr(rule, "finish", None)
         if finish:
             finish()
-    results: list[RuleResult] = list(fixed) + [c.result() for c in checks]
+    results: list[RuleResult] = list(fixed) + [c.result() for c in rules]
     text_columns = sorted(getattr(src, "text_columns", set()))
-    out: dict[str, Any] = {
+    out: DatasetResult = {  # type: ignore[typeddict-item]  # errors/warnings/passed: _count
         "name": name, "path": label, "rows": rows, "batches": batches, "columns": names,
         "mixed_type_columns": text_columns,
         "rules": [r.as_dict() for r in results],
@@ -72,17 +110,17 @@ def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name:
     return out
 
 
-def _run_parallel(checks: list[Any], drift: Any, table: Any, offset: int) -> None:
-    """Update every check (and the drift counters) with one batch.
+def _run_parallel(rules: list[Any], drift: Any, table: Any, offset: int) -> None:
+    """Update every rule (and the drift counters) with one batch.
 
-    Checks of different columns are independent, so the columns run on a thread pool; each
-    check is updated by one thread only, and batches arrive in order.
+    Rules of different columns are independent, so the columns run on a thread pool; each
+    rule is updated by one thread only, and batches arrive in order.
     """
     from mlci.validation.threads import run_jobs
 
     groups: dict[Any, list[Any]] = {}
-    for check in checks:
-        groups.setdefault(check.column, []).append(check)
+    for rule in rules:
+        groups.setdefault(rule.column, []).append(rule)
     jobs = [lambda g=g: [c.safe_update(table, offset) for c in g] for g in groups.values()]
     if drift is not None:
         jobs += drift.jobs(table)
@@ -156,7 +194,7 @@ def read_stats(p: Path) -> dict[str, Any]:
     return stats
 
 
-def combine(datasets: list[dict[str, Any]]) -> dict[str, Any]:
+def combine(datasets: list[DatasetResult]) -> ValidationResult:
     errors = sum(d["errors"] for d in datasets)
     warnings = sum(d["warnings"] for d in datasets)
     parts = []
@@ -177,16 +215,19 @@ def combine(datasets: list[dict[str, Any]]) -> dict[str, Any]:
     rules = [{**r, "dataset": d["name"]} for d in datasets for r in d["rules"]]
     drift = next((d["drift"] for d in datasets if d.get("drift")), None)
     return {"passed": errors == 0, "errors": errors, "warnings": warnings, "summary": summary,
-            "datasets": datasets, "rules": rules, "drift": drift, "format": "mlci-validation/1"}
+            "datasets": datasets, "rules": rules, "drift": drift, "format": FORMAT,
+            "failures": failures(datasets)}
 
 
-def write_outputs(result: dict[str, Any], out_dir: Path, junit: Path | None = None) -> None:
-    from mlci.validation.junit import junit_xml
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "validation.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    xml = junit_xml(result)
-    (out_dir / "validation.xml").write_text(xml, encoding="utf-8")
-    if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(xml, encoding="utf-8")
+def failures(datasets: list[DatasetResult]) -> list[Failure]:
+    """What failed the validation, named as validation.xml names its test cases: error-level
+    rules by id (``age.min``), drifted columns as ``drift.<column>``, dataset drift as
+    ``drift.dataset``; each detail starts with the dataset's name."""
+    out: list[Failure] = []
+    for ds in datasets:
+        for r in ds["rules"]:
+            if r["status"] == "failed" and r["severity"] == "error":
+                out.append(failure(r["id"], f"{ds['name']}: {r['message']}"))
+        if ds.get("drift"):
+            out += drift_failures(ds["drift"], f"{ds['name']}: ")
+    return out

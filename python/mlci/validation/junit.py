@@ -8,80 +8,51 @@ starting "warning:", so they are visible without failing the build. Passing rule
 from __future__ import annotations
 
 import json
-import re
-import xml.etree.ElementTree as ET
 from typing import Any
 
-_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _x(text: str) -> str:
-    """Text safe for XML 1.0 (data values may hold control characters)."""
-    return _NOT_XML.sub("\ufffd", text)
+from mlci.junit import Case, Suite, to_xml
+from mlci.validation.drift import dataset_drift_text, drift_text
+from mlci.validation.engine import DatasetResult, ValidationResult
 
 
 def _detail(entry: dict[str, Any]) -> str:
     keep = {k: entry.get(k) for k in ("expected", "observed", "failing", "failing_rows", "stats")
             if k in entry}
-    return _x(json.dumps(keep, indent=2, default=str))
+    return json.dumps(keep, indent=2, default=str)
 
 
-def junit_xml(result: dict[str, Any]) -> str:
-    root = ET.Element("testsuites", name="mlci validate")
-    total = failures = skipped = 0
-    for ds in result.get("datasets", []):
-        suite = ET.SubElement(root, "testsuite", name=f"validation.{ds['name']}")
-        n = f = s = 0
-        for rule in ds["rules"]:
-            case = ET.SubElement(suite, "testcase", name=rule["id"],
-                                 classname=f"validation.{ds['name']}.{rule['column'] or 'table'}")
-            n += 1
-            if rule["status"] == "failed" and rule["severity"] == "error":
-                el = ET.SubElement(case, "failure", message=_x(rule["message"]), type=rule["rule"])
-                el.text = _detail(rule)
-                f += 1
-            elif rule["status"] == "failed":
-                ET.SubElement(case, "skipped", message=_x("warning: " + rule["message"]))
-                s += 1
-            elif rule["status"] == "skipped":
-                ET.SubElement(case, "skipped", message="not checked: " + rule["message"])
-                s += 1
-        drift = ds.get("drift")
-        if drift:
-            for col in drift["columns"]:
-                case = ET.SubElement(suite, "testcase", name=f"drift.{col['column']}",
-                                     classname=f"drift.{ds['name']}")
-                n += 1
-                value = col["statistic"]
-                text = (f"{col['method']} = {value:.4f} > {col['threshold']}" if isinstance(value, float)
-                        else str(col["stats"].get("reason", "drifted")))
-                if col["drifted"] and col.get("severity") == "error":
-                    el = ET.SubElement(case, "failure", message=f"drift in {col['column']}: {text}",
-                                       type="drift")
-                    el.text = _detail(col)
-                    f += 1
-                elif col["drifted"]:
-                    ET.SubElement(case, "skipped", message=f"warning: drift in {col['column']}: {text}")
-                    s += 1
-            case = ET.SubElement(suite, "testcase", name="drift.dataset", classname=f"drift.{ds['name']}")
-            n += 1
-            msg = (f"{drift['drifted']} of {drift['compared']} columns drifted "
-                   f"(share {drift['share']:.2f}, limit {drift['drift_share']})")
-            if drift["dataset_drift"] and drift.get("failed"):
-                el = ET.SubElement(case, "failure", message="dataset drift: " + msg, type="drift")
-                f += 1
-            elif drift["dataset_drift"]:
-                ET.SubElement(case, "skipped", message="warning: dataset drift: " + msg)
-                s += 1
-        suite.set("tests", str(n))
-        suite.set("failures", str(f))
-        suite.set("errors", "0")
-        suite.set("skipped", str(s))
-        suite.set("time", str(ds.get("seconds", 0)))
-        total, failures, skipped = total + n, failures + f, skipped + s
-    root.set("tests", str(total))
-    root.set("failures", str(failures))
-    root.set("errors", "0")
-    root.set("skipped", str(skipped))
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+def junit_xml(result: ValidationResult) -> str:
+    return to_xml([_suite(ds) for ds in result.get("datasets", [])], "mlci validate")
+
+
+def _suite(ds: DatasetResult) -> Suite:
+    suite = Suite(f"validation.{ds['name']}", time=ds.get("seconds", 0))
+    for rule in ds["rules"]:
+        case = Case(rule["id"], f"validation.{ds['name']}.{rule['column'] or 'table'}")
+        if rule["status"] == "failed" and rule["severity"] == "error":
+            case.result, case.message, case.type = "failure", rule["message"], rule["rule"]
+            case.detail = _detail(rule)
+        elif rule["status"] == "failed":
+            case.result, case.message = "skipped", "warning: " + rule["message"]
+        elif rule["status"] == "skipped":
+            case.result, case.message = "skipped", "not checked: " + rule["message"]
+        suite.cases.append(case)
+    drift = ds.get("drift")
+    if drift:
+        for col in drift["columns"]:
+            case = Case(f"drift.{col['column']}", f"drift.{ds['name']}")
+            text = drift_text(col)
+            if col["drifted"] and col.get("severity") == "error":
+                case.result, case.message, case.type = "failure", f"drift in {col['column']}: {text}", "drift"
+                case.detail = _detail(col)
+            elif col["drifted"]:
+                case.result, case.message = "skipped", f"warning: drift in {col['column']}: {text}"
+            suite.cases.append(case)
+        case = Case("drift.dataset", f"drift.{ds['name']}")
+        msg = dataset_drift_text(drift)
+        if drift["dataset_drift"] and drift.get("failed"):
+            case.result, case.message, case.type = "failure", "dataset drift: " + msg, "drift"
+        elif drift["dataset_drift"]:
+            case.result, case.message = "skipped", "warning: dataset drift: " + msg
+        suite.cases.append(case)
+    return suite

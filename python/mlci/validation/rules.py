@@ -1,6 +1,6 @@
-"""The rule engine: each rule is a check that sees the data one Arrow batch at a time.
+"""The rule engine: each rule sees the data one Arrow batch at a time.
 
-A check keeps only counters and the first ``sample`` failing row indices, so memory does
+A rule keeps only counters and the first ``sample`` failing row indices, so memory does
 not grow with the data, except for ``unique`` and ``no_duplicate_rows``, which keep 8
 bytes per row: numeric values are compared exactly (their 64-bit patterns); strings and
 whole rows by a 64-bit hash (pandas' SipHash), where a false "duplicate" needs a hash
@@ -11,9 +11,26 @@ in one batch or many, so ``--chunk-rows`` does not change the result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from mlci.validation.schema import Schema
+
+
+class RuleEntry(TypedDict):
+    """One rule's result in validation.json (``datasets[].rules[]``; the flat ``rules[]`` adds
+    ``dataset``)."""
+
+    id: str                  # "<column>.<rule>" or "table.<rule>"
+    rule: str                # min, max, allowed, unique, expression, ...
+    column: str | None
+    severity: Literal["error", "warn"]
+    status: Literal["passed", "failed", "skipped"]
+    passed: bool             # status != "failed"
+    expected: Any
+    observed: Any
+    failing: int             # rows that break it
+    failing_rows: list[int]  # the first few of them
+    message: str
 
 
 @dataclass
@@ -29,7 +46,7 @@ class RuleResult:
     failing_rows: list[int] = field(default_factory=list)
     message: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> RuleEntry:
         return {"id": self.id, "rule": self.rule, "column": self.column, "severity": self.severity,
                 "status": self.status, "passed": self.status != "failed",
                 "expected": self.expected, "observed": self.observed,
@@ -74,7 +91,7 @@ _PARSE_PATTERNS = {"int": r"^\s*[-+]?\d+\s*$",
                    "bool": r"^(?i)(true|false|0|1)$"}
 
 
-class Check:
+class Rule:
     """One rule. ``mask(col)`` returns the rows that break it (True = bad) or None."""
 
     rule = ""
@@ -145,7 +162,7 @@ class Check:
                           self.expected, self.observed(), self.failing, self.rows, "" if ok else self.message())
 
 
-class RequiredCheck(Check):
+class RequiredRule(Rule):
     rule = "required"
 
     def __init__(self, column: str, expected: bool, severity: str, sample: int, present: bool):
@@ -165,7 +182,7 @@ class RequiredCheck(Check):
         return f"column `{self.column}` is missing"
 
 
-class DtypeCheck(Check):
+class DtypeRule(Rule):
     rule = "dtype"
 
     def __init__(self, column: str, expected: str, severity: str, sample: int, actual: str):
@@ -194,7 +211,7 @@ class DtypeCheck(Check):
         return f"expected {self.expected}, got {self.actual}{extra}"
 
 
-class NullCheck(Check):
+class NullRule(Rule):
     """``nullable: false`` (expected 0) or ``max_null_fraction``."""
 
     def __init__(self, column: str, rule: str, expected: Any, severity: str, sample: int):
@@ -224,7 +241,7 @@ class NullCheck(Check):
         return f"{self.fraction():.4f} of values missing, more than {self.expected}"
 
 
-class NonFiniteCheck(Check):
+class NonFiniteRule(Rule):
     def __init__(self, column: str, rule: str, severity: str, sample: int):
         super().__init__(column, False, severity, sample)
         self.rule = rule
@@ -245,7 +262,7 @@ class NonFiniteCheck(Check):
         return f"{self.failing} {what} values (allow with `{self.rule}: true`)"
 
 
-class BoundCheck(Check):
+class BoundRule(Rule):
     def __init__(self, column: str, rule: str, expected: float, severity: str, sample: int):
         super().__init__(column, expected, severity, sample)
         self.rule = rule
@@ -272,7 +289,7 @@ class BoundCheck(Check):
         return f"{self.failing} values {word} {self.expected} (observed {self.rule} {self.extreme})"
 
 
-class SetCheck(Check):
+class SetRule(Rule):
     """``allowed`` (bad = not in set) or ``forbidden`` (bad = in set)."""
 
     def __init__(self, column: str, rule: str, expected: list[Any], severity: str, sample: int):
@@ -315,7 +332,7 @@ class SetCheck(Check):
         return f"{self.failing} {what}: {shown}"
 
 
-class RegexCheck(Check):
+class RegexRule(Rule):
     rule = "regex"
 
     def __init__(self, column: str, expected: str, severity: str, sample: int):
@@ -338,7 +355,7 @@ class RegexCheck(Check):
         return f"{self.failing} values do not match {self.expected!r}, e.g. {self.examples[:3]}"
 
 
-class LengthCheck(Check):
+class LengthRule(Rule):
     def __init__(self, column: str, rule: str, expected: int, severity: str, sample: int):
         super().__init__(column, expected, severity, sample)
         self.rule = rule
@@ -387,7 +404,7 @@ def _keys(col: Any) -> tuple[Any, Any]:
     return pd.util.hash_array(values, categorize=True), valid
 
 
-class UniqueCheck(Check):
+class UniqueRule(Rule):
     rule = "unique"
 
     def __init__(self, column: str | None, severity: str, sample: int):
@@ -447,7 +464,7 @@ class UniqueCheck(Check):
         return f"{self.failing} rows repeat an earlier value"
 
 
-class DuplicateRowsCheck(UniqueCheck):
+class DuplicateRowsRule(UniqueRule):
     rule = "no_duplicate_rows"
 
     def __init__(self, severity: str, sample: int):
@@ -467,7 +484,7 @@ class DuplicateRowsCheck(UniqueCheck):
         return f"{self.failing} rows repeat an earlier row"
 
 
-class ExpressionCheck(Check):
+class TableExpressionRule(Rule):
     rule = "expression"
 
     def __init__(self, expression: Any, name: str, severity: str, sample: int):
@@ -504,7 +521,7 @@ class ExpressionCheck(Check):
         return f"{self.failing} rows where `{self.expression.text}` is not true"
 
 
-class RowCountCheck(Check):
+class RowCountRule(Rule):
     def __init__(self, rule: str, expected: int, severity: str, sample: int):
         super().__init__(None, expected, severity, sample)
         self.rule = rule
@@ -524,7 +541,7 @@ class RowCountCheck(Check):
         return f"{self.rows_seen} rows, {word} {self.expected}"
 
 
-class ColumnSetCheck(Check):
+class ColumnSetRule(Rule):
     rule = "columns"
 
     def __init__(self, expected: str, declared: list[str], actual: list[str], severity: str, sample: int):
@@ -556,98 +573,98 @@ def _severity(col: Any, rule: str, default: str) -> str:
     return col.severities.get(rule) or col.severity or default
 
 
-def build_checks(schema: Schema | None, names: list[str], types: dict[str, str], *, default_severity: str,
-                 sample: int, target: str | None = None) -> tuple[list[Check], list[RuleResult]]:
-    """Checks to run over the batches, and results decided by the column list alone."""
+def build_rules(schema: Schema | None, names: list[str], types: dict[str, str], *, default_severity: str,
+                sample: int, target: str | None = None) -> tuple[list[Rule], list[RuleResult]]:
+    """Rules to run over the batches, and results decided by the column list alone."""
     from mlci.validation.expr import compile_expression
 
-    checks: list[Check] = []
+    rules: list[Rule] = []
     fixed: list[RuleResult] = []
     present = set(names)
     if target is not None:
-        req = RequiredCheck(target, True, default_severity, sample, target in present)
+        req = RequiredRule(target, True, default_severity, sample, target in present)
         req.rule = "target"
         fixed.append(req.result())
     if schema is None:
-        checks.append(RowCountCheck("min_rows", 1, default_severity, sample))
+        rules.append(RowCountRule("min_rows", 1, default_severity, sample))
         for name in names:
-            checks.append(_NotAllNull(name, default_severity, sample))
-        return checks, fixed
+            rules.append(_NotAllNull(name, default_severity, sample))
+        return rules, fixed
 
     for name, col in schema.columns.items():
         sev = lambda rule: _severity(col, rule, default_severity)  # noqa: E731
-        req = RequiredCheck(name, col.required, sev("required"), sample, name in present)
+        req = RequiredRule(name, col.required, sev("required"), sample, name in present)
         fixed.append(req.result())
         if name not in present:
             continue
         actual = types[name]
         ok_type = True
         if col.dtype is not None:
-            dc = DtypeCheck(name, col.dtype, sev("dtype"), sample, actual)
-            checks.append(dc)
+            dc = DtypeRule(name, col.dtype, sev("dtype"), sample, actual)
+            rules.append(dc)
             ok_type = not dc.mismatch
         if not col.nullable:
-            checks.append(NullCheck(name, "nullable", 0, sev("nullable"), sample))
+            rules.append(NullRule(name, "nullable", 0, sev("nullable"), sample))
         if col.max_null_fraction is not None:
-            checks.append(NullCheck(name, "max_null_fraction", col.max_null_fraction,
+            rules.append(NullRule(name, "max_null_fraction", col.max_null_fraction,
                                     sev("max_null_fraction"), sample))
         numeric = actual in ("int", "float")
         string = actual == "string"
 
-        def add(check: Check, needs: str | None) -> None:
+        def add(rule: Rule, needs: str | None) -> None:
             if needs == "numeric" and not numeric:
-                check.skip_reason = f"column is {actual}, not numeric" + ("" if ok_type else " (see dtype)")
+                rule.skip_reason = f"column is {actual}, not numeric" + ("" if ok_type else " (see dtype)")
             elif needs == "string" and not string:
-                check.skip_reason = f"column is {actual}, not string" + ("" if ok_type else " (see dtype)")
-            if check.skip_reason:
-                fixed.append(check.result())
+                rule.skip_reason = f"column is {actual}, not string" + ("" if ok_type else " (see dtype)")
+            if rule.skip_reason:
+                fixed.append(rule.result())
             else:
-                checks.append(check)
+                rules.append(rule)
 
         if actual == "float" or col.dtype == "float":
             if not col.allow_nan:
-                add(NonFiniteCheck(name, "allow_nan", sev("allow_nan"), sample), "numeric")
+                add(NonFiniteRule(name, "allow_nan", sev("allow_nan"), sample), "numeric")
             if not col.allow_inf:
-                add(NonFiniteCheck(name, "allow_inf", sev("allow_inf"), sample), "numeric")
+                add(NonFiniteRule(name, "allow_inf", sev("allow_inf"), sample), "numeric")
         if col.min is not None:
-            add(BoundCheck(name, "min", col.min, sev("min"), sample), "numeric")
+            add(BoundRule(name, "min", col.min, sev("min"), sample), "numeric")
         if col.max is not None:
-            add(BoundCheck(name, "max", col.max, sev("max"), sample), "numeric")
+            add(BoundRule(name, "max", col.max, sev("max"), sample), "numeric")
         if col.allowed is not None:
-            add(SetCheck(name, "allowed", col.allowed, sev("allowed"), sample), None)
+            add(SetRule(name, "allowed", col.allowed, sev("allowed"), sample), None)
         if col.forbidden is not None:
-            add(SetCheck(name, "forbidden", col.forbidden, sev("forbidden"), sample), None)
+            add(SetRule(name, "forbidden", col.forbidden, sev("forbidden"), sample), None)
         if col.unique:
-            add(UniqueCheck(name, sev("unique"), sample), None)
+            add(UniqueRule(name, sev("unique"), sample), None)
         if col.regex is not None:
-            add(RegexCheck(name, col.regex, sev("regex"), sample), "string")
+            add(RegexRule(name, col.regex, sev("regex"), sample), "string")
         if col.min_length is not None:
-            add(LengthCheck(name, "min_length", col.min_length, sev("min_length"), sample), "string")
+            add(LengthRule(name, "min_length", col.min_length, sev("min_length"), sample), "string")
         if col.max_length is not None:
-            add(LengthCheck(name, "max_length", col.max_length, sev("max_length"), sample), "string")
+            add(LengthRule(name, "max_length", col.max_length, sev("max_length"), sample), "string")
 
     t = schema.table
     tsev = lambda rule: t.severities.get(rule) or t.severity or default_severity  # noqa: E731
     if t.min_rows is not None:
-        checks.append(RowCountCheck("min_rows", t.min_rows, tsev("min_rows"), sample))
+        rules.append(RowCountRule("min_rows", t.min_rows, tsev("min_rows"), sample))
     if t.max_rows is not None:
-        checks.append(RowCountCheck("max_rows", t.max_rows, tsev("max_rows"), sample))
+        rules.append(RowCountRule("max_rows", t.max_rows, tsev("max_rows"), sample))
     if t.columns != "any":
-        fixed.append(ColumnSetCheck(t.columns, list(schema.columns), names, tsev("columns"), sample).result())
+        fixed.append(ColumnSetRule(t.columns, list(schema.columns), names, tsev("columns"), sample).result())
     if t.no_duplicate_rows:
-        checks.append(DuplicateRowsCheck(tsev("no_duplicate_rows"), sample))
-    for rule in t.expressions:
-        expression = compile_expression(rule.expr)
-        check = ExpressionCheck(expression, rule.name or rule.expr,
-                                rule.severity or t.severity or default_severity, sample)
+        rules.append(DuplicateRowsRule(tsev("no_duplicate_rows"), sample))
+    for spec in t.expressions:
+        expression = compile_expression(spec.expr)
+        rule = TableExpressionRule(expression, spec.name or spec.expr,
+                                   spec.severity or t.severity or default_severity, sample)
         missing = [c for c in expression.columns if c not in present]
         if missing:  # every row fails, with the reason
-            check.error = f"columns not in the data: {', '.join(missing)}"
-        checks.append(check)
-    return checks, fixed
+            rule.error = f"columns not in the data: {', '.join(missing)}"
+        rules.append(rule)
+    return rules, fixed
 
 
-class _NotAllNull(Check):
+class _NotAllNull(Rule):
     rule = "not_all_null"
 
     def __init__(self, column: str, severity: str, sample: int):

@@ -222,7 +222,7 @@ def test_trigger_json(run, jenkins):
     r = run("trigger", f"{jenkins.url}job/plain/", "--wait", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["result"] == "SUCCESS" and out["number"] == 1
+    assert out["result"] == "SUCCESS" and out["number"] == 1 and out["failures"] == []
     assert [s["name"] for s in out["stages"]] == ["Train", "Evaluate"]
 
 
@@ -233,6 +233,12 @@ def test_trigger_failed_build_exits_1_naming_stage(run, jenkins):
     assert r.returncode == 1
     assert "build `m` #1 finished FAILURE in stage `Evaluate`" in r.stderr
     assert "ERROR: script returned exit code 1 in stage Evaluate" in r.stderr  # console tail
+    import json
+
+    r = run("trigger", "m", "--wait", "--json")
+    assert r.returncode == 1
+    failures = json.loads(r.stdout)["failures"]
+    assert [f["name"] for f in failures] == ["Evaluate"] and "finished FAILURE" in failures[0]["detail"]
 
 
 def test_trigger_unstable_exits_1(run, jenkins):

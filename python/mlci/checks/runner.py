@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -28,13 +27,14 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Any, Literal, TypedDict
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
-
+from mlci import junit as junit_xml
+from mlci.checks.output import Reporter, StreamReporter
+from mlci.checks.settings import Check
 from mlci.errors import UsageError
+from mlci.results import Failure, failure
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 TAIL_LINES = 40          # output lines kept in checks.json
 SYSTEM_OUT_LINES = 2000  # output lines kept in the JUnit system-out of a command without JUnit
 KILL_GRACE_S = 3.0       # SIGTERM -> SIGKILL
@@ -42,190 +42,53 @@ PIPE_GRACE_S = 5.0       # after exit, how long leftover children may hold the o
 STATUSES = ("passed", "failed", "timeout", "missing", "skipped")
 
 
-# --------------------------------------------------------------------------- configuration
+# --------------------------------------------------------------------------- checks.json
 
-class Check(BaseModel):
-    """One entry of ``checks:`` in mlci.yaml.
+class CheckRecord(TypedDict):
+    """One check's result in checks.json."""
 
-    Not a subclass of ``config.Section`` only because config.py imports this module (an
-    import cycle otherwise); the model config is the same (unknown keys are errors).
-    """
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    name: str = Field(pattern=NAME_PATTERN, description="unique name, shown before each output line")
-    run: str | list[str] = Field(
-        description="the command; a string is split like a shell would (shlex) but run WITHOUT "
-                    "a shell; or a list of arguments")
-    shell: bool = Field(False, description="run `run` with /bin/sh -c (pipes, &&, globs); opt-in")
-    cwd: str | None = Field(None, description="working directory, relative to mlci.yaml (default: its directory)")
-    env: dict[str, str] = Field(default_factory=dict, description="variables set over the environment")
-    timeout: float | None = Field(None, gt=0, description="seconds; then the process group is killed")
-    blocking: bool = Field(True, description="false: a failure marks the build unstable instead of failing it")
-    junit: str | None = Field(None, description="JUnit XML the command writes, relative to its cwd")
-    needs: list[str] = Field(default_factory=list, description="checks that must pass before this one runs")
-
-    @field_validator("run", mode="before")
-    @classmethod
-    def _run_is_text_or_arguments(cls, value: Any) -> Any:
-        if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            return value
-        got = {bool: "a boolean", int: "a number", float: "a number", dict: "a mapping",
-               list: "a list with non-string items", type(None): "null"}.get(type(value), type(value).__name__)
-        raise ValueError(f"expected a command (a string) or a list of string arguments, got {got}")
-
-    @field_validator("env", mode="before")
-    @classmethod
-    def _env_scalars_as_text(cls, value: Any) -> Any:
-        # YAML turns `PYTHONHASHSEED: 0` into an int and `CI: true` into a bool.
-        if isinstance(value, dict):
-            return {k: ("true" if v is True else "false" if v is False else
-                        str(v) if isinstance(v, (int, float)) else v) for k, v in value.items()}
-        return value
-
-    @model_validator(mode="after")
-    def _run_is_runnable(self) -> "Check":
-        if isinstance(self.run, list):
-            if not self.run or not self.run[0]:
-                raise ValueError(f"check `{self.name}`: `run` is an empty list")
-            if self.shell:
-                raise ValueError(f"check `{self.name}`: `shell: true` needs `run` as one string")
-        else:
-            if not self.run.strip():
-                raise ValueError(f"check `{self.name}`: `run` is empty")
-            if not self.shell:
-                try:
-                    shlex.split(self.run)
-                except ValueError as exc:
-                    raise ValueError(f"check `{self.name}`: cannot split `run` into arguments: "
-                                     f"{exc}") from None
-        return self
-
-    def argv(self) -> list[str]:
-        """The argument list that is executed (no shell unless ``shell: true``)."""
-        if isinstance(self.run, list):
-            return list(self.run)
-        if self.shell:
-            return ["/bin/sh", "-c", self.run]
-        return shlex.split(self.run)
+    name: str
+    status: Literal["passed", "failed", "timeout", "missing", "skipped"]
+    exit_code: int | None
+    duration_s: float
+    blocking: bool
+    command: str | list[str]
+    shell: bool
+    cwd: str
+    junit: str | None
+    tests: dict[str, int] | None  # tests, failures, errors, skipped of the command's own JUnit
+    message: str
+    output_tail: list[str]
+    log: str | None
+    started_at: float | None
+    finished_at: float | None
 
 
-def _validate_check_list(checks: list[Check]) -> list[Check]:
-    seen: dict[str, int] = {}
-    for i, check in enumerate(checks):
-        if check.name in seen:
-            raise ValueError(f"duplicate check name `{check.name}` "
-                             f"(checks[{seen[check.name]}] and checks[{i}])")
-        seen[check.name] = i
-    for check in checks:
-        for need in check.needs:
-            if need == check.name:
-                raise ValueError(f"check `{check.name}` needs itself")
-            if need not in seen:
-                raise ValueError(f"check `{check.name}` needs `{need}`, which is not a check; "
-                                 f"expected one of: {', '.join(seen)}")
-    _find_cycle(checks)
-    return checks
+class ChecksResult(TypedDict):
+    """checks.json, the result of `mlci check` (also its --json output)."""
 
-
-def _find_cycle(checks: list[Check]) -> None:
-    needs = {c.name: c.needs for c in checks}
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(name: str, path: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            loop = path[path.index(name):] + [name]
-            raise ValueError(f"checks need each other in a loop: {' -> '.join(loop)}")
-        state[name] = 1
-        for need in needs[name]:
-            visit(need, path + [name])
-        state[name] = 2
-
-    for name in needs:
-        visit(name, [])
-
-
-# The type of Config.checks: a list of Check with unique names and resolvable `needs`.
-CheckList = Annotated[list[Check], AfterValidator(_validate_check_list)]
-
-
-def checks_fingerprint_inputs(config: Any) -> dict[str, Any]:
-    """What a checks result depends on, besides the code (the caller adds the code version).
-
-    The normalized check definitions (commands, cwd, env, timeouts, blocking, JUnit paths,
-    needs). The environment outside ``env`` and the tools' own versions are not included.
-    """
-    return {"checks": [c.model_dump(mode="json") for c in getattr(config, "checks", [])]}
-
-
-# --------------------------------------------------------------------------- reporting
-
-class Reporter(Protocol):
-    def started(self, check: Check, argv: list[str], cwd: Path) -> None: ...
-    def line(self, name: str, text: str) -> None: ...
-    def finished(self, record: dict[str, Any]) -> None: ...
-
-
-class StreamReporter:
-    """Writes each output line as ``name | text`` to a stream (stderr), one whole line at a time."""
-
-    def __init__(self, names: list[str] | None = None, stream: Any = None, quiet: bool = False):
-        self.width = max((len(n) for n in names or []), default=0)
-        self.stream = stream
-        self.quiet = quiet
-        self._lock = threading.Lock()
-
-    def _write(self, name: str, text: str) -> None:
-        stream = self.stream or sys.stderr
-        with self._lock:
-            stream.write(f"{name.ljust(self.width)} | {text}\n")
-            stream.flush()
-
-    def started(self, check: Check, argv: list[str], cwd: Path) -> None:
-        if not self.quiet:
-            shown = check.run if check.shell else shlex.join(argv)
-            self._write(check.name, f"$ {shown}")
-
-    def line(self, name: str, text: str) -> None:
-        if not self.quiet:
-            self._write(name, text)
-
-    def finished(self, record: dict[str, Any]) -> None:
-        if not self.quiet:
-            self._write(record["name"], f"==> {describe(record)}")
-
-
-class NullReporter:
-    def started(self, check: Check, argv: list[str], cwd: Path) -> None:
-        pass
-
-    def line(self, name: str, text: str) -> None:
-        pass
-
-    def finished(self, record: dict[str, Any]) -> None:
-        pass
-
-
-def describe(record: dict[str, Any]) -> str:
-    """'passed in 1.2 s', 'failed in 0.3 s: exit code 1', ..."""
-    text = f"{record['status']} in {record['duration_s']:.1f} s"
-    if record["status"] in ("missing", "skipped", "timeout"):
-        text = record["status"]
-    if record.get("message"):
-        text += f": {record['message']}"
-    if record["status"] != "passed" and not record["blocking"]:
-        text += " (non-blocking)"
-    return text
+    passed: bool              # no blocking check failed
+    unstable: bool            # passed, but a non-blocking check failed
+    result: Literal["passed", "unstable", "failed"]
+    summary: str
+    failed_blocking: list[str]
+    failed_non_blocking: list[str]
+    failures: list[Failure]   # the blocking checks that failed (what made it exit 1)
+    counts: dict[str, int]
+    duration_s: float
+    config: str
+    only: list[str] | None
+    checks_json: str
+    junit: str
+    checks: list[CheckRecord]
 
 
 # --------------------------------------------------------------------------- running
 
 @dataclass
 class _Outcome:
-    record: dict[str, Any]
-    suites: list[Any] = field(default_factory=list)  # JUnit <testsuite> elements of the command
+    record: CheckRecord
+    suites: list[junit_xml.Suite] = field(default_factory=list)  # from the command's own JUnit file
     output: list[str] = field(default_factory=list)  # last SYSTEM_OUT_LINES lines
 
 
@@ -269,7 +132,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     _signal_group(proc, signal.SIGKILL)
 
 
-def _record(check: Check, argv: list[str], cwd: Path, junit: Path | None) -> dict[str, Any]:
+def _record(check: Check, argv: list[str], cwd: Path, junit: Path | None) -> CheckRecord:
     return {
         "name": check.name, "status": "failed", "exit_code": None, "duration_s": 0.0,
         "blocking": check.blocking, "command": check.run if check.shell else argv,
@@ -398,33 +261,21 @@ def _read_command_junit(out: _Outcome, check: Check, junit: Path, status: str,
             return "failed", f"exited 0 but wrote no JUnit file at {shown}"
         return status, f"{message}; no JUnit file at {shown}"
     try:
-        root = ET.parse(junit).getroot()
+        suites = junit_xml.read(junit)
     except ET.ParseError as exc:
         return "failed", f"{message + '; ' if message else ''}JUnit file {shown} is not valid XML: {exc}"
-    if root.tag == "testsuites":
-        suites = [s for s in root if s.tag == "testsuite"]
-    elif root.tag == "testsuite":
-        suites = [root]
-    else:
-        return "failed", (f"{message + '; ' if message else ''}JUnit file {shown}: expected "
-                          f"<testsuites> or <testsuite> at the top, got <{root.tag}>")
+    except ValueError as exc:
+        return "failed", f"{message + '; ' if message else ''}JUnit file {shown}: {exc}"
     out.suites = suites
     out.record["tests"] = _count(suites)
     return status, message
 
 
-def _count(suites: list[Any]) -> dict[str, int]:
-    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for suite in suites:
-        for case in suite.iter("testcase"):
-            counts["tests"] += 1
-            if case.find("failure") is not None:
-                counts["failures"] += 1
-            elif case.find("error") is not None:
-                counts["errors"] += 1
-            elif case.find("skipped") is not None:
-                counts["skipped"] += 1
-    return counts
+def _count(suites: list[junit_xml.Suite]) -> dict[str, int]:
+    cases = [c for s in suites for c in s.cases]
+    return {"tests": len(cases), "failures": sum(c.result == "failure" for c in cases),
+            "errors": sum(c.result == "error" for c in cases),
+            "skipped": sum(c.result == "skipped" for c in cases)}
 
 
 def _skipped(check: Check, config: Any, blocker: dict[str, Any]) -> _Outcome:
@@ -459,7 +310,7 @@ def select(checks: list[Check], only: list[str] | None) -> list[Check]:
 
 
 def run_checks(config: Any, out_dir: Path, only: list[str] | None = None, jobs: int | None = None,
-               junit_path: Path | None = None, reporter: Reporter | None = None) -> dict[str, Any]:
+               junit_path: Path | None = None, reporter: Reporter | None = None) -> ChecksResult:
     """Run the configured checks; write ``checks.json``, the merged JUnit XML and logs.
 
     ``only``: run just these checks (their ``needs`` outside the selection count as met).
@@ -468,7 +319,8 @@ def run_checks(config: Any, out_dir: Path, only: list[str] | None = None, jobs: 
     Returns the checks.json content: ``passed`` (no blocking check failed), ``unstable``
     (passed, but a non-blocking check failed), ``result`` (passed|unstable|failed),
     ``summary`` (one line for people), ``counts`` (per status),
-    ``checks`` (one record each), ``failed_blocking``/``failed_non_blocking`` (names).
+    ``checks`` (one record each), ``failed_blocking``/``failed_non_blocking`` (names),
+    ``failures`` (the failed blocking checks, each with its reason).
     Raises UsageError for an unknown name in ``only``.
     """
     all_checks: list[Check] = list(getattr(config, "checks", []) or [])
@@ -492,13 +344,15 @@ def run_checks(config: Any, out_dir: Path, only: list[str] | None = None, jobs: 
     unstable = passed and bool(failed_other)
     counts = {s: sum(1 for r in records if r["status"] == s) for s in STATUSES}
     counts["total"] = len(records)
-    result: dict[str, Any] = {
+    by_name = {r["name"]: r for r in records}
+    result: ChecksResult = {
         "passed": passed,
         "unstable": unstable,
         "result": "failed" if not passed else "unstable" if unstable else "passed",
         "summary": _summary(records, failed_blocking, failed_other, bool(all_checks)),
         "failed_blocking": failed_blocking,
         "failed_non_blocking": failed_other,
+        "failures": [failure(n, by_name[n]["message"] or by_name[n]["status"]) for n in failed_blocking],
         "counts": counts,
         "duration_s": round(time.time() - started, 3),
         "config": str(getattr(config, "path", "")),
@@ -514,7 +368,7 @@ def run_checks(config: Any, out_dir: Path, only: list[str] | None = None, jobs: 
     return result
 
 
-def _summary(records: list[dict[str, Any]], failed_blocking: list[str], failed_other: list[str],
+def _summary(records: list[CheckRecord], failed_blocking: list[str], failed_other: list[str],
              configured: bool) -> str:
     if not configured:
         return "no checks configured"
@@ -574,68 +428,30 @@ def _schedule(selected: list[Check], config: Any, log_dir: Path, reporter: Repor
 
 def write_junit(outcomes: list[_Outcome], path: Path) -> None:
     """One JUnit XML: each command's own suites (renamed ``check.suite``), or one testcase."""
-    import xml.etree.ElementTree as ET
-
-    root = ET.Element("testsuites", name="mlci check")
+    suites: list[junit_xml.Suite] = []
     for outcome in outcomes:
         rec = outcome.record
         if outcome.suites:
             for suite in outcome.suites:
-                original = suite.get("name")
-                suite.set("name", f"{rec['name']}.{original}" if original else rec["name"])
-                root.append(suite)
+                suite.name = f"{rec['name']}.{suite.name}" if suite.name else rec["name"]
+                suites.append(suite)
             counts = rec["tests"] or {}
             if rec["status"] != "passed" and not (counts.get("failures") or counts.get("errors")):
                 # e.g. tests passed but a coverage threshold failed the command: make it visible
-                root.append(_single_case_suite(outcome, f"{rec['name']} (exit status)"))
+                suites.append(_single_case_suite(outcome, f"{rec['name']} (exit status)"))
         else:
-            root.append(_single_case_suite(outcome, rec["name"]))
-    for suite in root.iter("testsuite"):
-        _set_counts(suite)
-    _set_counts(root)
-    ET.indent(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
-    tmp.replace(path)
+            suites.append(_single_case_suite(outcome, rec["name"]))
+    junit_xml.write(path, suites, "mlci check")
 
 
-def _single_case_suite(outcome: _Outcome, case_name: str) -> Any:
-    import xml.etree.ElementTree as ET
-
+def _single_case_suite(outcome: _Outcome, case_name: str) -> junit_xml.Suite:
     rec = outcome.record
-    seconds = f"{rec['duration_s']:.3f}"
-    suite = ET.Element("testsuite", name=case_name, time=seconds)
-    case = ET.SubElement(suite, "testcase", classname="mlci.checks", name=case_name, time=seconds)
-    text = _xml_text("\n".join(outcome.output))
+    text = "\n".join(outcome.output)
+    case = junit_xml.Case(case_name, "mlci.checks", time=rec["duration_s"], system_out=text)
     if rec["status"] == "skipped":
-        ET.SubElement(case, "skipped", message=rec["message"])
+        case.result, case.message = "skipped", rec["message"]
     elif rec["status"] != "passed":
-        kind = "error" if rec["status"] in ("missing",) else "failure"
-        note = "" if rec["blocking"] else " (non-blocking)"
-        element = ET.SubElement(case, kind, message=_xml_text(rec["message"] + note), type=rec["status"])
-        element.text = text
-    if text:
-        ET.SubElement(case, "system-out").text = text
-    return suite
-
-
-def _xml_text(text: str) -> str:
-    # XML 1.0 cannot carry most control characters; drop them rather than write invalid XML
-    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)
-
-
-def _set_counts(element: Any) -> None:
-    cases = list(element.iter("testcase"))
-    element.set("tests", str(len(cases)))
-    element.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
-    element.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
-    element.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
-    if element.tag == "testsuites" or element.get("time") is None:
-        total = 0.0
-        for c in cases:
-            try:
-                total += float(c.get("time") or 0)
-            except ValueError:
-                pass
-        element.set("time", f"{total:.3f}")
+        case.result = "error" if rec["status"] == "missing" else "failure"
+        case.message = rec["message"] + ("" if rec["blocking"] else " (non-blocking)")
+        case.type, case.detail = rec["status"], text
+    return junit_xml.Suite(case_name, [case], time=rec["duration_s"])
