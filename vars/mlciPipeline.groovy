@@ -7,13 +7,13 @@ import org.mlci.Defaults
  * deploy). The report is published after the build stages whatever happened.
  */
 void call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciPipeline', [config: 'mlci.yaml', model: null, agentLabel: '', gpuLabel: null,
+    Map cfg = Defaults.merge(this, 'mlciPipeline', [config: 'mlci.yaml', model: null, agentLabel: '', gpuLabel: null,
         defaultBranch: 'main', checks: true, validate: true, image: true, promote: true, alias: 'production',
         approvers: null, approvalTime: 24, approvalUnit: 'HOURS', nightly: false, cron: 'H 2 * * *',
         setup: [:], storeCredentialsId: null, endpoint: null, registryCredentialsId: null,
         stagingEnvironment: null, productionEnvironment: null, buildsToKeep: '30', prComment: null], args)
     if (cfg.promote) {
-        Defaults.require('mlciPipeline', cfg, ['approvers'])
+        Defaults.require(this, 'mlciPipeline', cfg, ['approvers'])
     }
     Map store = [storeCredentialsId: cfg.storeCredentialsId, endpoint: cfg.endpoint]
     Map state = [published: [:], promoted: [:]]

@@ -9,10 +9,10 @@ import org.mlci.Shell
  * Abort, refusal or timeout: the build is ABORTED and nothing is promoted.
  */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciPromote', [model: null, version: null, alias: 'production', approvers: null,
+    Map cfg = Defaults.merge(this, 'mlciPromote', [model: null, version: null, alias: 'production', approvers: null,
         approvalTime: 24, approvalUnit: 'HOURS', config: 'mlci.yaml', label: '', checkout: true, setup: [:],
         storeCredentialsId: null, endpoint: null], args)
-    Defaults.require('mlciPromote', cfg, ['model', 'version', 'alias', 'approvers'])
+    Defaults.require(this, 'mlciPromote', cfg, ['model', 'version', 'alias', 'approvers'])
     String what = "${cfg.model} version ${cfg.version} to ${cfg.alias}"
     milestone(label: "mlci-promote-${cfg.model}: waiting for approval")
     Map answer

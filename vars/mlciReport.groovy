@@ -10,7 +10,7 @@ import org.mlci.Shell
  * or a comment that could not be posted is a warning in the log.
  */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciReport', [config: 'mlci.yaml', output: '.mlci/jenkins/report', reportName: 'mlci report',
+    Map cfg = Defaults.merge(this, 'mlciReport', [config: 'mlci.yaml', output: '.mlci/jenkins/report', reportName: 'mlci report',
         description: true, storeCredentialsId: null, endpoint: null, comment: null], args)
     Map result = [rc: -1, json: [:], message: '']
     try {
@@ -42,9 +42,9 @@ Map call(Map args = [:]) {
 
 /** `mlci report comment` on this pull request, the forge's token bound from its credential; never throws. */
 Map comment(Map cfg) {
-    Map c = Defaults.merge('mlciReport comment', [forge: null, repo: null, credentialsId: null, url: null], cfg.comment)
+    Map c = Defaults.merge(this, 'mlciReport comment', [forge: null, repo: null, credentialsId: null, url: null], cfg.comment)
     try {
-        Defaults.require('mlciReport comment', c, ['forge', 'repo', 'credentialsId'])
+        Defaults.require(this, 'mlciReport comment', c, ['forge', 'repo', 'credentialsId'])
         Map result = withCredentials(Credentials.forgeToken(this, c.credentialsId as String)) {
             Cli.run(this, 'mlciReport-comment', Shell.args(['report', 'comment'], ['--config': cfg.config,
                 '--forge': c.forge, '--repo': c.repo, '--pr': env.CHANGE_ID, '--url': c.url,

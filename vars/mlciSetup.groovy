@@ -8,7 +8,7 @@ import org.mlci.Shell
  * then runs `mlci doctor` once it exists.
  */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciSetup', [mlci: null, version: null, requirement: null, indexUrl: null, findLinks: null,
+    Map cfg = Defaults.merge(this, 'mlciSetup', [mlci: null, version: null, requirement: null, indexUrl: null, findLinks: null,
         noIndex: false, venv: '.mlci/venv', systemSitePackages: false, doctor: true, doctorChecks: [],
         storeCredentialsId: null, endpoint: null], args)
     String dir = '.mlci/jenkins/mlciSetup'

@@ -76,11 +76,11 @@ class PipelineTest {
 
     @Test
     void aFailedGateStopsThePipelineNamesTheGateAndStillReports() {
-        f.answer('evaluate', [rc: 1, stdout: [gates: [[metric: 'f1', observed: 0.88, baseline: 0.9, passed: false,
-                                                        reason: 'regressed by 0.02 > max_regression 0.01']]]])
+        f.answer('evaluate', [rc: 1, stdout: [failures: [[name: 'f1 max_regression',
+                                                           detail: 'value 0.88, baseline 0.9: regressed by 0.02 > 0.01']]]])
         f.h.runStep('mlciPipeline', options)
         assert f.h.result == 'FAILURE'
-        assert f.h.errorMessage == 'mlciEvaluate: check failed: f1: observed 0.88, baseline 0.9 (regressed by 0.02 > max_regression 0.01)'
+        assert f.h.errorMessage == 'mlciEvaluate: check failed: f1 max_regression: value 0.88, baseline 0.9: regressed by 0.02 > 0.01'
         assert commands() == ['doctor', 'validate', 'train', 'evaluate', 'report']
         assert stagesSkipped().containsAll(['Build / Publish', 'Build / Image', 'Promote', 'Deploy production'])
     }

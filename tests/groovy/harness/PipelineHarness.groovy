@@ -64,8 +64,10 @@ class PipelineHarness {
         config.scriptBaseClass = PipelineScript.name
         ImportCustomizer imports = new ImportCustomizer()
         imports.addImports('org.jenkinsci.plugins.workflow.libs.Library', 'com.cloudbees.groovy.cps.NonCPS')
-        config.addCompilationCustomizers(imports)
+        config.addCompilationCustomizers(imports, new Sandbox())
         loader = sharedLoader(this.root, config)
+        Sandbox.enabled = true
+        Sandbox.rejections.clear()
         globalEnv.putAll([
             PATH: System.getenv('PATH'), HOME: System.getenv('HOME') ?: '/tmp', LANG: 'C.UTF-8',
             WORKSPACE: this.workspace.path, JOB_NAME: 'models/breast-cancer', BUILD_NUMBER: '1', BUILD_ID: '1',
@@ -118,6 +120,15 @@ class PipelineHarness {
 
     String getResult() { currentBuild.currentResult }
 
+    /**
+     * The sandbox (on unless a test says otherwise): the library is added by `mlci jenkins apply` as a
+     * folder library, which Jenkins runs in the Groovy sandbox, so it must run there.
+     */
+    void setSandbox(boolean on) { Sandbox.enabled = on }
+
+    /** The signatures the sandbox rejected in this build (Jenkins lists them for an administrator's approval). */
+    List<String> getRejections() { new ArrayList<String>(Sandbox.rejections) }
+
     String getErrorMessage() { errors ? errors[0] : null }
 
     Script newScript(Class type) {
@@ -137,7 +148,11 @@ class PipelineHarness {
 
     private static synchronized GroovyClassLoader sharedLoader(File root, CompilerConfiguration config) {
         if (shared == null) {
-            shared = new GroovyClassLoader(PipelineHarness.classLoader, config)
+            // The library's classes come from src/ compiled here (with the sandbox), never from the test
+            // class path, as Jenkins compiles a library's src/ into the build's own class loader.
+            ClassLoader parent = new LibraryClassLoader(PipelineHarness.classLoader)
+            shared = new GroovyClassLoader(parent, config)
+            Sandbox.scriptLoader = shared
             shared.addClasspath(new File(root, 'src').path)
         }
         return shared

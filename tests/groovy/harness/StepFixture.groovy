@@ -28,7 +28,7 @@ class StepFixture {
         to.deleteDir()
         to.mkdirs()
         new File(to, 'rc').text = "${answer.rc ?: 0}\n"
-        Object stdout = answer.containsKey('stdout') ? answer.stdout : [:]
+        Object stdout = answer.containsKey('stdout') ? answer.stdout : [failures: []]
         new File(to, 'stdout').setText(stdout instanceof String ? stdout : JsonOutput.toJson(stdout), 'UTF-8')
         if (answer.stderr) {
             new File(to, 'stderr').setText(answer.stderr + '\n', 'UTF-8')
