@@ -154,4 +154,27 @@ class ExitCodeTest {
         f.h.runStep('mlciReport')
         assert f.h.result == 'UNSTABLE'
     }
+
+    @Test
+    void aReportWithoutHtmlPublisherWarnsAndStillArchivesAndReadsItsJunit() {
+        // issue 20, defect 5: a step of an absent plugin throws NoSuchMethodError, an Error
+        f.h.absentPlugins.add('htmlpublisher')
+        f.answer('report', [stdout: [headline: 'ok', failures: []], files: ['.mlci/jenkins/report/report.html': '<html/>',
+            '.mlci/jenkins/report/gates.xml': '<testsuite><testcase name="g"/></testsuite>']])
+        Map out = f.h.runStep('mlciReport')
+        assert f.h.result == 'SUCCESS'
+        assert out.written == true
+        assert f.h.log.contains("mlciReport: WARNING: could not publish the report (HTML Publisher): a plugin is not installed " +
+            "(No such DSL method 'publishHTML' found among steps")
+        assert f.h.callsOf('archiveArtifacts') && f.h.callsOf('junit')
+        assert new File(f.h.artifacts, '.mlci/jenkins/report/report.html').exists()
+    }
+
+    @Test
+    void aReportWithoutTheJunitPluginStillSucceeds() {
+        f.h.absentPlugins.add('junit')
+        f.h.runStep('mlciReport')
+        assert f.h.result == 'SUCCESS'
+        assert f.h.log.contains("could not publish the report's JUnit XML: a plugin is not installed")
+    }
 }

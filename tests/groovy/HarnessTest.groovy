@@ -84,4 +84,22 @@ class HarnessTest {
         }
         assert new File(f.h.workspace, '.mlci/runs/r1/run.json').text == '{"a": 1}'
     }
+
+    @Test
+    void aStepOfAnAbsentPluginThrowsNoSuchMethodError() {
+        f.h.absentPlugins.add('htmlpublisher')
+        Script s = script()
+        Throwable thrown = null
+        f.h.runBuild {
+            try {
+                s.publishHTML(target: [reportDir: '.', reportFiles: 'x.html', allowMissing: true])
+            } catch (Exception ignored) {
+                assert false: 'an Exception handler must not catch it'
+            } catch (NoSuchMethodError e) {
+                thrown = e
+            }
+        }
+        assert thrown.message.startsWith("No such DSL method 'publishHTML' found among steps [")
+        assert !thrown.message.contains('publishHTML,')
+    }
 }

@@ -178,6 +178,11 @@ class PipelineHarness {
             return overrides[name].call(*args)
         }
         if (BUILTIN.contains(name)) {
+            String plugin = PLUGIN_OF[name]
+            if (plugin && plugin in absentPlugins) {
+                // what CpsScript.invokeMethod throws for a step no installed plugin provides: an Error, not an Exception
+                throw new NoSuchMethodError("No such DSL method '${name}' found among steps [${(BUILTIN - stepsOf(absentPlugins)).sort().join(', ')}]")
+            }
             record(name, args)
             return this."step_${name}"(*args)
         }
@@ -272,6 +277,27 @@ class PipelineHarness {
     }
 
     // ---- the steps ------------------------------------------------------------------------------
+
+    /** The plugin that provides each step the harness implements (Jenkins core and workflow-cps steps are absent here). */
+    static final Map<String, String> PLUGIN_OF = [
+        sh: 'workflow-durable-task-step', node: 'workflow-durable-task-step', withCredentials: 'credentials-binding',
+        usernamePassword: 'credentials-binding', string: 'credentials-binding', file: 'credentials-binding',
+        input: 'pipeline-input-step', milestone: 'pipeline-milestone-step', lock: 'lockable-resources',
+        stage: 'pipeline-stage-step', checkout: 'workflow-scm-step', junit: 'junit', publishHTML: 'htmlpublisher',
+        readJSON: 'pipeline-utility-steps', writeJSON: 'pipeline-utility-steps', pipeline: 'pipeline-model-definition',
+        libraryResource: 'pipeline-groovy-lib', stash: 'workflow-basic-steps', unstash: 'workflow-basic-steps',
+        timeout: 'workflow-basic-steps', echo: 'workflow-basic-steps', error: 'workflow-basic-steps',
+        unstable: 'workflow-basic-steps', withEnv: 'workflow-basic-steps', catchError: 'workflow-basic-steps',
+        readFile: 'workflow-basic-steps', writeFile: 'workflow-basic-steps', fileExists: 'workflow-basic-steps',
+        dir: 'workflow-basic-steps', pwd: 'workflow-basic-steps', isUnix: 'workflow-basic-steps',
+        deleteDir: 'workflow-basic-steps', retry: 'workflow-basic-steps', sleep: 'workflow-basic-steps',
+        archiveArtifacts: 'workflow-basic-steps', booleanParam: 'workflow-job',
+    ]
+
+    /** Plugins the simulated Jenkins lacks: their steps throw NoSuchMethodError, as in Jenkins. */
+    final Set<String> absentPlugins = [] as Set
+
+    static Set<String> stepsOf(Set<String> plugins) { PLUGIN_OF.findAll { it.value in plugins }.keySet() }
 
     static final Set<String> BUILTIN = [
         'sh', 'echo', 'error', 'unstable', 'withEnv', 'withCredentials', 'usernamePassword', 'string', 'file',
