@@ -102,4 +102,24 @@ class PromotionTest {
         assert onNode*.step == ['checkout', 'mlciSetup', 'sh', 'sh']
         assert f.h.callsOf('mlciSetup')[0].args[0] == [doctor: false]
     }
+
+    @Test
+    void theCommitCheckedOutForPromotionReachesTheAuditRecord() {
+        // issue 20, defect 7: outside Declarative's agents GIT_COMMIT is only in checkout's return value
+        f.h.inputAnswers.add(InputAnswer.approve('carol'))
+        f.h.runStep('mlciPromote', args + [checkout: true, label: 'linux'])
+        assert f.h.result == 'SUCCESS'
+        Map promote = f.mlciCalls().find { it.argv[0] == 'promote' }
+        assert promote.env.GIT_COMMIT == f.h.scmVars.GIT_COMMIT
+    }
+
+    @Test
+    void anInlineJobHasNoScmToCheckOut() {
+        // the harness is as strict as Jenkins: an inline-script job has no `scm`
+        f.h.inlineJob = true
+        f.h.inputAnswers.add(InputAnswer.approve('carol'))
+        f.h.runStep('mlciPromote', args + [checkout: true, label: 'linux'])
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage.contains("'checkout scm' is only available when using \"Multibranch Pipeline\" or \"Pipeline script from SCM\"")
+    }
 }

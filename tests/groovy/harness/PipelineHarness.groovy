@@ -46,6 +46,18 @@ class PipelineHarness {
     final List<String> locks = []
     final StringBuilder log = new StringBuilder()
     final List<String> errors = []
+    /**
+     * What `checkout scm` returns (git's SCM variables). As in Jenkins they are not in the build's
+     * environment: only checkout's return value has them, or a Declarative agent's automatic checkout
+     * (which puts them in that stage's environment).
+     */
+    final Map<String, String> scmVars = [GIT_COMMIT: '0123456789abcdef0123456789abcdef01234567', GIT_BRANCH: 'origin/main',
+        GIT_URL: 'https://git.example/acme/breast-cancer.git', GIT_PREVIOUS_COMMIT: 'fedcba9876543210fedcba9876543210fedcba98']
+    /**
+     * An inline-script Pipeline job (what `mlci jenkins apply` renders without jenkins.scm.url): there is
+     * no `scm`, so `checkout scm` fails as in Jenkins, and Declarative agents check nothing out.
+     */
+    boolean inlineJob
     Build currentBuild = new Build()
     DeclarativeDsl pipelineDefinition
     Throwable failure
@@ -72,7 +84,7 @@ class PipelineHarness {
             PATH: System.getenv('PATH'), HOME: System.getenv('HOME') ?: '/tmp', LANG: 'C.UTF-8',
             WORKSPACE: this.workspace.path, JOB_NAME: 'models/breast-cancer', BUILD_NUMBER: '1', BUILD_ID: '1',
             BUILD_URL: 'http://jenkins.example/job/models/job/breast-cancer/1/', JENKINS_URL: 'http://jenkins.example/',
-            BRANCH_NAME: 'main', GIT_COMMIT: '0123456789abcdef0123456789abcdef01234567', NODE_NAME: 'built-in',
+            BRANCH_NAME: 'main', NODE_NAME: 'built-in',
         ])
     }
 
@@ -133,7 +145,7 @@ class PipelineHarness {
 
     Script newScript(Class type) {
         Script script = (Script) type.newInstance()
-        Binding binding = new Binding()
+        Binding binding = new PipelineBinding(harness: this)
         binding.setVariable('__harness', this)
         binding.setVariable('env', new PipelineEnv(harness: this))
         binding.setVariable('params', params)
@@ -484,7 +496,8 @@ class PipelineHarness {
         return results
     }
 
-    void step_checkout(Object scm) { }
+    /** Checks out the job's SCM (the workspace already holds the repository) and returns git's SCM variables. */
+    Map step_checkout(Object scm) { new LinkedHashMap(scmVars) }
 
     void step_script(Closure body) { body.call() }
 
@@ -708,8 +721,11 @@ class PipelineHarness {
             return body.call()
         }
         return step_node(agent.label ?: '') {
+            if (inlineJob) {
+                return body.call()
+            }
             record('checkout', [[automatic: true]] as Object[])
-            body.call()
+            return withOverlay(new LinkedHashMap(scmVars)) { body.call() }
         }
     }
 
