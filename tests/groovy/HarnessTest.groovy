@@ -65,6 +65,31 @@ class HarnessTest {
     }
 
     @Test
+    void aSubmitterParameterAloneIsUnwrappedToTheUser() {
+        // InputStepExecution.proceed: a one-entry result map is unwrapped, the submitterParameter included
+        Script s = script()
+        f.h.inputAnswers.add(InputAnswer.approve('alice'))
+        assert s.input(message: 'm', submitterParameter: 'WHO') == 'alice'
+    }
+
+    @Test
+    void anAdministratorMayApproveAnyInputAndJobCancelMayAbortIt() {
+        Script s = script()
+        f.h.admins.add('root')
+        f.h.inputAnswers.addAll([InputAnswer.approve('mallory'), InputAnswer.approve('root', [R: 'x'])])
+        assert s.input(message: 'm', submitter: 'alice', submitterParameter: 'WHO', parameters: [s.string(name: 'R')]) ==
+            [R: 'x', WHO: 'root']
+        assert f.h.log.contains('mallory: You need to be alice to submit this.')
+        f.h.jobCancel.add('ops')
+        f.h.inputAnswers.addAll([InputAnswer.abort('mallory'), InputAnswer.approve('ops'), InputAnswer.abort('ops')])
+        f.h.runBuild { s.input(message: 'm', submitter: 'alice') }
+        assert f.h.log.contains("mallory: You need to be 'alice' (or have Job/Cancel permissions) to cancel this.")
+        assert f.h.log.contains('ops: You need to be alice to submit this.')
+        assert f.h.result == 'ABORTED'
+        assert f.h.errorMessage == "ABORTED: input 'null' rejected by ops"
+    }
+
+    @Test
     void anUnknownStepIsAnErrorLikeJenkinsNoSuchDslMethod() {
         Script s = script()
         f.h.runBuild { s.noSuchStep(1) }

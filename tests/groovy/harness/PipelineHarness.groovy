@@ -399,10 +399,18 @@ class PipelineHarness {
         return withOverlay(overlay, body)
     }
 
+    /** Users with Overall/Administer: they may approve (and abort) any input, whatever its submitter. */
+    final Set<String> admins = [] as Set
+    /** Users with Job/Cancel on the job: they may abort any input (but approve only as a submitter). */
+    final Set<String> jobCancel = [] as Set
+
     /**
-     * The input step: answers are taken from inputAnswers in order. A user who is not one of the
-     * submitters (by name or group) is refused, as Jenkins refuses them, and the input keeps waiting.
-     * When nobody (allowed) answers, the enclosing timeout ends it: ABORTED.
+     * The input step (pipeline-input-step): answers are taken from inputAnswers in order. With a
+     * `submitter`, only those users (by name or group) and administrators may approve; they, and users
+     * with Job/Cancel, may abort. Anyone else is refused and the input keeps waiting. When nobody
+     * (allowed) answers, the enclosing timeout ends it: ABORTED. The value is what Jenkins returns: the
+     * parameters plus the submitterParameter as a map, the value itself when that map has one entry,
+     * null when it is empty (proceedEmpty).
      */
     Object step_input(Map args) {
         List allowed = args.submitter ? args.submitter.toString().split(',').collect { it.trim() } : []
@@ -414,9 +422,13 @@ class PipelineHarness {
             if (answer.action == 'timeout') {
                 throw new TimeoutSignal("input '${args.id}' was not answered")
             }
-            boolean permitted = !allowed || answer.user in allowed || (groups[answer.user] ?: []).any { it in allowed }
+            boolean submitter = !allowed || answer.user in allowed || (groups[answer.user] ?: []).any { it in allowed } ||
+                answer.user in admins
+            boolean permitted = answer.action == 'abort' ? submitter || answer.user in jobCancel : submitter
             if (!permitted) {
-                log.append("${answer.user} is not permitted to ${answer.action == 'approve' ? 'approve' : 'abort'} input '${args.id}' (submitter: ${args.submitter})\n")
+                log.append(answer.action == 'abort' ?
+                    "${answer.user}: You need to be '${args.submitter}' (or have Job/Cancel permissions) to cancel this.\n" :
+                    "${answer.user}: You need to be ${args.submitter} to submit this.\n")
                 continue
             }
             if (answer.action == 'abort') {
@@ -428,7 +440,6 @@ class PipelineHarness {
             (args.parameters ?: []).each { Map p -> values[p.name] = answer.parameters.containsKey(p.name) ? answer.parameters[p.name] : p.defaultValue }
             if (args.submitterParameter) {
                 values[args.submitterParameter] = answer.user
-                return values
             }
             return values.size() == 1 ? values.values()[0] : values ?: null
         }

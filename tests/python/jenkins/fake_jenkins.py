@@ -118,6 +118,9 @@ class FakeJenkins:
     def __init__(self, users: dict[str, str] | None = None, read_only: set[str] | None = None):
         self.users = users or {"alice": "alice-token-1", "bob": "bob-token-2", "carol": "carol-token-3"}
         self.read_only = read_only or {"carol"}
+        # Overall/Administer can always approve an input; Job/Cancel can always abort one (pipeline-input-step)
+        self.admins: set[str] = set()
+        self.job_cancel: set[str] = set()
         self.lock = threading.RLock()
         self.items: dict[str, dict[str, Any]] = {}        # full name -> {"xml": str, "root": tag}
         self.builds: dict[str, dict[int, Build]] = {}
@@ -498,9 +501,14 @@ class _Handler(BaseHTTPRequestHandler):
             inp = build.plan.input
             if not inp or build.input_state != "pending" or unquote(m.group(1)) != inp.id:
                 raise _NotFound()
-            if inp.submitter and user not in inp.submitter:
-                return self._error(400, f"You need to be {', '.join(inp.submitter)} to submit this.")
             action = m.group(2)
+            may_submit = not inp.submitter or user in inp.submitter or user in fake.admins
+            may_cancel = user in fake.job_cancel or user in fake.admins
+            if action == "abort" and not (may_submit or may_cancel):
+                return self._error(400, f"You need to be '{','.join(inp.submitter or [])}' (or have Job/Cancel permissions) "
+                                        "to cancel this.")
+            if action != "abort" and not may_submit:
+                return self._error(400, f"You need to be {','.join(inp.submitter or [])} to submit this.")
             if action == "abort":
                 build.input_state = "aborted"
                 build.result = "ABORTED"

@@ -444,6 +444,31 @@ def test_approve_by_someone_not_in_submitter(run, jenkins):
     assert jenkins.approvals[0]["user"] == "bob"
 
 
+def test_an_administrator_can_always_approve_and_job_cancel_can_abort(run, jenkins):
+    # pipeline-input-step: Overall/Administer settles any input; Job/Cancel may abort any input
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan(submitter=["bob"]))
+    _pause(jenkins, "m")
+    jenkins.admins.add("alice")
+    r = run("approve", "m", "1", "--reason", "admin")
+    assert r.returncode == 0, r.stderr
+    assert jenkins.approvals[0]["user"] == "alice"
+
+
+def test_job_cancel_can_abort_an_input_it_cannot_approve(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan(submitter=["bob"]))
+    _pause(jenkins, "m")
+    r = run("abort", "m", "1")
+    assert r.returncode == 2
+    assert "You need to be 'bob' (or have Job/Cancel permissions) to cancel this." in r.stderr
+    jenkins.job_cancel.add("alice")
+    r = run("abort", "m", "1")
+    assert r.returncode == 0, r.stderr
+    assert jenkins.approvals[0] == {"job": "m", "build": 1, "input": "Promote", "user": "alice", "action": "abort",
+                                    "values": {}}
+
+
 def test_approve_without_reason_parameter_refuses_to_drop_reason(run, jenkins):
     jenkins.add_pipeline("m")
     jenkins.plans["m"] = Plan(input=InputPlan(parameters=[]))
