@@ -20,12 +20,15 @@ void call(Map args = [:]) {
 
     pipeline {
         agent none
+        // No disableConcurrentBuilds: a later build would wait in the queue behind one waiting for approval;
+        // the promotion's milestones and lock already serialise promotions and supersede older builds.
         options {
             buildDiscarder(logRotator(numToKeepStr: cfg.buildsToKeep))
-            disableConcurrentBuilds()
         }
+        // Declarative replaces a job's timer with the one declared here (from its second build on), so a job
+        // that `mlci jenkins apply` scheduled passes its schedule in (MLCI_NIGHTLY_CRON) and keeps it.
         triggers {
-            cron(cfg.nightly ? cfg.cron : '')
+            cron(cfg.nightly ? cfg.cron : (params.MLCI_NIGHTLY_CRON ?: ''))
         }
         parameters {
             booleanParam(name: 'FORCE_RETRAIN', defaultValue: false,

@@ -58,6 +58,13 @@ class PipelineHarness {
      * no `scm`, so `checkout scm` fails as in Jenkins, and Declarative agents check nothing out.
      */
     boolean inlineJob
+    /** The job this build belongs to, when a test models one across builds (Declarative's merge, queueing, milestones). */
+    JobConfig job
+    /** Why the build stayed in the queue instead of starting (disableConcurrentBuilds), or null. */
+    String queued
+    /** True while an `input` waits for an answer that has not come (InputAnswer.waitUntilCancelled). */
+    volatile boolean waitingForInput
+    private int milestoneOrdinal
     Build currentBuild = new Build()
     DeclarativeDsl pipelineDefinition
     Throwable failure
@@ -104,6 +111,14 @@ class PipelineHarness {
 
     /** Runs a closure as a build: an error or interruption ends it with the result Jenkins would give. */
     Object runBuild(Closure body) {
+        int number = globalEnv.BUILD_NUMBER as int
+        if (job != null) {
+            queued = job.start(number)
+            if (queued) {
+                log.append("Waiting for next available executor: ${queued}\n")
+                return null
+            }
+        }
         try {
             Object value = body.call()
             if (declarativeFailed) {
@@ -113,6 +128,8 @@ class PipelineHarness {
         } catch (Throwable t) {
             recordFailure(t)
             return null
+        } finally {
+            job?.finish(number)
         }
     }
 
@@ -419,6 +436,9 @@ class PipelineHarness {
                 throw new TimeoutSignal("input '${args.id}' was not answered")
             }
             InputAnswer answer = inputAnswers.remove(0)
+            if (answer.action == 'wait') {
+                waitUntilCancelled(args)
+            }
             if (answer.action == 'timeout') {
                 throw new TimeoutSignal("input '${args.id}' was not answered")
             }
@@ -445,6 +465,20 @@ class PipelineHarness {
         }
     }
 
+    /** Nobody answers: the input waits until a newer build's milestone cancels this build (or 60 s pass: timeout). */
+    private void waitUntilCancelled(Map args) {
+        waitingForInput = true
+        try {
+            for (int i = 0; i < 6000; i++) {
+                job?.checkCancelled(globalEnv.BUILD_NUMBER as int)
+                Thread.sleep(10)
+            }
+        } finally {
+            waitingForInput = false
+        }
+        throw new TimeoutSignal("input '${args.id}' was not answered")
+    }
+
     Object step_timeout(Map args, Closure body) {
         try {
             return body.call()
@@ -454,7 +488,9 @@ class PipelineHarness {
         }
     }
 
-    void step_milestone(Object args = null) { }
+    void step_milestone(Object args = null) {
+        job?.passMilestone(globalEnv.BUILD_NUMBER as int, milestoneOrdinal++)
+    }
 
     Object step_lock(Object args, Closure body) {
         locks.add(args instanceof Map ? args.resource.toString() : args.toString())
@@ -686,8 +722,15 @@ class PipelineHarness {
     // ---- declarative pipelines ------------------------------------------------------------------
 
     void step_pipeline(Closure body) {
+        // the build's parameters are the job's at queue time; then Declarative merges what the Jenkinsfile declares
+        job?.parameters?.each { Map p ->
+            if (!params.containsKey(p.name)) {
+                params[p.name] = p.defaultValue
+            }
+        }
         DeclarativeDsl pipeline = (DeclarativeDsl) DeclarativeDsl.collect(body, new DeclarativeDsl(name: 'pipeline'))
         pipelineDefinition = pipeline
+        job?.declare(pipeline.triggers, pipeline.parameters, pipeline.options)
         Script rootScript = rootOf(body)
         pipeline.parameters.each { Map p ->
             if (!params.containsKey(p.name)) {
