@@ -127,4 +127,63 @@ class HarnessTest {
         assert thrown.message.startsWith("No such DSL method 'publishHTML' found among steps [")
         assert !thrown.message.contains('publishHTML,')
     }
+
+    @Test
+    void parallelBranchesRunAtTheSameTime() {
+        Script s = script()
+        java.util.concurrent.CountDownLatch bStarted = new java.util.concurrent.CountDownLatch(1)
+        List order = Collections.synchronizedList([])
+        f.h.runBuild {
+            s.parallel(a: {
+                assert bStarted.await(10, java.util.concurrent.TimeUnit.SECONDS): 'b never ran while a waited'
+                order.add('a')
+            }, b: {
+                bStarted.countDown()
+                order.add('b')
+            })
+        }
+        assert f.h.result == 'SUCCESS': "${f.h.errors}"
+        assert order == ['b', 'a']
+    }
+
+    @Test
+    void eachNodeGetsAWorkspaceOfItsAgentAndNestingGetsAt2() {
+        Script s = script()
+        f.h.agents.gpu = 'gpu-1'
+        new File(f.h.workspace, 'mlci.yaml').text = 'name: m\n'
+        List seen = []
+        f.h.runBuild {
+            s.node('linux') {
+                seen.add(s.pwd())
+                s.node('linux') { seen.add(s.pwd()) }
+                s.node('gpu') {
+                    seen.add(s.pwd())
+                    s.checkout(s.scm)
+                    assert s.fileExists('mlci.yaml')
+                    s.writeFile(file: 'here.txt', text: 'x')
+                }
+                assert !s.fileExists('here.txt')
+            }
+        }
+        assert f.h.result == 'SUCCESS': "${f.h.errors}"
+        String gpuWorkspace = new File(f.h.agentRoot('gpu-1'), 'workspace/job').path
+        assert seen == [f.h.workspace.path, "${f.h.workspace.path}@2".toString(), gpuWorkspace]
+    }
+
+    @Test
+    void aPathOnAnotherAgentIsNotFound() {
+        Script s = script()
+        f.h.agents.gpu = 'gpu-1'
+        String gpuFile = null
+        f.h.runBuild {
+            s.node('gpu') {
+                s.sh('echo tool > tool.sh')
+                gpuFile = "${s.pwd()}/tool.sh"
+            }
+            s.node('linux') {
+                assert s.sh(script: "cat '${gpuFile}'", returnStatus: true) == 127
+            }
+        }
+        assert f.h.log.contains("${gpuFile}: not found (a path on another agent; this is built-in)"): f.h.log
+    }
 }

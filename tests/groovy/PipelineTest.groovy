@@ -146,4 +146,27 @@ class PipelineTest {
         assert f.h.errorMessage == 'mlciPipeline: missing required argument(s) approvers'
         assert f.mlciCalls().isEmpty()
     }
+
+    @Test
+    void eachAgentRunsTheMlciThatItsOwnWorkspaceSetUp() {
+        // issue 20, defect 3: the GPU agent is another machine; its mlci is not on the build agent
+        f.h.agents.gpu = 'gpu-1'
+        File gpuBin = new File(f.h.agentRoot('gpu-1'), 'bin')
+        gpuBin.mkdirs()
+        File gpuMlci = new File(gpuBin, 'mlci')
+        gpuMlci.bytes = new File(StepFixture.FAKE_BIN, 'mlci').bytes
+        gpuMlci.setExecutable(true)
+        f.h.agentEnv['gpu-1'] = [PATH: "${gpuBin.path}:${f.h.globalEnv.PATH}".toString()]
+        f.answer('train', [files: ['.mlci/runs/r1/run.json': '{"run_id": "r1"}']])
+        f.h.inputAnswers.add(InputAnswer.approve('alice'))
+        f.h.runStep('mlciPipeline', options + [gpuLabel: 'gpu', agentLabel: 'linux'])
+        assert f.h.result == 'SUCCESS': "${f.h.errors}"
+        Map train = f.h.shCalls.find { it.script.contains("'train'") }
+        assert train.node == 'gpu' && train.cwd.startsWith(f.h.agentRoot('gpu-1').path)
+        assert train.output.contains("+ ${gpuMlci.path} train") || train.output.contains("${gpuMlci.path}' train") ||
+            train.output.contains("${gpuMlci.path} 'train'") || train.output.contains(gpuMlci.path)
+        Map evaluate = f.h.shCalls.find { it.script.contains("'evaluate'") }
+        assert evaluate.node == 'linux' && evaluate.rc == 0
+        assert !evaluate.output.contains(gpuMlci.path)
+    }
 }

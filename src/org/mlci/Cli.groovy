@@ -13,6 +13,17 @@ import com.cloudbees.groovy.cps.NonCPS
 class Cli implements Serializable {
     private static final long serialVersionUID = 1L
 
+    /** Where mlciSetup records the CLI it found or installed, in the workspace of the node it ran on. */
+    static final String PATH_FILE = '.mlci/jenkins/mlciSetup/mlci-path'
+
+    /**
+     * Which mlci runs, decided by the shell on the agent, per workspace: $MLCI when the user set it, else
+     * the one mlciSetup recorded in this workspace, else `mlci` on the PATH. Never a build-global
+     * variable: a path on one agent (or in workspace job@2) does not exist on another.
+     */
+    static final String RESOLVE = 'mlci="${MLCI:-}"; [ -n "$mlci" ] || [ ! -s ' + PATH_FILE + ' ] || mlci="$(cat ' + PATH_FILE +
+        ')"; mlci="${mlci:-mlci}"'
+
     /** Runs `mlci WORDS --json` (each word quoted by Shell) and returns the result; never throws on exit codes. */
     static Map run(Object script, String id, List words) {
         return runText(script, id, Shell.command(words + ['--json']))
@@ -27,7 +38,8 @@ class Cli implements Serializable {
         String q = Shell.quote(dir)
         String text = "mkdir -p ${q}\n" +
             "rc=0\n" +
-            "{ \"\${MLCI:-mlci}\" ${argsText} >${q}/result.json || rc=\$?; echo \"\$rc\" >${q}/rc; } 2>&1 | tee ${q}/stderr.log >&2\n" +
+            "${RESOLVE}\n" +
+            "{ \"\$mlci\" ${argsText} >${q}/result.json || rc=\$?; echo \"\$rc\" >${q}/rc; } 2>&1 | tee ${q}/stderr.log >&2\n" +
             "exit \"\$(cat ${q}/rc)\"\n"
         int rc = script.sh(script: text, returnStatus: true, label: "mlci (${id})")
         String stdout = script.fileExists("${dir}/result.json") ? script.readFile("${dir}/result.json") : ''

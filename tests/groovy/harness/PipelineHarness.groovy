@@ -29,22 +29,29 @@ class PipelineHarness {
     final File workspace
     final File artifacts
     final Map<String, String> globalEnv = new LinkedHashMap<>()
-    final List<Map> overlays = []
     final Map params = [:]
     final Map<String, Map> credentials = [:]
     final Set<String> secrets = new LinkedHashSet<>()
     final Map<String, List> groups = [:]
     final List<InputAnswer> inputAnswers = []
     final Map<String, Closure> overrides = [:]
-    final List<Map> calls = []
-    final List<Map> shCalls = []
+    final List<Map> calls = Collections.synchronizedList([])
+    final List<Map> shCalls = Collections.synchronizedList([])
     final List<String> causes = []
     final Map<String, List> stashes = [:]
-    final List<String> cwd = []
-    final List<String> stagePath = []
-    final List<String> nodeLabels = []
-    final List<String> locks = []
-    final StringBuilder log = new StringBuilder()
+    final StringBuffer log = new StringBuffer()
+    /** Per thread: where the running code is (parallel branches run in threads of their own). */
+    private final ThreadLocal<BuildContext> context = new ThreadLocal<BuildContext>()
+    private final BuildContext mainContext = new BuildContext()
+    /**
+     * Agents by label. A label not listed runs on the built-in agent, whose first workspace is
+     * `workspace`; a listed label runs on that agent, a machine of its own: its workspaces are under
+     * `<workspace>@agents/<agent>/`, and a path there is not found on any other agent (exit 127).
+     */
+    final Map<String, String> agents = [:]
+    /** Per agent, environment variables its sh steps see on top of the build's (e.g. its own PATH). */
+    final Map<String, Map<String, String>> agentEnv = [:]
+    private final Set<String> busyWorkspaces = Collections.synchronizedSet(new HashSet<String>())
     final List<String> errors = []
     /**
      * What `checkout scm` returns (git's SCM variables). As in Jenkins they are not in the build's
@@ -74,6 +81,8 @@ class PipelineHarness {
     private final GroovyClassLoader loader
     private int shCount
 
+    private synchronized int nextShNumber() { ++shCount }
+
     PipelineHarness(File root, File workspace) {
         this.root = root.canonicalFile
         this.workspace = workspace.canonicalFile
@@ -94,6 +103,25 @@ class PipelineHarness {
             BRANCH_NAME: 'main', NODE_NAME: 'built-in',
         ])
     }
+
+    BuildContext ctx() { context.get() ?: mainContext }
+
+    List<Map> getOverlays() { ctx().overlays }
+
+    List<String> getCwd() { ctx().cwd }
+
+    List<String> getStagePath() { ctx().stagePath }
+
+    List<String> getNodeLabels() { ctx().nodeLabels }
+
+    List<String> getLocks() { ctx().locks }
+
+    /** The workspace of the innermost node (outside any node: `workspace`, a convenience of the harness). */
+    File currentWorkspace() { ctx().nodes ? (File) ctx().nodes[-1].workspace : workspace }
+
+    String currentAgent() { ctx().nodes ? ctx().nodes[-1].agent : 'built-in' }
+
+    File agentRoot(String agent) { new File(workspace.path + "@agents/${agent}") }
 
     // ---- running things -------------------------------------------------------------------------
 
@@ -274,7 +302,7 @@ class PipelineHarness {
         }
     }
 
-    File currentDir() { cwd ? new File(workspace, cwd.join('/')) : workspace }
+    File currentDir() { cwd ? new File(currentWorkspace(), cwd.join('/')) : currentWorkspace() }
 
     File file(String path) {
         File f = new File(path)
@@ -288,8 +316,8 @@ class PipelineHarness {
     /** The calls recorded by the fake mlci (tests/groovy/fake-bin/mlci): argv, env and cwd, in order. */
     List<Map> mlciCalls() {
         File logDir = new File(globalEnv.FAKE_MLCI_LOG ?: '/nonexistent')
-        int count = new File(logDir, 'count').exists() ? new File(logDir, 'count').text.trim() as int : 0
-        return (1..count).findAll { count > 0 }.collect { int n ->
+        List<Integer> numbers = (logDir.listFiles() ?: []).findAll { it.directory && it.name ==~ /\d+/ }*.name*.toInteger().sort()
+        return numbers.collect { int n ->
             File call = new File(logDir, n.toString())
             Map env = [:]
             nulSeparated(new File(call, 'env')).each { String entry ->
@@ -340,11 +368,22 @@ class PipelineHarness {
 
     Object step_sh(Map args) {
         String text = args.script.toString()
-        File tmp = new File(workspace.path + "@tmp/durable-${++shCount}")
+        File tmp = new File(currentWorkspace().path + "@tmp/durable-${nextShNumber()}")
         tmp.mkdirs()
         File scriptFile = new File(tmp, 'script.sh')
         scriptFile.setText(text, 'UTF-8')
         Map<String, String> env = effectiveEnv()
+        String foreign = foreignPath(text, env)
+        if (foreign != null) {
+            // another agent's file system is not there: what sh says for a command that does not exist
+            log.append("${foreign}: not found (a path on another agent; this is ${currentAgent()})\n")
+            shCalls.add([script: text, env: env, cwd: currentDir().path, rc: 127, output: '', stderr: '', label: args.label,
+                         stage: stagePath.join(' / '), node: nodeLabels ? nodeLabels[-1] : null, locks: new ArrayList(locks)])
+            if (!args.returnStatus) {
+                throw new AbortException('script returned exit code 127')
+            }
+            return args.returnStatus ? 127 : null
+        }
         ProcessBuilder builder = new ProcessBuilder('/bin/sh', '-xe', scriptFile.path).directory(currentDir())
         builder.environment().clear()
         builder.environment().putAll(env)
@@ -406,7 +445,7 @@ class PipelineHarness {
                 overlay[b.variable] = secret.secret
                 secrets.add(secret.secret.toString())
             } else {
-                File f = new File(workspace.path + '@tmp/secretFiles', b.credentialsId.toString())
+                File f = new File(currentWorkspace().path + '@tmp/secretFiles', b.credentialsId.toString())
                 f.parentFile.mkdirs()
                 f.text = secret.content
                 overlay[b.variable] = f.path
@@ -503,13 +542,73 @@ class PipelineHarness {
 
     Object step_node(Closure body) { step_node('', body) }
 
+    /**
+     * A node: the agent of the label (built-in unless `agents` names one) and a workspace there that no
+     * other running node holds: `<job>`, else `<job>@2`, `@3`... (a nested node or a concurrent branch on
+     * the same agent), with WORKSPACE and NODE_NAME set and the agent's own environment (agentEnv).
+     */
     Object step_node(Object label, Closure body) {
-        nodeLabels.add(label == null ? '' : label.toString())
+        String name = label == null ? '' : label.toString()
+        String agent = agents[name] ?: 'built-in'
+        File ws = allocateWorkspace(agent == 'built-in' ? workspace : new File(agentRoot(agent), 'workspace/job'))
+        nodeLabels.add(name)
+        ctx().nodes.add([agent: agent, workspace: ws])
+        overlays.add([WORKSPACE: ws.path, NODE_NAME: agent] + (agentEnv[agent] ?: [:]))
         try {
             return body.call()
         } finally {
+            overlays.remove(overlays.size() - 1)
+            ctx().nodes.remove(ctx().nodes.size() - 1)
             nodeLabels.remove(nodeLabels.size() - 1)
+            busyWorkspaces.remove(ws.path)
         }
+    }
+
+    private File allocateWorkspace(File base) {
+        for (int i = 1; ; i++) {
+            File ws = i == 1 ? base : new File("${base.path}@${i}")
+            if (busyWorkspaces.add(ws.path)) {
+                ws.mkdirs()
+                return ws
+            }
+        }
+    }
+
+    /** The repository `checkout` copies into a workspace: by default what the test put into `workspace`. */
+    File repository
+
+    /** Copies the repository (without .mlci/) into DIR, as a checkout of the job's SCM would. */
+    void checkoutInto(File dir) {
+        File source = (repository ?: workspace).canonicalFile
+        if (source == dir.canonicalFile) {
+            return
+        }
+        source.eachFileRecurse(groovy.io.FileType.FILES) { File f ->
+            String rel = source.toPath().relativize(f.toPath()).toString()
+            if (!rel.startsWith('.mlci/') && !rel.startsWith('.mlci')) {
+                File target = new File(dir, rel)
+                target.parentFile.mkdirs()
+                target.bytes = f.bytes
+            }
+        }
+    }
+
+    /** An absolute path on another agent than the current one named in TEXT or ENV, or null. */
+    String foreignPath(String text, Map<String, String> env) {
+        String prefix = workspace.path + '@agents/'
+        String here = currentAgent()
+        for (String value : [text] + env.values()) {
+            int at = value == null ? -1 : value.indexOf(prefix)
+            while (at >= 0) {
+                String rest = value.substring(at + prefix.length())
+                String agent = rest.takeWhile { it.toString() != '/' }
+                if (agent != here) {
+                    return value.substring(at).takeWhile { !(it.toString() in [' ', '"', "'", ':', '\n']) }
+                }
+                at = value.indexOf(prefix, at + 1)
+            }
+        }
+        return null
     }
 
     Object step_stage(String name, Closure body) {
@@ -521,30 +620,45 @@ class PipelineHarness {
         }
     }
 
-    Object step_parallel(Map branches) {
-        Map results = [:]
-        Throwable first = null
+    /** Runs the branches at the same time, each in a thread with a copy of the context; the first failure is rethrown. */
+    Object step_parallel(Map branches) { concurrently(branches, true) }
+
+    private Map concurrently(Map branches, boolean branchNameInStagePath) {
+        Map results = Collections.synchronizedMap([:])
+        List<Throwable> failures = Collections.synchronizedList([])
+        BuildContext parent = ctx()
+        List<Thread> threads = []
         branches.each { String name, Object body ->
             if (name == 'failFast') {
                 return
             }
-            stagePath.add(name)
-            try {
-                results[name] = ((Closure) body).call()
-            } catch (Throwable t) {
-                first = first ?: t
-            } finally {
-                stagePath.remove(stagePath.size() - 1)
+            BuildContext child = parent.copy()
+            if (branchNameInStagePath) {
+                child.stagePath.add(name)
             }
+            threads.add(Thread.start {
+                context.set(child)
+                try {
+                    results[name] = ((Closure) body).call()
+                } catch (Throwable t) {
+                    failures.add(t)
+                } finally {
+                    context.remove()
+                }
+            })
         }
-        if (first != null) {
-            throw first
+        threads*.join()
+        if (failures) {
+            throw failures[0]
         }
         return results
     }
 
     /** Checks out the job's SCM (the workspace already holds the repository) and returns git's SCM variables. */
-    Map step_checkout(Object scm) { new LinkedHashMap(scmVars) }
+    Map step_checkout(Object scm) {
+        checkoutInto(currentDir())
+        return new LinkedHashMap(scmVars)
+    }
 
     void step_script(Closure body) { body.call() }
 
@@ -643,12 +757,13 @@ class PipelineHarness {
     List step_archiveArtifacts(String pattern) { step_archiveArtifacts([artifacts: pattern]) }
 
     List step_archiveArtifacts(Map args) {
-        List<File> files = glob(args.artifacts.toString(), workspace)
+        File base = currentWorkspace()
+        List<File> files = glob(args.artifacts.toString(), base)
         if (!files && !args.allowEmptyArchive) {
             throw new AbortException("No artifacts found that match the file pattern \"${args.artifacts}\"")
         }
         files.each { File f ->
-            File target = new File(artifacts, workspace.toPath().relativize(f.toPath()).toString())
+            File target = new File(artifacts, base.toPath().relativize(f.toPath()).toString())
             target.parentFile.mkdirs()
             target.bytes = f.bytes
         }
@@ -657,7 +772,7 @@ class PipelineHarness {
 
     void step_publishHTML(Map args) {
         Map target = args.target ?: args
-        File report = new File(new File(workspace, target.reportDir.toString()), target.reportFiles.toString())
+        File report = new File(new File(currentWorkspace(), target.reportDir.toString()), target.reportFiles.toString())
         if (!report.exists() && !target.allowMissing) {
             throw new AbortException("Specified HTML directory '${target.reportDir}' does not exist or has no ${target.reportFiles}")
         }
@@ -779,6 +894,7 @@ class PipelineHarness {
                 return body.call()
             }
             record('checkout', [[automatic: true]] as Object[])
+            checkoutInto(currentWorkspace())
             return withOverlay(new LinkedHashMap(scmVars)) { body.call() }
         }
     }
@@ -812,7 +928,9 @@ class PipelineHarness {
                         } else if (stage.stages) {
                             runStages(stage.stages, rootScript)
                         } else if (stage.parallelStages) {
-                            stage.parallelStages.each { DeclarativeDsl branch -> runStage(branch, rootScript) }
+                            concurrently(stage.parallelStages.collectEntries { DeclarativeDsl branch ->
+                                [(branch.name): { runStage(branch, rootScript) }]
+                            }, false)
                         }
                     } catch (Throwable t) {
                         recordFailure(t)
