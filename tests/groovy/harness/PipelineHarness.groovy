@@ -21,8 +21,11 @@ import java.nio.file.PathMatcher
  * (results only get worse; `error` and a failed `sh` fail the build; input submitters; timeout and
  * abort give ABORTED; junit marks UNSTABLE on failures; archiveArtifacts/junit/publishHTML fail on
  * missing files unless allowed; withCredentials binds secrets to variables; stash/unstash copy files).
- * Not modelled: CPS serialization across restarts (CodeNarc's CPS rules check that statically),
- * separate workspaces per agent (all nodes share the one workspace), the Groovy sandbox.
+ * Also modelled, as strictly as Jenkins: the Groovy sandbox (Sandbox), absent plugins (NoSuchMethodError),
+ * inline-script jobs without `scm`, SCM variables only from checkout, a workspace per agent and node
+ * (@2), concurrent parallel branches, input's permissions and return values, and a job across builds
+ * (JobConfig). Not modelled: CPS serialization across restarts (CodeNarc's CPS rules check that
+ * statically), the sandbox's checks of instance calls; docs/jenkins.md lists the rest.
  */
 class PipelineHarness {
     final File root

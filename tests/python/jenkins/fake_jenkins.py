@@ -136,6 +136,9 @@ class FakeJenkins:
         self.fail_next: list[int] = []                          # status codes to answer next
         self.csrf = True                                        # False: no crumb issuer (404)
         self.wfapi = True                                       # False: no Stage View plugin
+        # path -> (status, body, content type): answered instead of Jenkins' own answer (a proxy's
+        # login page, a truncated or foreign JSON body); a status 302 body is the Location
+        self.overrides: dict[str, tuple[int, str, str]] = {}
         self.server: ThreadingHTTPServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -164,7 +167,7 @@ class FakeJenkins:
         with self.lock:
             self.items.clear(); self.builds.clear(); self.queue.clear(); self.plans.clear()
             self.approvals.clear(); self.requests.clear(); self.fail_next.clear()
-            self.admins.clear(); self.job_cancel.clear()
+            self.admins.clear(); self.job_cancel.clear(); self.overrides.clear()
             self.csrf = True
             self.wfapi = True
 
@@ -372,6 +375,12 @@ class _Handler(BaseHTTPRequestHandler):
             if fake.fail_next:
                 code = fake.fail_next.pop(0)
                 return self._error(code, "Service Unavailable" if code == 503 else "Server Error")
+            override = fake.overrides.get(url.path)
+        if override is not None:
+            code, text, ctype = override
+            if code in (301, 302, 303, 307):
+                return self._send(code, "", headers={"Location": text})
+            return self._send(code, text, ctype)
         if not ok:
             return self._send(401, "Invalid password/token for user", headers={"WWW-Authenticate": 'Basic realm="Jenkins"'})
         if user is None:

@@ -603,3 +603,51 @@ def test_help_lists_subcommands(mlci):
     assert r.returncode == 0
     for sub in ("apply", "trigger", "pending", "approve", "abort"):
         assert re.search(rf"^\s+{sub}\s", r.stdout, re.M)
+
+
+# -- answers that are not Jenkins' (issue 19): one line, exit 2 or 3, never an internal error ----
+
+LOGIN_PAGE = ("<!DOCTYPE html><html><head><title>Sign in [Jenkins]</title></head><body><form action=\"j_spring_"
+              "security_check\"><input name=\"j_username\"></form></body></html>")
+
+
+def _one_line_failure(r: subprocess.CompletedProcess) -> None:
+    assert r.returncode in (2, 3), (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("body,ctype", [
+    (LOGIN_PAGE, "text/html;charset=utf-8"),
+    ('{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": "m", "proper', "application/json"),
+    ("[1, 2, 3]", "application/json"),
+    ('{"_class": "x", "property": "none", "builds": 7, "lastBuild": "y"}', "application/json"),
+], ids=["login page", "truncated JSON", "a list", "wrong fields"])
+@pytest.mark.parametrize("command", [["trigger", "m", "--param", "FORCE_RETRAIN=true"], ["pending", "m"],
+                                     ["approve", "m", "1", "--reason", "ok"]])
+def test_a_job_answer_that_is_not_jenkins_json_is_one_line(run, jenkins, body, ctype, command):
+    jenkins.add_pipeline("m", [("FORCE_RETRAIN", "Boolean", False)])
+    jenkins.plans["m"] = Plan(input=InputPlan())
+    _pause(jenkins, "m")
+    jenkins.overrides["/job/m/api/json"] = (200, body, ctype)
+    jenkins.overrides["/job/m/1/api/json"] = (200, body, ctype)
+    jenkins.overrides["/job/m/1/wfapi/pendingInputActions"] = (200, body, ctype)
+    _one_line_failure(run(*command, env={"MLCI_RETRIES": "1", "MLCI_RETRY_DELAY": "0.01"}))
+
+
+@pytest.mark.parametrize("body,ctype", [
+    (LOGIN_PAGE, "text/html;charset=utf-8"), ("[]", "application/json"), ('{"crumb": 7}', "application/json"),
+    ('{"crum', "application/json")], ids=["login page", "a list", "wrong fields", "truncated"])
+def test_a_crumb_issuer_redirected_to_a_login_page_is_one_line(run, jenkins, body, ctype):
+    jenkins.add_pipeline("m")
+    jenkins.overrides["/crumbIssuer/api/json"] = (302, f"{jenkins.url}sso/login", "")
+    jenkins.overrides["/sso/login"] = (200, body, ctype)
+    _one_line_failure(run("trigger", "m", env={"MLCI_RETRIES": "1", "MLCI_RETRY_DELAY": "0.01"}))
+
+
+def test_whoami_of_the_wrong_shape_is_one_line(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan())
+    _pause(jenkins, "m")
+    jenkins.overrides["/me/api/json"] = (200, '["alice"]', "application/json")
+    _one_line_failure(run("approve", "m", "1", "--reason", "ok"))
