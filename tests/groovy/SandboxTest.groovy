@@ -68,4 +68,31 @@ class SandboxTest {
             }
         }
     }
+
+    @Test
+    void noCatchInTheLibrarySwallowsARejection() {
+        // a catch of Exception/Throwable (or an untyped catch) must rethrow SecurityException before it,
+        // or rethrow what it caught: RejectedAccessException is a SecurityException
+        List<File> sources = new File(StepFixture.ROOT, 'vars').listFiles().findAll { it.name.endsWith('.groovy') } +
+            new File(StepFixture.ROOT, 'src/org/mlci').listFiles().findAll { it.name.endsWith('.groovy') }
+        List<String> offending = []
+        sources.each { File file ->
+            List<String> lines = file.readLines('UTF-8')
+            lines.eachWithIndex { String line, int i ->
+                def broad = line =~ /catch \((Exception|Throwable|RuntimeException|def)?\s*(\w+)\)/
+                if (!broad || line.trim().startsWith('*') || line.trim().startsWith('//')) {
+                    return
+                }
+                String name = broad[0][2]
+                List<String> before = lines.subList(Math.max(0, i - 6), i)
+                List<String> after = lines.subList(i + 1, Math.min(lines.size(), i + 4))
+                boolean guarded = before.any { it.contains('catch (SecurityException') }
+                boolean rethrows = after.any { it.trim() == "throw ${name}".toString() }
+                if (!guarded && !rethrows) {
+                    offending.add("${file.name}:${i + 1}: ${line.trim()}".toString())
+                }
+            }
+        }
+        assert offending == []
+    }
 }
