@@ -9,7 +9,7 @@ import org.mlci.Shell
  * Returns checks.json as a map (passed, unstable, result, summary, checks).
  */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciCheck', [config: null, only: null, jobs: null, junit: '.mlci/jenkins/mlciCheck/junit.xml'], args)
+    Map cfg = Defaults.merge(this, 'mlciCheck', [config: null, only: null, jobs: null, junit: '.mlci/jenkins/mlciCheck/junit.xml'], args)
     Map result = Cli.run(this, 'mlciCheck', Shell.args(['check'], ['--config': cfg.config, '--only': cfg.only,
         '--jobs': cfg.jobs, '--out': '.mlci/jenkins/mlciCheck/checks', '--junit': cfg.junit]))
     junit(testResults: cfg.junit, allowEmptyResults: true)

@@ -5,9 +5,9 @@ import org.mlci.Shell
 
 /** `mlci deploy --env ENV`: health-gated deployment; unhealthy fails the build and the old version keeps serving. */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciDeploy', [config: 'mlci.yaml', environment: null, model: null,
+    Map cfg = Defaults.merge(this, 'mlciDeploy', [config: 'mlci.yaml', environment: null, model: null,
         storeCredentialsId: null, registryCredentialsId: null, endpoint: null], args)
-    Defaults.require('mlciDeploy', cfg, ['environment'])
+    Defaults.require(this, 'mlciDeploy', cfg, ['environment'])
     Map result = Credentials.withStore(this, cfg, Credentials.registry(this, cfg.registryCredentialsId)) {
         Cli.run(this, 'mlciDeploy', Shell.args(['deploy'], ['--config': cfg.config, '--env': cfg.environment,
             '--model': cfg.model]))

@@ -8,15 +8,11 @@ import org.mlci.Shell
  * build and is named.
  */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciEvaluate', [config: 'mlci.yaml', run: null, storeCredentialsId: null, endpoint: null], args)
+    Map cfg = Defaults.merge(this, 'mlciEvaluate', [config: 'mlci.yaml', run: null, storeCredentialsId: null, endpoint: null], args)
     Map result = Credentials.withStore(this, cfg) {
         Cli.run(this, 'mlciEvaluate', Shell.args(['evaluate'], ['--config': cfg.config, '--run': cfg.run]))
     }
     archiveArtifacts(artifacts: '.mlci/jenkins/mlciEvaluate/**,.mlci/runs/*/metrics.json,.mlci/runs/*/evaluation.json',
         allowEmptyArchive: true)
-    if (result.rc == 1 && !result.json.gates && result.json.run_dir &&
-            fileExists("${result.json.run_dir}/evaluation.json")) {
-        result.json = Cli.parseJson(readFile("${result.json.run_dir}/evaluation.json"))
-    }
     return Cli.finish(this, result)
 }

@@ -5,7 +5,7 @@ import org.mlci.Shell
 
 /** `mlci image build|verify|push`: one action per call; push logs in with the bound registry credentials. */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciImage', [config: 'mlci.yaml', action: 'build', tags: [], registryCredentialsId: null,
+    Map cfg = Defaults.merge(this, 'mlciImage', [config: 'mlci.yaml', action: 'build', tags: [], registryCredentialsId: null,
         storeCredentialsId: null, endpoint: null], args)
     if (!(cfg.action in ['build', 'verify', 'push'])) {
         error("mlciImage: action must be build, verify or push, got '${cfg.action}'")

@@ -7,25 +7,28 @@ import org.mlci.Defaults
  * deploy). The report is published after the build stages whatever happened.
  */
 void call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciPipeline', [config: 'mlci.yaml', model: null, agentLabel: '', gpuLabel: null,
+    Map cfg = Defaults.merge(this, 'mlciPipeline', [config: 'mlci.yaml', model: null, agentLabel: '', gpuLabel: null,
         defaultBranch: 'main', checks: true, validate: true, image: true, promote: true, alias: 'production',
         approvers: null, approvalTime: 24, approvalUnit: 'HOURS', nightly: false, cron: 'H 2 * * *',
         setup: [:], storeCredentialsId: null, endpoint: null, registryCredentialsId: null,
         stagingEnvironment: null, productionEnvironment: null, buildsToKeep: '30', prComment: null], args)
     if (cfg.promote) {
-        Defaults.require('mlciPipeline', cfg, ['approvers'])
+        Defaults.require(this, 'mlciPipeline', cfg, ['approvers'])
     }
     Map store = [storeCredentialsId: cfg.storeCredentialsId, endpoint: cfg.endpoint]
     Map state = [published: [:], promoted: [:]]
 
     pipeline {
         agent none
+        // No disableConcurrentBuilds: a later build would wait in the queue behind one waiting for approval;
+        // the promotion's milestones and lock already serialise promotions and supersede older builds.
         options {
             buildDiscarder(logRotator(numToKeepStr: cfg.buildsToKeep))
-            disableConcurrentBuilds()
         }
+        // Declarative replaces a job's timer with the one declared here (from its second build on), so a job
+        // that `mlci jenkins apply` scheduled passes its schedule in (MLCI_NIGHTLY_CRON) and keeps it.
         triggers {
-            cron(cfg.nightly ? cfg.cron : '')
+            cron(cfg.nightly ? cfg.cron : (params.MLCI_NIGHTLY_CRON ?: ''))
         }
         parameters {
             booleanParam(name: 'FORCE_RETRAIN', defaultValue: false,

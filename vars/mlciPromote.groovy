@@ -9,10 +9,10 @@ import org.mlci.Shell
  * Abort, refusal or timeout: the build is ABORTED and nothing is promoted.
  */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciPromote', [model: null, version: null, alias: 'production', approvers: null,
+    Map cfg = Defaults.merge(this, 'mlciPromote', [model: null, version: null, alias: 'production', approvers: null,
         approvalTime: 24, approvalUnit: 'HOURS', config: 'mlci.yaml', label: '', checkout: true, setup: [:],
         storeCredentialsId: null, endpoint: null], args)
-    Defaults.require('mlciPromote', cfg, ['model', 'version', 'alias', 'approvers'])
+    Defaults.require(this, 'mlciPromote', cfg, ['model', 'version', 'alias', 'approvers'])
     String what = "${cfg.model} version ${cfg.version} to ${cfg.alias}"
     milestone(label: "mlci-promote-${cfg.model}: waiting for approval")
     Map answer
@@ -30,14 +30,14 @@ Map call(Map args = [:]) {
     lock(resource: "mlci-promote-${cfg.model}") {
         milestone(label: "mlci-promote-${cfg.model}: promoting")
         node(cfg.label) {
-            if (cfg.checkout) {
-                checkout(scm)
-            }
+            // SCM variables are only in checkout's return value here (outside Declarative's agents)
+            Map scmVars = cfg.checkout ? checkout(scm) : [:]
             if (cfg.setup != null) {
                 mlciSetup(cfg.setup + [doctor: false])
             }
             withEnv(Shell.env([MLCI_CONFIG: cfg.config, MLCI_MODEL: cfg.model, MLCI_VERSION: cfg.version,
-                    MLCI_ALIAS: cfg.alias, MLCI_APPROVER: answer.APPROVER, MLCI_REASON: answer.REASON ?: ''])) {
+                    MLCI_ALIAS: cfg.alias, MLCI_APPROVER: answer.APPROVER, MLCI_REASON: answer.REASON ?: '',
+                    GIT_COMMIT: scmVars?.GIT_COMMIT ?: env.GIT_COMMIT])) {
                 result = Credentials.withStore(this, cfg) {
                     Cli.runText(this, 'mlciPromote', 'promote --config="$MLCI_CONFIG" --to="$MLCI_ALIAS" ' +
                         '--approver="$MLCI_APPROVER" --reason="$MLCI_REASON" --json -- "$MLCI_MODEL" "$MLCI_VERSION"')

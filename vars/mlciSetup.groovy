@@ -4,11 +4,12 @@ import org.mlci.Defaults
 import org.mlci.Shell
 
 /**
- * Finds or installs the mlci CLI on this agent (resources/org/mlci/bootstrap.sh), sets env.MLCI to it,
- * then runs `mlci doctor` once it exists.
+ * Finds or installs the mlci CLI on this agent (resources/org/mlci/bootstrap.sh) and records its path in
+ * this workspace (.mlci/jenkins/mlciSetup/mlci-path, where every step on this node finds it), then runs
+ * `mlci doctor` once it exists.
  */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciSetup', [mlci: null, version: null, requirement: null, indexUrl: null, findLinks: null,
+    Map cfg = Defaults.merge(this, 'mlciSetup', [mlci: null, version: null, requirement: null, indexUrl: null, findLinks: null,
         noIndex: false, venv: '.mlci/venv', systemSitePackages: false, doctor: true, doctorChecks: [],
         storeCredentialsId: null, endpoint: null], args)
     String dir = '.mlci/jenkins/mlciSetup'
@@ -20,8 +21,8 @@ Map call(Map args = [:]) {
     }
     String message = fileExists("${dir}/error") ? readFile("${dir}/error").trim() : ''
     Cli.finish(this, [id: 'mlciSetup', rc: rc, json: [:], message: message])
-    env.MLCI = readFile("${dir}/mlci-path").trim()
-    Map found = [mlci: env.MLCI, version: readFile("${dir}/mlci-version").trim()]
+    // the path stays in this workspace (Cli reads it there): env is build-wide, the path is this agent's
+    Map found = [mlci: readFile("${dir}/mlci-path").trim(), version: readFile("${dir}/mlci-version").trim()]
     if (!cfg.doctor) {
         return found
     }

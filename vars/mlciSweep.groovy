@@ -9,7 +9,7 @@ import org.mlci.Shell
  * Call it inside a node (a stage with an agent); the selection runs there.
  */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciSweep', [config: 'mlci.yaml', grid: 'grid.yaml', shards: 2, label: '', checkout: true,
+    Map cfg = Defaults.merge(this, 'mlciSweep', [config: 'mlci.yaml', grid: 'grid.yaml', shards: 2, label: '', checkout: true,
         setup: [:], storeCredentialsId: null, endpoint: null], args)
     int shards = cfg.shards as int
     Map branches = [:]

@@ -4,7 +4,7 @@ import org.mlci.Shell
 
 /** `mlci train`: trains the model of mlci.yaml into .mlci/runs/<run-id>/ (skipped when up to date unless force). */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciTrain', [config: 'mlci.yaml', force: false, device: null, inContainer: false], args)
+    Map cfg = Defaults.merge(this, 'mlciTrain', [config: 'mlci.yaml', force: false, device: null, inContainer: false], args)
     Map result = Cli.run(this, 'mlciTrain', Shell.args(['train'], ['--config': cfg.config, '--force': cfg.force,
         '--device': cfg.device, '--in-container': cfg.inContainer]))
     archiveArtifacts(artifacts: '.mlci/jenkins/mlciTrain/**,.mlci/runs/*/run.json,.mlci/runs/*/model/signature.json',

@@ -8,7 +8,7 @@ import org.mlci.Shell
  * the store); JUnit published (one testcase per rule), exit 1 fails the build.
  */
 Map call(Map args = [:]) {
-    Map cfg = Defaults.merge('mlciValidate', [config: null, data: null, schema: null, reference: null,
+    Map cfg = Defaults.merge(this, 'mlciValidate', [config: null, data: null, schema: null, reference: null,
         junit: '.mlci/jenkins/mlciValidate/validation-junit.xml', storeCredentialsId: null, endpoint: null], args)
     Map result = Credentials.withStore(this, cfg) {
         Cli.run(this, 'mlciValidate', Shell.args(['validate'], ['--config': cfg.config,

@@ -155,6 +155,10 @@ class Config(Section):
     validate_: Validate = Field(default_factory=Validate, alias="validate")
     monitor: Monitor = Field(default_factory=Monitor)
     train: Training = Field(default_factory=Training)
+    code: list[str] | None = Field(
+        None, description="glob patterns (relative to this file; `**/` spans folders) of the files whose "
+                          "content is the code version; default: Python files, requirement files and the "
+                          "files model.command names")
 
     # set by load(); not part of the file
     _path: Path | None = None

@@ -1,8 +1,9 @@
 """Fingerprints: what a stage's result depends on, hashed, so unchanged work is skipped.
 
 A stage's fingerprint covers the data files' content hashes, the parts of the normalized
-config the stage reads, the code version of the project directory and the versions of mlci
-and the key libraries. Content hashes of large files are cached by (size, mtime) so an
+config the stage reads, the code version of the project directory (the files that define
+training: Python files, requirement files, the trainer command's files, or mlci.yaml's `code:`
+list) and the versions of mlci and the key libraries. Content hashes of large files are cached by (size, mtime) so an
 unchanged rerun does not re-read the data.
 """
 
@@ -11,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
 import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
 
 from mlci.util import sha256_file, write_text
 
@@ -77,10 +81,67 @@ def _git(root: Path, *args: str) -> str | None:
     return r.stdout if r.returncode == 0 else None
 
 
-def code_version(root: Path, exclude: set[Path], cache: HashCache) -> dict[str, Any]:
-    """The project's code: every file git would track under ``root`` (tracked or untracked,
-    not ignored), hashed by content, minus ``exclude`` (the config and data files, which are
-    fingerprinted on their own). Outside git: every file under root but .mlci/ and data."""
+# What counts as code when mlci.yaml has no `code:` list: the files that change what training does.
+# Logs, READMEs, notebooks' outputs, archived reports and other files next to mlci.yaml do not.
+DEFAULT_CODE = (
+    "**/*.py",
+    "**/requirements*.txt", "**/requirements/*.txt", "**/constraints*.txt",
+    "**/pyproject.toml", "**/setup.py", "**/setup.cfg",
+    "**/Pipfile", "**/Pipfile.lock", "**/poetry.lock", "**/uv.lock",
+    "**/environment.yml", "**/environment.yaml", "**/conda.yml", "**/conda.yaml",
+)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob over relative POSIX paths: `*` and `?` stay within a folder, `**/` spans folders."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + r"\Z")
+
+
+def command_files(command: str | None, root: Path) -> list[str]:
+    """The files a `trainer: command` names (e.g. `Rscript train.R --fast` -> train.R), relative to root."""
+    if not command:
+        return []
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    found = []
+    for word in words:
+        path = (root / word) if not os.path.isabs(word) else Path(word)
+        try:
+            if path.is_file() and path.resolve().is_relative_to(root.resolve()):
+                found.append(path.resolve().relative_to(root.resolve()).as_posix())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def code_patterns(code: list[str] | None, command: str | None, root: Path) -> list[str]:
+    """mlci.yaml's `code:` list when it has one (exactly those files), else DEFAULT_CODE plus the
+    trainer command's files."""
+    if code is not None:
+        return list(code)
+    return [*DEFAULT_CODE, *command_files(command, root)]
+
+
+def code_version(root: Path, exclude: set[Path], cache: HashCache, patterns: list[str]) -> dict[str, Any]:
+    """The project's code: the files under ``root`` that git would track (tracked or untracked,
+    not ignored; outside git every file but .mlci/ and tool caches) and that match ``patterns``
+    (see code_patterns), hashed by content, minus ``exclude`` (the config and data files, which
+    are fingerprinted on their own)."""
+    matchers = [_glob_regex(p) for p in patterns]
     listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
     if listing is not None:
         files = [root / p for p in listing.split("\0") if p]
@@ -96,9 +157,10 @@ def code_version(root: Path, exclude: set[Path], cache: HashCache) -> dict[str, 
     excluded = {p.resolve() for p in exclude}
     entries = []
     for f in sorted(files):
-        if not f.is_file() or f.resolve() in excluded or f.suffix in {".csv", ".parquet", ".pq", ".tsv"}:
+        rel = f.relative_to(root).as_posix()
+        if not f.is_file() or f.resolve() in excluded or not any(m.match(rel) for m in matchers):
             continue
-        entries.append((str(f.relative_to(root)), cache.sha256(f)))
+        entries.append((rel, cache.sha256(f)))
     dirty = None
     if commit:
         dirty = bool((_git(root, "status", "--porcelain", "--", ".") or "").strip())

@@ -70,7 +70,8 @@ class Project:
         if os.environ.get("MLCI_CODE_VERSION"):  # computed by the host for `train --in-container`
             return json.loads(os.environ["MLCI_CODE_VERSION"])
         exclude = {self.config.path, *self.data_files().values()}
-        result = fp.code_version(self.config.root, exclude, self.hashes)
+        patterns = fp.code_patterns(self.config.code, self.config.model.command, self.config.root)
+        result = fp.code_version(self.config.root, exclude, self.hashes, patterns)
         self.hashes.save()
         return result
 

@@ -65,6 +65,31 @@ class HarnessTest {
     }
 
     @Test
+    void aSubmitterParameterAloneIsUnwrappedToTheUser() {
+        // InputStepExecution.proceed: a one-entry result map is unwrapped, the submitterParameter included
+        Script s = script()
+        f.h.inputAnswers.add(InputAnswer.approve('alice'))
+        assert s.input(message: 'm', submitterParameter: 'WHO') == 'alice'
+    }
+
+    @Test
+    void anAdministratorMayApproveAnyInputAndJobCancelMayAbortIt() {
+        Script s = script()
+        f.h.admins.add('root')
+        f.h.inputAnswers.addAll([InputAnswer.approve('mallory'), InputAnswer.approve('root', [R: 'x'])])
+        assert s.input(message: 'm', submitter: 'alice', submitterParameter: 'WHO', parameters: [s.string(name: 'R')]) ==
+            [R: 'x', WHO: 'root']
+        assert f.h.log.contains('mallory: You need to be alice to submit this.')
+        f.h.jobCancel.add('ops')
+        f.h.inputAnswers.addAll([InputAnswer.abort('mallory'), InputAnswer.approve('ops'), InputAnswer.abort('ops')])
+        f.h.runBuild { s.input(message: 'm', submitter: 'alice') }
+        assert f.h.log.contains("mallory: You need to be 'alice' (or have Job/Cancel permissions) to cancel this.")
+        assert f.h.log.contains('ops: You need to be alice to submit this.')
+        assert f.h.result == 'ABORTED'
+        assert f.h.errorMessage == "ABORTED: input 'null' rejected by ops"
+    }
+
+    @Test
     void anUnknownStepIsAnErrorLikeJenkinsNoSuchDslMethod() {
         Script s = script()
         f.h.runBuild { s.noSuchStep(1) }
@@ -83,5 +108,82 @@ class HarnessTest {
             s.unstash('runs')
         }
         assert new File(f.h.workspace, '.mlci/runs/r1/run.json').text == '{"a": 1}'
+    }
+
+    @Test
+    void aStepOfAnAbsentPluginThrowsNoSuchMethodError() {
+        f.h.absentPlugins.add('htmlpublisher')
+        Script s = script()
+        Throwable thrown = null
+        f.h.runBuild {
+            try {
+                s.publishHTML(target: [reportDir: '.', reportFiles: 'x.html', allowMissing: true])
+            } catch (Exception ignored) {
+                assert false: 'an Exception handler must not catch it'
+            } catch (NoSuchMethodError e) {
+                thrown = e
+            }
+        }
+        assert thrown.message.startsWith("No such DSL method 'publishHTML' found among steps [")
+        assert !thrown.message.contains('publishHTML,')
+    }
+
+    @Test
+    void parallelBranchesRunAtTheSameTime() {
+        Script s = script()
+        java.util.concurrent.CountDownLatch bStarted = new java.util.concurrent.CountDownLatch(1)
+        List order = Collections.synchronizedList([])
+        f.h.runBuild {
+            s.parallel(a: {
+                assert bStarted.await(10, java.util.concurrent.TimeUnit.SECONDS): 'b never ran while a waited'
+                order.add('a')
+            }, b: {
+                bStarted.countDown()
+                order.add('b')
+            })
+        }
+        assert f.h.result == 'SUCCESS': "${f.h.errors}"
+        assert order == ['b', 'a']
+    }
+
+    @Test
+    void eachNodeGetsAWorkspaceOfItsAgentAndNestingGetsAt2() {
+        Script s = script()
+        f.h.agents.gpu = 'gpu-1'
+        new File(f.h.workspace, 'mlci.yaml').text = 'name: m\n'
+        List seen = []
+        f.h.runBuild {
+            s.node('linux') {
+                seen.add(s.pwd())
+                s.node('linux') { seen.add(s.pwd()) }
+                s.node('gpu') {
+                    seen.add(s.pwd())
+                    s.checkout(s.scm)
+                    assert s.fileExists('mlci.yaml')
+                    s.writeFile(file: 'here.txt', text: 'x')
+                }
+                assert !s.fileExists('here.txt')
+            }
+        }
+        assert f.h.result == 'SUCCESS': "${f.h.errors}"
+        String gpuWorkspace = new File(f.h.agentRoot('gpu-1'), 'workspace/job').path
+        assert seen == [f.h.workspace.path, "${f.h.workspace.path}@2".toString(), gpuWorkspace]
+    }
+
+    @Test
+    void aPathOnAnotherAgentIsNotFound() {
+        Script s = script()
+        f.h.agents.gpu = 'gpu-1'
+        String gpuFile = null
+        f.h.runBuild {
+            s.node('gpu') {
+                s.sh('echo tool > tool.sh')
+                gpuFile = "${s.pwd()}/tool.sh"
+            }
+            s.node('linux') {
+                assert s.sh(script: "cat '${gpuFile}'", returnStatus: true) == 127
+            }
+        }
+        assert f.h.log.contains("${gpuFile}: not found (a path on another agent; this is built-in)"): f.h.log
     }
 }

@@ -76,11 +76,11 @@ class PipelineTest {
 
     @Test
     void aFailedGateStopsThePipelineNamesTheGateAndStillReports() {
-        f.answer('evaluate', [rc: 1, stdout: [gates: [[metric: 'f1', observed: 0.88, baseline: 0.9, passed: false,
-                                                        reason: 'regressed by 0.02 > max_regression 0.01']]]])
+        f.answer('evaluate', [rc: 1, stdout: [failures: [[name: 'f1 max_regression',
+                                                           detail: 'value 0.88, baseline 0.9: regressed by 0.02 > 0.01']]]])
         f.h.runStep('mlciPipeline', options)
         assert f.h.result == 'FAILURE'
-        assert f.h.errorMessage == 'mlciEvaluate: check failed: f1: observed 0.88, baseline 0.9 (regressed by 0.02 > max_regression 0.01)'
+        assert f.h.errorMessage == 'mlciEvaluate: check failed: f1 max_regression: value 0.88, baseline 0.9: regressed by 0.02 > 0.01'
         assert commands() == ['doctor', 'validate', 'train', 'evaluate', 'report']
         assert stagesSkipped().containsAll(['Build / Publish', 'Build / Image', 'Promote', 'Deploy production'])
     }
@@ -145,5 +145,28 @@ class PipelineTest {
         f.h.runStep('mlciPipeline', [:])
         assert f.h.errorMessage == 'mlciPipeline: missing required argument(s) approvers'
         assert f.mlciCalls().isEmpty()
+    }
+
+    @Test
+    void eachAgentRunsTheMlciThatItsOwnWorkspaceSetUp() {
+        // issue 20, defect 3: the GPU agent is another machine; its mlci is not on the build agent
+        f.h.agents.gpu = 'gpu-1'
+        File gpuBin = new File(f.h.agentRoot('gpu-1'), 'bin')
+        gpuBin.mkdirs()
+        File gpuMlci = new File(gpuBin, 'mlci')
+        gpuMlci.bytes = new File(StepFixture.FAKE_BIN, 'mlci').bytes
+        gpuMlci.setExecutable(true)
+        f.h.agentEnv['gpu-1'] = [PATH: "${gpuBin.path}:${f.h.globalEnv.PATH}".toString()]
+        f.answer('train', [files: ['.mlci/runs/r1/run.json': '{"run_id": "r1"}']])
+        f.h.inputAnswers.add(InputAnswer.approve('alice'))
+        f.h.runStep('mlciPipeline', options + [gpuLabel: 'gpu', agentLabel: 'linux'])
+        assert f.h.result == 'SUCCESS': "${f.h.errors}"
+        Map train = f.h.shCalls.find { it.script.contains("'train'") }
+        assert train.node == 'gpu' && train.cwd.startsWith(f.h.agentRoot('gpu-1').path)
+        assert train.output.contains("+ ${gpuMlci.path} train") || train.output.contains("${gpuMlci.path}' train") ||
+            train.output.contains("${gpuMlci.path} 'train'") || train.output.contains(gpuMlci.path)
+        Map evaluate = f.h.shCalls.find { it.script.contains("'evaluate'") }
+        assert evaluate.node == 'linux' && evaluate.rc == 0
+        assert !evaluate.output.contains(gpuMlci.path)
     }
 }

@@ -52,7 +52,7 @@ class PromotionTest {
         f.h.inputAnswers.add(InputAnswer.approve('mallory', [REASON: 'trust me']))
         f.h.runStep('mlciPromote', args)
         assert f.h.result == 'ABORTED'
-        assert f.h.log.contains("mallory is not permitted to approve input 'Promote' (submitter: ml-leads,carol)")
+        assert f.h.log.contains('mallory: You need to be ml-leads,carol to submit this.')
         assert f.h.log.contains('Timeout has been exceeded (24 HOURS)')
         assert f.h.log.contains('mlciPromote: breast-cancer version 4 to production was not approved (aborted, refused or timed out); nothing promoted')
         assert f.mlciCalls().isEmpty()
@@ -101,5 +101,36 @@ class PromotionTest {
         List<Map> onNode = f.h.calls.findAll { it.node == 'linux' && it.step in ['checkout', 'mlciSetup', 'sh'] }
         assert onNode*.step == ['checkout', 'mlciSetup', 'sh', 'sh']
         assert f.h.callsOf('mlciSetup')[0].args[0] == [doctor: false]
+    }
+
+    @Test
+    void theCommitCheckedOutForPromotionReachesTheAuditRecord() {
+        // issue 20, defect 7: outside Declarative's agents GIT_COMMIT is only in checkout's return value
+        f.h.inputAnswers.add(InputAnswer.approve('carol'))
+        f.h.runStep('mlciPromote', args + [checkout: true, label: 'linux'])
+        assert f.h.result == 'SUCCESS'
+        Map promote = f.mlciCalls().find { it.argv[0] == 'promote' }
+        assert promote.env.GIT_COMMIT == f.h.scmVars.GIT_COMMIT
+    }
+
+    @Test
+    void anInlineJobHasNoScmToCheckOut() {
+        // the harness is as strict as Jenkins: an inline-script job has no `scm`
+        f.h.inlineJob = true
+        f.h.inputAnswers.add(InputAnswer.approve('carol'))
+        f.h.runStep('mlciPromote', args + [checkout: true, label: 'linux'])
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage.contains("'checkout scm' is only available when using \"Multibranch Pipeline\" or \"Pipeline script from SCM\"")
+    }
+
+    @Test
+    void aJenkinsAdministratorCanApproveThoughNotAnApproverAndIsRecorded() {
+        // issue 20, defect 9: Overall/Administer settles any input; the audit record names who did
+        f.h.admins.add('root')
+        f.h.inputAnswers.add(InputAnswer.approve('root', [REASON: 'on call']))
+        Map out = f.h.runStep('mlciPromote', args)
+        assert f.h.result == 'SUCCESS'
+        assert out.approver == 'root'
+        assert f.mlciCalls()[0].env.MLCI_APPROVER == 'root'
     }
 }

@@ -2,7 +2,7 @@ import groovy.json.JsonSlurperClassic
 import org.junit.After
 import org.junit.Test
 
-/** The steps against the real mlci CLI of this checkout (python3 -m mlci): the wiring is real end to end. */
+/** The steps against the real mlci CLI of this checkout (run by its test venv): the wiring is real end to end. */
 class RealCliTest {
     StepFixture f = new StepFixture().realMlci()
 
@@ -19,7 +19,7 @@ class RealCliTest {
         assert f.h.result == 'SUCCESS': f.h.log
         assert out.version == version()
         assert out.mlci == new File(f.dir, 'real-bin/mlci').path
-        assert f.h.effectiveEnv().MLCI == out.mlci
+        assert new File(f.h.workspace, '.mlci/jenkins/mlciSetup/mlci-path').text.trim() == out.mlci
         assert f.h.log.contains("mlci setup: using ${out.mlci} (mlci ${version()})")
     }
 
@@ -48,7 +48,7 @@ class RealCliTest {
         File ws = f.h.workspace
         new File(ws, 'mlci.yaml').text = new File(StepFixture.ROOT, 'examples/breast-cancer/mlci.yaml').text
             .replace('n_estimators: 200', 'n_estimators: 20')
-        Process data = ['python3', new File(StepFixture.ROOT, 'examples/make_data.py').path, 'breast-cancer'].execute()
+        Process data = [StepFixture.projectPython(), new File(StepFixture.ROOT, 'examples/make_data.py').path, 'breast-cancer'].execute()
         data.waitForProcessOutput(System.out, System.err)
         File made = new File(StepFixture.ROOT, 'examples/breast-cancer/data')
         new File(ws, 'data').mkdirs()
@@ -59,7 +59,7 @@ class RealCliTest {
         f.h.runJenkinsfile('tests/groovy/fixtures/Jenkinsfile.real-cli')
 
         assert f.h.result == 'SUCCESS': "${f.h.errors}\n${f.h.log}"
-        ProcessBuilder history = new ProcessBuilder('python3', '-m', 'mlci', 'registry', 'history', 'breast-cancer', '--json')
+        ProcessBuilder history = new ProcessBuilder(StepFixture.projectPython(), '-m', 'mlci', 'registry', 'history', 'breast-cancer', '--json')
         history.directory(ws).environment().PYTHONPATH = "${StepFixture.ROOT}/python".toString()
         Process show = history.start()
         String out = show.inputStream.text

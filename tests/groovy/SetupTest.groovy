@@ -24,7 +24,9 @@ class SetupTest {
         assert out.mlci == "${StepFixture.FAKE_BIN}/mlci".toString() && out.version == '0.1.0'
         assert out.doctor == [checks: [[name: 'docker', passed: true]]]
         assert f.onlyArgv() == ['doctor', '--docker', '--gpu', '--json']
-        assert f.h.effectiveEnv().MLCI == out.mlci
+        // recorded in this workspace, never in the build-wide env (a path on one agent is not on another)
+        assert !f.h.effectiveEnv().containsKey('MLCI')
+        assert new File(f.h.workspace, '.mlci/jenkins/mlciSetup/mlci-path').text.trim() == out.mlci
         assert f.h.shCalls[0].script == 'sh .mlci/jenkins/mlciSetup/bootstrap.sh'
         assert new File(f.h.workspace, '.mlci/jenkins/mlciSetup/bootstrap.sh').text ==
             new File(StepFixture.ROOT, 'resources/org/mlci/bootstrap.sh').text
@@ -63,23 +65,48 @@ class SetupTest {
         assert out == [mlci: venvMlci.canonicalPath, version: '2.0.0']
     }
 
-    /** A real install: a venv, pip installing this checkout's wheel from a wheelhouse with no index. */
+    /**
+     * A real install: pip installing this checkout's wheel from a wheelhouse with no index into the venv.
+     * Nothing of the machine's python3 is used: the wheel is built by the test venv's pip, and the venv is
+     * one an agent image would carry (its dependencies preinstalled, here those of the test venv).
+     */
     @Test
     void installsIntoAVenvFromAWheelhouseWithNoIndex() {
+        String python = StepFixture.projectPython()
         File wheels = new File(f.dir, 'wheels')
-        Process build = ['python3', '-m', 'pip', 'wheel', '--quiet', '--no-deps', '--no-build-isolation', '-w', wheels.path,
+        // build isolation: setuptools>=77 (pyproject's build requirement) comes from the configured index or pip's cache
+        Process build = [python, '-m', 'pip', 'wheel', '--quiet', '--no-deps', '-w', wheels.path,
                          new File(StepFixture.ROOT, 'python').path].execute()
-        build.waitForProcessOutput(System.out, System.err)
-        assert build.exitValue() == 0
-        f.h.globalEnv.PATH = '/usr/local/bin:/usr/bin:/bin'
-        if (new File('/root/.pyenv/shims').exists()) {
-            f.h.globalEnv.PATH = "/root/.pyenv/shims:${f.h.globalEnv.PATH}".toString()
-        }
-        Map out = f.h.runStep('mlciSetup', [requirement: 'mlci', findLinks: wheels.path, noIndex: true, systemSitePackages: true,
-                                            doctor: false])
+        StringBuffer buildErr = new StringBuffer()
+        build.waitForProcessOutput(System.out, buildErr)
+        org.junit.Assume.assumeTrue("needs a package index or pip cache with setuptools>=77 to build the wheel: ${buildErr}".toString(),
+            build.exitValue() == 0)
+        File venv = new File(f.h.workspace, '.mlci/venv')
+        Process make = [python, '-m', 'venv', venv.path].execute()
+        make.waitForProcessOutput(System.out, System.err)
+        assert make.exitValue() == 0
+        preinstallDependencies(python, venv)
+        f.h.globalEnv.PATH = System.getenv('PATH')
+        Map out = f.h.runStep('mlciSetup', [requirement: 'mlci', findLinks: wheels.path, noIndex: true, doctor: false])
         assert f.h.result == 'SUCCESS': f.h.log
         assert out.mlci == new File(f.h.workspace, '.mlci/venv/bin/mlci').canonicalPath
         assert out.version == (new File(StepFixture.ROOT, 'python/mlci/__init__.py').text =~ /__version__ = "([^"]+)"/)[0][1]
         assert f.h.log.contains("mlci setup: installing mlci into .mlci/venv")
+        Process version = [out.mlci, '--version'].execute()
+        assert version.text.trim() == "mlci ${out.version}".toString()
+    }
+
+    /** The test venv's packages, but not its (editable) mlci, visible in VENV through a .pth file. */
+    private void preinstallDependencies(String python, File venv) {
+        String site = [python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'].execute().text.trim()
+        String target = ["${venv}/bin/python", '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'].execute().text.trim()
+        File deps = new File(f.dir, 'agent-packages')
+        deps.mkdirs()
+        new File(site).eachFile { File entry ->
+            if (!(entry.name ==~ /(?i)(_{0,2}editable_{0,2}.*mlci.*|mlci.*|.*\.pth)/)) {
+                java.nio.file.Files.createSymbolicLink(new File(deps, entry.name).toPath(), entry.toPath())
+            }
+        }
+        new File(target, 'agent-packages.pth').text = deps.path + '\n'
     }
 }

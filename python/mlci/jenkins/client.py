@@ -122,6 +122,74 @@ def message_of(body: str, limit: int = 300) -> str:
     return text[:limit]
 
 
+# The shapes of Jenkins' answers that mlci reads (Jenkins core's api/json, Stage View's wfapi), declared
+# once: a dict maps a key to the shape of its value (a missing key or null is always allowed), a
+# one-element list is a list of that shape, a type or a tuple of types is the value's type.
+_OPT_STR = (str, type(None))
+_NUM = (int, float)
+PARAMETER_SHAPE = {"name": str, "type": str, "description": _OPT_STR, "defaultParameterValue": dict}
+JOB_SHAPE = {"_class": str, "name": str, "fullName": str, "url": str, "buildable": bool,
+             "property": [{"parameterDefinitions": [PARAMETER_SHAPE]}],
+             "builds": [{"number": int, "url": str, "building": bool, "result": _OPT_STR}],
+             "lastBuild": {"number": int, "url": str}}
+BUILD_SHAPE = {"number": int, "url": str, "result": _OPT_STR, "building": bool, "duration": _NUM,
+               "displayName": str}
+QUEUE_ITEM_SHAPE = {"_class": str, "id": int, "cancelled": bool, "why": _OPT_STR, "blocked": bool,
+                    "buildable": bool, "executable": {"number": int, "url": str}}
+DESCRIBE_SHAPE = {"status": str, "stages": [{"id": (str, int), "name": str, "status": str,
+                                            "durationMillis": _NUM}]}
+PENDING_INPUTS_SHAPE = [{"id": str, "message": _OPT_STR, "proceedText": _OPT_STR,
+                         "inputs": [{"name": str, "type": str, "definition": dict}]}]
+CRUMB_SHAPE = {"crumb": str, "crumbRequestField": str}
+
+
+def check_shape(value: Any, shape: Any, where: str = "") -> str | None:
+    """Where VALUE departs from SHAPE (a path like `builds[0].number: expected int, got str`), or None."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{where or 'the answer'}: expected an object, got {type(value).__name__}"
+        for key, sub in shape.items():
+            if value.get(key) is not None:
+                problem = check_shape(value[key], sub, f"{where}.{key}" if where else key)
+                if problem:
+                    return problem
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{where or 'the answer'}: expected a list, got {type(value).__name__}"
+        for i, item in enumerate(value):
+            problem = check_shape(item, shape[0], f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    types = shape if isinstance(shape, tuple) else (shape,)
+    if isinstance(value, bool) and bool not in types:
+        return f"{where}: expected {'/'.join(t.__name__ for t in types)}, got bool"
+    if not isinstance(value, types):
+        return f"{where or 'the answer'}: expected {'/'.join(t.__name__ for t in types)}, got {type(value).__name__}"
+    return None
+
+
+def parse_answer(text: str, what: str, base_url: str, shape: Any, content_type: str = "") -> Any:
+    """Jenkins' JSON answer to WHAT, checked against SHAPE. An HTML page (a proxy's or an SSO login
+    page answering 200) is bad input (exit 2: JENKINS_URL or the proxy is wrong, retrying will not
+    help); a body that is not JSON, or JSON of another shape, is an infrastructure failure (exit 3)."""
+    stripped = text.lstrip()
+    if "html" in content_type.lower() or stripped[:1] == "<":
+        raise UsageError(f"Jenkins at {base_url} answered {what} with an HTML page, not its JSON API "
+                         f"({message_of(text, 80)!r}): a login page of a proxy? Check JENKINS_URL")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InfraError(f"Jenkins at {base_url} answered {what} with JSON that does not parse "
+                         f"(truncated?): {text[:60]!r}") from None
+    problem = check_shape(data, shape)
+    if problem:
+        raise InfraError(f"Jenkins at {base_url} answered {what} with JSON of another shape ({problem}); "
+                         "is JENKINS_URL a Jenkins?")
+    return data
+
+
 def _make_server_class() -> type:
     import jenkins
     import requests
@@ -160,6 +228,24 @@ def _make_server_class() -> type:
             resp = retry(once, what=f"Jenkins at {self._conn.url} unreachable: {what}", on=(_Transient,))
             self._check(resp, what)
             return resp
+
+        def maybe_add_crumb(self, req):
+            """python-jenkins' crumb probe, with the answer checked: a redirect to a login page or a body
+            that is not a crumb is one clear error (python-jenkins would fail with a KeyError)."""
+            if self.crumb is None:
+                try:
+                    resp = self.jenkins_request(requests.Request("GET", self._build_url(jenkins.CRUMB_URL)),
+                                                add_crumb=False)
+                except jenkins.NotFoundException:
+                    self.crumb = False
+                else:
+                    self.crumb = parse_answer(resp.text, "GET crumbIssuer/api/json", self._conn.url, CRUMB_SHAPE,
+                                              resp.headers.get("Content-Type", "")) if resp.text else False
+                    if self.crumb is not False and not (self.crumb.get("crumb") and self.crumb.get("crumbRequestField")):
+                        raise InfraError(f"Jenkins at {self._conn.url} answered GET crumbIssuer/api/json without a "
+                                         "crumb; is JENKINS_URL a Jenkins?")
+            if self.crumb:
+                req.headers[self.crumb["crumbRequestField"]] = self.crumb["crumb"]
 
         def _describe(self, url: str) -> str:
             path = url.split("?", 1)[0]
@@ -213,12 +299,12 @@ class JenkinsClient:
         req = self._requests.Request(method, self._url(path), **kwargs)
         return self.server.jenkins_request(req)
 
-    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    def get_json(self, path: str, params: dict[str, Any] | None = None, shape: Any = dict) -> Any:
+        """GET a JSON answer and check it against ``shape`` (see ``check_shape``): a login page, a
+        truncated body or JSON of another shape is one clear error, never an internal one."""
         resp = self.request("GET", path, params=params)
-        try:
-            return resp.json()
-        except ValueError:
-            raise InfraError(f"Jenkins returned no JSON for GET {path}: {message_of(resp.text, 120)!r}") from None
+        return parse_answer(resp.text, f"GET {path.split('?', 1)[0]}", self.url, shape,
+                            resp.headers.get("Content-Type", ""))
 
     def job_url(self, name: str) -> str:
         return self._url(job_path(name))
@@ -236,7 +322,8 @@ class JenkinsClient:
     # -- jobs -----------------------------------------------------------------------------
     def job_info(self, name: str, tree: str | None = None, missing_ok: bool = False) -> dict | None:
         try:
-            return self.get_json(job_path(name) + "api/json", params={"tree": tree} if tree else None)
+            return self.get_json(job_path(name) + "api/json", params={"tree": tree} if tree else None,
+                                 shape=JOB_SHAPE)
         except self._jenkins.NotFoundException:
             if missing_ok:
                 return None
@@ -267,7 +354,8 @@ class JenkinsClient:
             raise self._missing_job(name) from None
 
     def whoami(self) -> str:
-        return str(self.get_json("me/api/json", params={"tree": "id"}).get("id") or "anonymous")
+        return str(self.get_json("me/api/json", params={"tree": "id"}, shape={"id": (str, type(None))}).get("id")
+                   or "anonymous")
 
     # -- builds ---------------------------------------------------------------------------
     def build(self, name: str, parameters: dict[str, str] | None) -> int:
@@ -285,7 +373,7 @@ class JenkinsClient:
 
     def queue_item(self, queue_id: int) -> dict:
         try:
-            return self.get_json(f"queue/item/{queue_id}/api/json")
+            return self.get_json(f"queue/item/{queue_id}/api/json", shape=QUEUE_ITEM_SHAPE)
         except self._jenkins.NotFoundException:
             raise NotFoundError(f"queue item {queue_id} not found on Jenkins at {self.url} "
                                 "(Jenkins forgets queue items a few minutes after they start)") from None
@@ -300,14 +388,15 @@ class JenkinsClient:
     def build_info(self, name: str, number: int) -> dict:
         try:
             return self.get_json(self._build_path(name, number) + "api/json",
-                                 params={"tree": "number,url,result,building,duration,displayName"})
+                                 params={"tree": "number,url,result,building,duration,displayName"},
+                                 shape=BUILD_SHAPE)
         except self._jenkins.NotFoundException:
             raise self._missing_build(name, number) from None
 
     def stages(self, name: str, number: int) -> dict | None:
         """wfapi/describe of a pipeline build; None when the stage view API is not there."""
         try:
-            return self.get_json(self._build_path(name, number) + "wfapi/describe")
+            return self.get_json(self._build_path(name, number) + "wfapi/describe", shape=DESCRIBE_SHAPE)
         except self._jenkins.NotFoundException:
             return None
 
@@ -324,7 +413,8 @@ class JenkinsClient:
     # -- inputs ---------------------------------------------------------------------------
     def pending_inputs(self, name: str, number: int) -> list[dict]:
         try:
-            data = self.get_json(self._build_path(name, number) + "wfapi/pendingInputActions")
+            data = self.get_json(self._build_path(name, number) + "wfapi/pendingInputActions",
+                                 shape=PENDING_INPUTS_SHAPE)
         except self._jenkins.NotFoundException:
             self.build_info(name, number)  # names a missing job or build
             raise UsageError(f"Jenkins at {self.url} does not serve wfapi/pendingInputActions for "

@@ -1,15 +1,18 @@
 """Jobs as code: the project's Jenkins jobs rendered from jinja2 templates, compared, upserted.
 
-Two jobs per project (mlci.yaml ``jenkins:``):
-- the branch pipeline job: a multibranch project over ``jenkins.scm.url`` (each branch runs the
-  repository's Jenkinsfile, the mlci library attached as a folder library when
-  ``jenkins.library.repository`` is set), or without a repository a pipeline job whose script is
-  ``@Library('mlci') _`` + ``mlciPipeline(config: 'mlci.yaml')``;
-- the nightly retraining job: a pipeline job with a cron trigger and a FORCE_RETRAIN parameter
-  (plus ``jenkins.parameters``), running the same script (or the Jenkinsfile of ``scm.branch``).
+Two jobs per project (mlci.yaml ``jenkins:``), both running the repository's Jenkinsfile from
+``jenkins.scm.url`` (required: a job with an inline script has no ``scm``, so ``checkout scm`` and
+Declarative's automatic checkout cannot get the code):
+- the branch pipeline job: a multibranch project over the repository (the mlci library attached as
+  a folder library when ``jenkins.library.repository`` is set);
+- the nightly retraining job: a Pipeline job over ``scm.branch`` with a cron trigger, a FORCE_RETRAIN
+  parameter, the schedule as the MLCI_NIGHTLY_CRON parameter (mlciPipeline declares that same timer,
+  so Declarative's merge of job properties keeps it) and ``jenkins.parameters``.
 
-Comparison ignores what Jenkins adds when it saves a config (``plugin="..."`` attributes, the
-XML declaration, whitespace), so an unchanged job is reported unchanged and left alone.
+Comparison ignores what Jenkins adds when it saves a config (``plugin="..."`` attributes, the XML
+declaration, whitespace) and what a Declarative build changes in the job (its tracker in
+``<actions>``, which an update keeps; the order of properties, parameters and triggers), so an
+unchanged job is reported unchanged and left alone, before and after builds.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from mlci.errors import ConfigError
 log = logging.getLogger(__name__)
 
 FORCE_RETRAIN = "FORCE_RETRAIN"
+NIGHTLY_CRON = "MLCI_NIGHTLY_CRON"
+DECLARATIVE_TRACKER = "org.jenkinsci.plugins.pipeline.modeldefinition.actions.DeclarativeJobPropertyTrackerAction"
 KEEP_BUILDS = 30
 
 
@@ -51,22 +56,6 @@ class JobChange:
                 "action": self.action, "url": self.url}
 
 
-def groovy_literal(value: Any) -> str:
-    """A Groovy literal for a config value; strings single-quoted (no interpolation)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(groovy_literal(v) for v in value) + "]"
-    text = str(value)
-    escaped = (text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
-               .replace("\r", "\\r").replace("\t", "\\t"))
-    return f"'{escaped}'"
-
-
 def _environment():
     import jinja2
 
@@ -88,36 +77,16 @@ def config_path_in_repo(config_path: Path) -> str:
     return path.name
 
 
-def pipeline_script(cfg: Any, config_rel: str, nightly: bool = False) -> str:
-    """The inline script: the library reference and one mlciPipeline call.
-
-    Argument names are mlciPipeline's (vars/mlciPipeline.groovy). The nightly job also passes
-    ``nightly: true`` and the cron spec, so the pipeline's own ``triggers`` directive keeps the
-    schedule that the job config already has before the first run.
-    """
-    js = cfg.jenkins
-    args: dict[str, Any] = {"config": config_rel}
-    optional = {"agentLabel": js.agents.label, "gpuLabel": js.agents.gpu_label,
-                "approvers": list(cfg.promote.approvers) or None,
-                "storeCredentialsId": js.credentials.store,
-                "registryCredentialsId": js.credentials.registry}
-    args.update({k: v for k, v in optional.items() if v is not None})
-    if nightly:
-        args.update({"nightly": True, "cron": js.cron})
-    args.update(js.pipeline_args)
-    rendered = ", ".join(f"{k}: {groovy_literal(v)}" for k, v in args.items())
-    return ("// Managed by `mlci jenkins apply` from mlci.yaml; changes made here are overwritten.\n"
-            f"@Library({groovy_literal(js.library.reference)}) _\n"
-            f"mlciPipeline({rendered})\n")
-
-
 def _parameters(cfg: Any) -> list[dict[str, Any]]:
+    # FORCE_RETRAIN exactly as mlciPipeline declares it, so Declarative's merge changes nothing
     params = [{"name": FORCE_RETRAIN, "kind": "bool", "default": False,
-               "description": "retrain even when data, code and config are unchanged"}]
+               "description": "Retrain even when data, code and configuration are unchanged"},
+              {"name": NIGHTLY_CRON, "kind": "string", "default": cfg.jenkins.cron,
+               "description": "schedule of this job (mlci jenkins apply); mlciPipeline declares this timer"}]
     for name, default in cfg.jenkins.parameters.items():
-        if name == FORCE_RETRAIN:
-            params[0]["default"] = bool(default)
-            continue
+        if name in (FORCE_RETRAIN, NIGHTLY_CRON):
+            raise ConfigError(f"{cfg.path}: jenkins.parameters: {name} is set by mlci (use --param or "
+                              "jenkins.cron)")
         kind = "bool" if isinstance(default, bool) else "string"
         params.append({"name": name, "kind": kind, "description": "",
                        "default": default if kind == "bool" else ("" if default is None else str(default))})
@@ -127,13 +96,13 @@ def _parameters(cfg: Any) -> list[dict[str, Any]]:
 def render_jobs(cfg: Any) -> list[JobSpec]:
     """The job specs (folders first) that mlci.yaml describes."""
     js = cfg.jenkins
+    if not js.scm.url:
+        raise ConfigError(
+            f"{cfg.path}: jenkins.scm.url is required: the jobs run the repository's Jenkinsfile (a job "
+            "with an inline script has no `scm`, so `checkout scm` fails and no stage gets the code)")
     env = _environment()
     branch_name, nightly_name = js.job_names(cfg.name)
     config_rel = config_path_in_repo(cfg.path)
-    script = pipeline_script(cfg, config_rel)
-    if not js.scm.url and not cfg.promote.approvers and js.pipeline_args.get("promote") is not False:
-        log.warning("promote.approvers is empty: mlciPipeline needs approvers for its promotion stage "
-                    "(or set `jenkins.pipeline_args: {promote: false}`)")
     description = (f"Model `{cfg.name}`: managed by mlci (`mlci jenkins apply -c {config_rel}`); "
                    "changes made in Jenkins are overwritten.")
     specs: list[JobSpec] = []
@@ -143,28 +112,51 @@ def render_jobs(cfg: Any) -> list[JobSpec]:
             folder = "/".join(parts[:i])
             specs.append(JobSpec(folder, "folder", "folder", env.get_template("folder.xml.j2").render(
                 description="Created by mlci for its jobs.")))
-    scm = js.scm if js.scm.url else None
-    if scm:
-        digest = hashlib.sha256(f"{branch_name}|{scm.url}".encode()).hexdigest()
-        lib_digest = hashlib.sha256(f"{js.library.name}|{js.library.repository}".encode()).hexdigest()
-        xml = env.get_template("multibranch-job.xml.j2").render(
-            description=description, scm=scm, library=js.library, keep_builds=KEEP_BUILDS,
-            source_id=f"mlci-{digest[:12]}", library_source_id=f"mlci-lib-{lib_digest[:12]}")
-        specs.append(JobSpec(branch_name, "branch", "multibranch", xml))
-    else:
-        xml = env.get_template("pipeline-job.xml.j2").render(
-            description=description, script=script, scm=None, parameters=[], cron=None,
-            keep_builds=KEEP_BUILDS)
-        specs.append(JobSpec(branch_name, "branch", "pipeline", xml))
+    scm = js.scm
+    digest = hashlib.sha256(f"{branch_name}|{scm.url}".encode()).hexdigest()
+    lib_digest = hashlib.sha256(f"{js.library.name}|{js.library.repository}".encode()).hexdigest()
+    xml = env.get_template("multibranch-job.xml.j2").render(
+        description=description, scm=scm, library=js.library, keep_builds=KEEP_BUILDS,
+        source_id=f"mlci-{digest[:12]}", library_source_id=f"mlci-lib-{lib_digest[:12]}")
+    specs.append(JobSpec(branch_name, "branch", "multibranch", xml))
     if js.nightly:
         if nightly_name == branch_name:
             raise ConfigError(f"{cfg.path}: jenkins.nightly_job: `{nightly_name}` is also the branch job's name")
         xml = env.get_template("pipeline-job.xml.j2").render(
             description=description.replace("Model", "Nightly retraining of model", 1),
-            script=pipeline_script(cfg, config_rel, nightly=True), scm=scm, parameters=_parameters(cfg),
-            cron=js.cron, keep_builds=KEEP_BUILDS)
+            scm=scm, parameters=_parameters(cfg), cron=js.cron, keep_builds=KEEP_BUILDS)
         specs.append(JobSpec(nightly_name, "nightly", "pipeline", xml))
     return specs
+
+
+def _canonical(root: ET.Element) -> None:
+    """What a Declarative build may change without changing the job: its tracker in <actions>, and the
+    order of properties, parameters and triggers (it removes and re-adds what it merges)."""
+    actions = root.find("actions")
+    if actions is not None:
+        for child in list(actions):
+            actions.remove(child)
+    properties = root.find("properties")
+    if properties is not None:
+        properties[:] = sorted(properties, key=lambda el: el.tag)
+    for definitions in root.iter("parameterDefinitions"):
+        definitions[:] = sorted(definitions, key=lambda el: el.findtext("name") or "")
+    for triggers in root.iter("triggers"):
+        triggers[:] = sorted(triggers, key=lambda el: el.tag)
+
+
+def keep_actions(current: str, desired: str) -> str:
+    """The desired config.xml with the current job's <actions> (Declarative's tracker) kept."""
+    try:
+        cur = ET.fromstring(current.encode("utf-8"))
+        new = ET.fromstring(desired.encode("utf-8"))
+    except ET.ParseError:
+        return desired
+    cur_actions, new_actions = cur.find("actions"), new.find("actions")
+    if cur_actions is None or new_actions is None or not len(cur_actions):
+        return desired
+    new_actions[:] = list(cur_actions)
+    return "<?xml version='1.1' encoding='UTF-8'?>\n" + ET.tostring(new, encoding="unicode") + "\n"
 
 
 def normalize_xml(text: str) -> str:
@@ -173,6 +165,7 @@ def normalize_xml(text: str) -> str:
         root = ET.fromstring(text.encode("utf-8") if isinstance(text, str) else text)
     except ET.ParseError:
         return text.strip() + "\n"
+    _canonical(root)
     for el in root.iter():
         el.attrib.pop("plugin", None)
         if el.text is not None and not el.text.strip():
@@ -205,7 +198,8 @@ def plan(client: Any, specs: list[JobSpec]) -> list[JobChange]:
         elif normalize_xml(current) == normalize_xml(spec.config_xml):
             changes.append(JobChange(spec, "unchanged", url=url))
         else:
-            changes.append(JobChange(spec, "update", unified_diff(spec.name, current, spec.config_xml), url))
+            kept = JobSpec(spec.name, spec.role, spec.kind, keep_actions(current, spec.config_xml))
+            changes.append(JobChange(kept, "update", unified_diff(spec.name, current, spec.config_xml), url))
     return changes
 
 

@@ -37,21 +37,11 @@ class Library(_Section):
 
 class Scm(_Section):
     url: str | None = Field(
-        None, description="git URL of the project; with it the branch job is a multibranch project "
-                          "and the nightly job reads the Jenkinsfile from `branch`")
+        None, description="git URL of the project (required by `mlci jenkins apply`): the branch job is a "
+                          "multibranch project over it and the nightly job runs the Jenkinsfile of `branch`")
     credentials_id: str | None = Field(None, description="Jenkins credentials id to clone the project")
     branch: str = Field("main", description="branch the nightly job builds")
     jenkinsfile: str = Field("Jenkinsfile", description="path of the Jenkinsfile in the repository")
-
-
-class Agents(_Section):
-    label: str | None = Field(None, description="agent label for the pipeline (inline scripts)")
-    gpu_label: str | None = Field(None, description="agent label for training on a GPU (inline scripts)")
-
-
-class Credentials(_Section):
-    store: str | None = Field(None, description="credentials id of the S3 keys (inline scripts)")
-    registry: str | None = Field(None, description="credentials id of the image registry login (inline scripts)")
 
 
 class Jenkins(_Section):
@@ -67,10 +57,6 @@ class Jenkins(_Section):
         description="extra nightly job parameters, name: default (bool -> checkbox, else string)")
     library: Library = Field(default_factory=Library)
     scm: Scm = Field(default_factory=Scm)
-    agents: Agents = Field(default_factory=Agents)
-    credentials: Credentials = Field(default_factory=Credentials)
-    pipeline_args: dict[str, Any] = Field(
-        default_factory=dict, description="extra named arguments for mlciPipeline(...) in inline scripts")
     promote_input: str = Field("Promote", description="id of the promotion input step")
     reason_parameter: str | None = Field(
         None, description="name of the input's reason parameter; default: the one named like `reason`")
@@ -93,7 +79,7 @@ class Jenkins(_Section):
             raise ValueError(f"{v!r} is not a job name: use letters, digits, '.', '_' and '-'")
         return v
 
-    @field_validator("parameters", "pipeline_args")
+    @field_validator("parameters")
     @classmethod
     def _identifiers(cls, v: dict[str, Any]) -> dict[str, Any]:
         for key, value in v.items():

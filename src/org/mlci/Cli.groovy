@@ -13,6 +13,17 @@ import com.cloudbees.groovy.cps.NonCPS
 class Cli implements Serializable {
     private static final long serialVersionUID = 1L
 
+    /** Where mlciSetup records the CLI it found or installed, in the workspace of the node it ran on. */
+    static final String PATH_FILE = '.mlci/jenkins/mlciSetup/mlci-path'
+
+    /**
+     * Which mlci runs, decided by the shell on the agent, per workspace: $MLCI when the user set it, else
+     * the one mlciSetup recorded in this workspace, else `mlci` on the PATH. Never a build-global
+     * variable: a path on one agent (or in workspace job@2) does not exist on another.
+     */
+    static final String RESOLVE = 'mlci="${MLCI:-}"; [ -n "$mlci" ] || [ ! -s ' + PATH_FILE + ' ] || mlci="$(cat ' + PATH_FILE +
+        ')"; mlci="${mlci:-mlci}"'
+
     /** Runs `mlci WORDS --json` (each word quoted by Shell) and returns the result; never throws on exit codes. */
     static Map run(Object script, String id, List words) {
         return runText(script, id, Shell.command(words + ['--json']))
@@ -27,7 +38,8 @@ class Cli implements Serializable {
         String q = Shell.quote(dir)
         String text = "mkdir -p ${q}\n" +
             "rc=0\n" +
-            "{ \"\${MLCI:-mlci}\" ${argsText} >${q}/result.json || rc=\$?; echo \"\$rc\" >${q}/rc; } 2>&1 | tee ${q}/stderr.log >&2\n" +
+            "${RESOLVE}\n" +
+            "{ \"\$mlci\" ${argsText} >${q}/result.json || rc=\$?; echo \"\$rc\" >${q}/rc; } 2>&1 | tee ${q}/stderr.log >&2\n" +
             "exit \"\$(cat ${q}/rc)\"\n"
         int rc = script.sh(script: text, returnStatus: true, label: "mlci (${id})")
         String stdout = script.fileExists("${dir}/result.json") ? script.readFile("${dir}/result.json") : ''
@@ -72,7 +84,11 @@ class Cli implements Serializable {
         return found
     }
 
-    /** JSON text to plain maps and lists (Serializable, unlike JsonSlurper's lazy maps). */
+    /**
+     * JSON text to plain maps and lists (Serializable, unlike JsonSlurper's lazy maps). JsonSlurper is on
+     * script-security's whitelist (JsonSlurperClassic is not). Only malformed JSON gives [:]; anything
+     * else, a sandbox rejection above all, propagates.
+     */
     @NonCPS
     static Map parseJson(String text) {
         if (text == null || text.trim().isEmpty()) {
@@ -80,76 +96,52 @@ class Cli implements Serializable {
         }
         Object parsed
         try {
-            parsed = new groovy.json.JsonSlurperClassic().parseText(text)
-        } catch (Exception ignored) {
+            parsed = new groovy.json.JsonSlurper().parseText(text)
+        } catch (groovy.json.JsonException ignored) {
             return [:]
         }
-        return parsed instanceof Map ? (Map) parsed : [result: parsed]
+        Object plain = plainCopy(parsed)
+        return plain instanceof Map ? (Map) plain : [result: plain]
+    }
+
+    @NonCPS
+    private static Object plainCopy(Object value) {
+        if (value instanceof Map) {
+            Map copy = [:]
+            for (Map.Entry entry : ((Map) value).entrySet()) {
+                copy.put(entry.key, plainCopy(entry.value))
+            }
+            return copy
+        }
+        if (value instanceof List) {
+            List copy = []
+            for (Object item : (List) value) {
+                copy.add(plainCopy(item))
+            }
+            return copy
+        }
+        return value
     }
 
     /**
-     * Names what said no from the CLI's JSON: failed gates (evaluate, image verify), failed rules
-     * (validate), failed checks (check), else the CLI's reason or error line.
+     * Names what said no, from the one shape every command's `--json` result carries:
+     * `failures: [{name, detail}]` (gates, rules, checks alike); else the CLI's error line.
      */
     @NonCPS
     static String failureDetail(Map json, String message) {
-        List failed = []
-        for (String key : ['gates', 'rules', 'checks', 'results', 'violations']) {
-            Object items = json == null ? null : json.get(key)
-            if (items instanceof Map) {
-                List asList = []
-                for (Map.Entry e : ((Map) items).entrySet()) {
-                    asList.add(e.value instanceof Map ? [name: e.key] + (Map) e.value : [name: e.key, passed: e.value])
-                }
-                items = asList
-            }
-            if (items instanceof List) {
-                for (Object item : (List) items) {
-                    if (item instanceof Map && isFailed((Map) item)) {
-                        failed.add(describe((Map) item))
-                    }
+        List named = []
+        Object failures = json == null ? null : json.get('failures')
+        if (failures instanceof List) {
+            for (Object failure : (List) failures) {
+                if (failure instanceof Map) {
+                    Map item = (Map) failure
+                    named.add(item.detail ? "${item.name}: ${item.detail}".toString() : String.valueOf(item.name))
                 }
             }
         }
-        if (!failed.isEmpty()) {
-            return failed.join('; ')
-        }
-        for (String key : ['reason', 'message', 'error']) {
-            if (json != null && json.get(key)) {
-                return json.get(key).toString()
-            }
+        if (!named.isEmpty()) {
+            return named.join('; ')
         }
         return message ?: 'see the log above'
-    }
-
-    @NonCPS
-    private static boolean isFailed(Map item) {
-        if (item.containsKey('passed')) {
-            return item.passed == false
-        }
-        if (item.containsKey('ok')) {
-            return item.ok == false
-        }
-        return item.status in ['fail', 'failed', 'error']
-    }
-
-    @NonCPS
-    private static String describe(Map item) {
-        String name = (item.name ?: item.gate ?: item.metric ?: item.rule ?: item.check ?: 'unnamed').toString()
-        if (item.metric && item.metric != name) {
-            name = "${name} (${item.metric})"
-        }
-        if (item.kind) {
-            name = "${name} ${item.kind}"
-        }
-        List parts = []
-        for (String key : ['column', 'observed', 'value', 'bound', 'threshold', 'expected', 'baseline']) {
-            if (item.get(key) != null) {
-                parts.add("${key} ${item.get(key)}".toString())
-            }
-        }
-        String why = item.reason ?: item.message ?: ''
-        String text = parts.isEmpty() ? name : "${name}: ${parts.join(', ')}"
-        return why ? "${text} (${why})" : text
     }
 }

@@ -1,31 +1,34 @@
 package org.mlci
 
 import com.cloudbees.groovy.cps.NonCPS
-import hudson.AbortException
 
 /**
  * Step arguments: the user's map over the step's defaults, in one call. An argument the step does
- * not know is an error (AbortException: a clean message, like `error`) that names the step and lists what it takes (a typo never passes silently).
+ * not know fails the build with `error` (a clean message naming the step and what it takes), so a typo
+ * never passes silently. Sandbox-clean: map literals and `+` only, no constructors off script-security's
+ * whitelist (the library may run as a folder library, in the sandbox).
  */
 class Defaults implements Serializable {
     private static final long serialVersionUID = 1L
 
-    @NonCPS
-    static Map merge(String step, Map defaults, Map userArgs) {
+    static Map merge(Object script, String step, Map defaults, Map userArgs) {
         Map given = userArgs == null ? [:] : userArgs
+        List unknown = unknownKeys(defaults, given)
+        if (!unknown.isEmpty()) {
+            script.error("${step}: unknown argument(s) ${unknown.join(', ')}; it takes: ${defaults.keySet().join(', ')}")
+        }
+        return [:] + defaults + given
+    }
+
+    @NonCPS
+    private static List unknownKeys(Map defaults, Map given) {
         List unknown = []
         for (Object key : given.keySet()) {
             if (!defaults.containsKey(key)) {
                 unknown.add(key)
             }
         }
-        if (!unknown.isEmpty()) {
-            throw new AbortException(
-                "${step}: unknown argument(s) ${unknown.join(', ')}; it takes: ${defaults.keySet().join(', ')}".toString())
-        }
-        Map merged = new LinkedHashMap(defaults)
-        merged.putAll(given)
-        return merged
+        return unknown
     }
 
     /** Approvers as Jenkins' `submitter` wants them: a comma-separated string of users or groups. */
@@ -37,9 +40,16 @@ class Defaults implements Serializable {
         return approvers == null ? '' : approvers.toString()
     }
 
-    /** Fails with a message naming the step and the missing argument(s). */
+    /** Fails the build with a message naming the step and the missing argument(s). */
+    static void require(Object script, String step, Map config, List names) {
+        List missing = missingKeys(config, names)
+        if (!missing.isEmpty()) {
+            script.error("${step}: missing required argument(s) ${missing.join(', ')}")
+        }
+    }
+
     @NonCPS
-    static void require(String step, Map config, List names) {
+    private static List missingKeys(Map config, List names) {
         List missing = []
         for (Object name : names) {
             Object value = config.get(name)
@@ -47,8 +57,6 @@ class Defaults implements Serializable {
                 missing.add(name)
             }
         }
-        if (!missing.isEmpty()) {
-            throw new AbortException("${step}: missing required argument(s) ${missing.join(', ')}".toString())
-        }
+        return missing
     }
 }

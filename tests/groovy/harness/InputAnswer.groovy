@@ -9,4 +9,7 @@ class InputAnswer {
     static InputAnswer abort(String user) { new InputAnswer(action: 'abort', user: user) }
 
     static InputAnswer timeout() { new InputAnswer(action: 'timeout') }
+
+    /** Nobody answers while the build waits; it ends when a newer build's milestone supersedes it (JobConfig). */
+    static InputAnswer waitUntilCancelled() { new InputAnswer(action: 'wait') }
 }

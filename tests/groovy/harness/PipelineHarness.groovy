@@ -21,31 +21,60 @@ import java.nio.file.PathMatcher
  * (results only get worse; `error` and a failed `sh` fail the build; input submitters; timeout and
  * abort give ABORTED; junit marks UNSTABLE on failures; archiveArtifacts/junit/publishHTML fail on
  * missing files unless allowed; withCredentials binds secrets to variables; stash/unstash copy files).
- * Not modelled: CPS serialization across restarts (CodeNarc's CPS rules check that statically),
- * separate workspaces per agent (all nodes share the one workspace), the Groovy sandbox.
+ * Also modelled, as strictly as Jenkins: the Groovy sandbox (Sandbox), absent plugins (NoSuchMethodError),
+ * inline-script jobs without `scm`, SCM variables only from checkout, a workspace per agent and node
+ * (@2), concurrent parallel branches, input's permissions and return values, and a job across builds
+ * (JobConfig). Not modelled: CPS serialization across restarts (CodeNarc's CPS rules check that
+ * statically), the sandbox's checks of instance calls; docs/jenkins.md lists the rest.
  */
 class PipelineHarness {
     final File root
     final File workspace
     final File artifacts
     final Map<String, String> globalEnv = new LinkedHashMap<>()
-    final List<Map> overlays = []
     final Map params = [:]
     final Map<String, Map> credentials = [:]
     final Set<String> secrets = new LinkedHashSet<>()
     final Map<String, List> groups = [:]
     final List<InputAnswer> inputAnswers = []
     final Map<String, Closure> overrides = [:]
-    final List<Map> calls = []
-    final List<Map> shCalls = []
+    final List<Map> calls = Collections.synchronizedList([])
+    final List<Map> shCalls = Collections.synchronizedList([])
     final List<String> causes = []
     final Map<String, List> stashes = [:]
-    final List<String> cwd = []
-    final List<String> stagePath = []
-    final List<String> nodeLabels = []
-    final List<String> locks = []
-    final StringBuilder log = new StringBuilder()
+    final StringBuffer log = new StringBuffer()
+    /** Per thread: where the running code is (parallel branches run in threads of their own). */
+    private final ThreadLocal<BuildContext> context = new ThreadLocal<BuildContext>()
+    private final BuildContext mainContext = new BuildContext()
+    /**
+     * Agents by label. A label not listed runs on the built-in agent, whose first workspace is
+     * `workspace`; a listed label runs on that agent, a machine of its own: its workspaces are under
+     * `<workspace>@agents/<agent>/`, and a path there is not found on any other agent (exit 127).
+     */
+    final Map<String, String> agents = [:]
+    /** Per agent, environment variables its sh steps see on top of the build's (e.g. its own PATH). */
+    final Map<String, Map<String, String>> agentEnv = [:]
+    private final Set<String> busyWorkspaces = Collections.synchronizedSet(new HashSet<String>())
     final List<String> errors = []
+    /**
+     * What `checkout scm` returns (git's SCM variables). As in Jenkins they are not in the build's
+     * environment: only checkout's return value has them, or a Declarative agent's automatic checkout
+     * (which puts them in that stage's environment).
+     */
+    final Map<String, String> scmVars = [GIT_COMMIT: '0123456789abcdef0123456789abcdef01234567', GIT_BRANCH: 'origin/main',
+        GIT_URL: 'https://git.example/acme/breast-cancer.git', GIT_PREVIOUS_COMMIT: 'fedcba9876543210fedcba9876543210fedcba98']
+    /**
+     * An inline-script Pipeline job (what `mlci jenkins apply` renders without jenkins.scm.url): there is
+     * no `scm`, so `checkout scm` fails as in Jenkins, and Declarative agents check nothing out.
+     */
+    boolean inlineJob
+    /** The job this build belongs to, when a test models one across builds (Declarative's merge, queueing, milestones). */
+    JobConfig job
+    /** Why the build stayed in the queue instead of starting (disableConcurrentBuilds), or null. */
+    String queued
+    /** True while an `input` waits for an answer that has not come (InputAnswer.waitUntilCancelled). */
+    volatile boolean waitingForInput
+    private int milestoneOrdinal
     Build currentBuild = new Build()
     DeclarativeDsl pipelineDefinition
     Throwable failure
@@ -54,6 +83,8 @@ class PipelineHarness {
     private static final Map<String, Class> COMPILED = [:]
     private final GroovyClassLoader loader
     private int shCount
+
+    private synchronized int nextShNumber() { ++shCount }
 
     PipelineHarness(File root, File workspace) {
         this.root = root.canonicalFile
@@ -64,15 +95,36 @@ class PipelineHarness {
         config.scriptBaseClass = PipelineScript.name
         ImportCustomizer imports = new ImportCustomizer()
         imports.addImports('org.jenkinsci.plugins.workflow.libs.Library', 'com.cloudbees.groovy.cps.NonCPS')
-        config.addCompilationCustomizers(imports)
+        config.addCompilationCustomizers(imports, new Sandbox())
         loader = sharedLoader(this.root, config)
+        Sandbox.enabled = true
+        Sandbox.rejections.clear()
         globalEnv.putAll([
             PATH: System.getenv('PATH'), HOME: System.getenv('HOME') ?: '/tmp', LANG: 'C.UTF-8',
             WORKSPACE: this.workspace.path, JOB_NAME: 'models/breast-cancer', BUILD_NUMBER: '1', BUILD_ID: '1',
             BUILD_URL: 'http://jenkins.example/job/models/job/breast-cancer/1/', JENKINS_URL: 'http://jenkins.example/',
-            BRANCH_NAME: 'main', GIT_COMMIT: '0123456789abcdef0123456789abcdef01234567', NODE_NAME: 'built-in',
+            BRANCH_NAME: 'main', NODE_NAME: 'built-in',
         ])
     }
+
+    BuildContext ctx() { context.get() ?: mainContext }
+
+    List<Map> getOverlays() { ctx().overlays }
+
+    List<String> getCwd() { ctx().cwd }
+
+    List<String> getStagePath() { ctx().stagePath }
+
+    List<String> getNodeLabels() { ctx().nodeLabels }
+
+    List<String> getLocks() { ctx().locks }
+
+    /** The workspace of the innermost node (outside any node: `workspace`, a convenience of the harness). */
+    File currentWorkspace() { ctx().nodes ? (File) ctx().nodes[-1].workspace : workspace }
+
+    String currentAgent() { ctx().nodes ? ctx().nodes[-1].agent : 'built-in' }
+
+    File agentRoot(String agent) { new File(workspace.path + "@agents/${agent}") }
 
     // ---- running things -------------------------------------------------------------------------
 
@@ -90,6 +142,14 @@ class PipelineHarness {
 
     /** Runs a closure as a build: an error or interruption ends it with the result Jenkins would give. */
     Object runBuild(Closure body) {
+        int number = globalEnv.BUILD_NUMBER as int
+        if (job != null) {
+            queued = job.start(number)
+            if (queued) {
+                log.append("Waiting for next available executor: ${queued}\n")
+                return null
+            }
+        }
         try {
             Object value = body.call()
             if (declarativeFailed) {
@@ -99,6 +159,8 @@ class PipelineHarness {
         } catch (Throwable t) {
             recordFailure(t)
             return null
+        } finally {
+            job?.finish(number)
         }
     }
 
@@ -118,11 +180,20 @@ class PipelineHarness {
 
     String getResult() { currentBuild.currentResult }
 
+    /**
+     * The sandbox (on unless a test says otherwise): the library is added by `mlci jenkins apply` as a
+     * folder library, which Jenkins runs in the Groovy sandbox, so it must run there.
+     */
+    void setSandbox(boolean on) { Sandbox.enabled = on }
+
+    /** The signatures the sandbox rejected in this build (Jenkins lists them for an administrator's approval). */
+    List<String> getRejections() { new ArrayList<String>(Sandbox.rejections) }
+
     String getErrorMessage() { errors ? errors[0] : null }
 
     Script newScript(Class type) {
         Script script = (Script) type.newInstance()
-        Binding binding = new Binding()
+        Binding binding = new PipelineBinding(harness: this)
         binding.setVariable('__harness', this)
         binding.setVariable('env', new PipelineEnv(harness: this))
         binding.setVariable('params', params)
@@ -137,7 +208,11 @@ class PipelineHarness {
 
     private static synchronized GroovyClassLoader sharedLoader(File root, CompilerConfiguration config) {
         if (shared == null) {
-            shared = new GroovyClassLoader(PipelineHarness.classLoader, config)
+            // The library's classes come from src/ compiled here (with the sandbox), never from the test
+            // class path, as Jenkins compiles a library's src/ into the build's own class loader.
+            ClassLoader parent = new LibraryClassLoader(PipelineHarness.classLoader)
+            shared = new GroovyClassLoader(parent, config)
+            Sandbox.scriptLoader = shared
             shared.addClasspath(new File(root, 'src').path)
         }
         return shared
@@ -163,6 +238,11 @@ class PipelineHarness {
             return overrides[name].call(*args)
         }
         if (BUILTIN.contains(name)) {
+            String plugin = PLUGIN_OF[name]
+            if (plugin && plugin in absentPlugins) {
+                // what CpsScript.invokeMethod throws for a step no installed plugin provides: an Error, not an Exception
+                throw new NoSuchMethodError("No such DSL method '${name}' found among steps [${(BUILTIN - stepsOf(absentPlugins)).sort().join(', ')}]")
+            }
             record(name, args)
             return this."step_${name}"(*args)
         }
@@ -225,7 +305,7 @@ class PipelineHarness {
         }
     }
 
-    File currentDir() { cwd ? new File(workspace, cwd.join('/')) : workspace }
+    File currentDir() { cwd ? new File(currentWorkspace(), cwd.join('/')) : currentWorkspace() }
 
     File file(String path) {
         File f = new File(path)
@@ -239,8 +319,8 @@ class PipelineHarness {
     /** The calls recorded by the fake mlci (tests/groovy/fake-bin/mlci): argv, env and cwd, in order. */
     List<Map> mlciCalls() {
         File logDir = new File(globalEnv.FAKE_MLCI_LOG ?: '/nonexistent')
-        int count = new File(logDir, 'count').exists() ? new File(logDir, 'count').text.trim() as int : 0
-        return (1..count).findAll { count > 0 }.collect { int n ->
+        List<Integer> numbers = (logDir.listFiles() ?: []).findAll { it.directory && it.name ==~ /\d+/ }*.name*.toInteger().sort()
+        return numbers.collect { int n ->
             File call = new File(logDir, n.toString())
             Map env = [:]
             nulSeparated(new File(call, 'env')).each { String entry ->
@@ -258,6 +338,27 @@ class PipelineHarness {
 
     // ---- the steps ------------------------------------------------------------------------------
 
+    /** The plugin that provides each step the harness implements (Jenkins core and workflow-cps steps are absent here). */
+    static final Map<String, String> PLUGIN_OF = [
+        sh: 'workflow-durable-task-step', node: 'workflow-durable-task-step', withCredentials: 'credentials-binding',
+        usernamePassword: 'credentials-binding', string: 'credentials-binding', file: 'credentials-binding',
+        input: 'pipeline-input-step', milestone: 'pipeline-milestone-step', lock: 'lockable-resources',
+        stage: 'pipeline-stage-step', checkout: 'workflow-scm-step', junit: 'junit', publishHTML: 'htmlpublisher',
+        readJSON: 'pipeline-utility-steps', writeJSON: 'pipeline-utility-steps', pipeline: 'pipeline-model-definition',
+        libraryResource: 'pipeline-groovy-lib', stash: 'workflow-basic-steps', unstash: 'workflow-basic-steps',
+        timeout: 'workflow-basic-steps', echo: 'workflow-basic-steps', error: 'workflow-basic-steps',
+        unstable: 'workflow-basic-steps', withEnv: 'workflow-basic-steps', catchError: 'workflow-basic-steps',
+        readFile: 'workflow-basic-steps', writeFile: 'workflow-basic-steps', fileExists: 'workflow-basic-steps',
+        dir: 'workflow-basic-steps', pwd: 'workflow-basic-steps', isUnix: 'workflow-basic-steps',
+        deleteDir: 'workflow-basic-steps', retry: 'workflow-basic-steps', sleep: 'workflow-basic-steps',
+        archiveArtifacts: 'workflow-basic-steps', booleanParam: 'workflow-job',
+    ]
+
+    /** Plugins the simulated Jenkins lacks: their steps throw NoSuchMethodError, as in Jenkins. */
+    final Set<String> absentPlugins = [] as Set
+
+    static Set<String> stepsOf(Set<String> plugins) { PLUGIN_OF.findAll { it.value in plugins }.keySet() }
+
     static final Set<String> BUILTIN = [
         'sh', 'echo', 'error', 'unstable', 'withEnv', 'withCredentials', 'usernamePassword', 'string', 'file',
         'booleanParam', 'input', 'timeout', 'milestone', 'lock', 'node', 'stage', 'parallel', 'checkout', 'junit',
@@ -270,11 +371,22 @@ class PipelineHarness {
 
     Object step_sh(Map args) {
         String text = args.script.toString()
-        File tmp = new File(workspace.path + "@tmp/durable-${++shCount}")
+        File tmp = new File(currentWorkspace().path + "@tmp/durable-${nextShNumber()}")
         tmp.mkdirs()
         File scriptFile = new File(tmp, 'script.sh')
         scriptFile.setText(text, 'UTF-8')
         Map<String, String> env = effectiveEnv()
+        String foreign = foreignPath(text, env)
+        if (foreign != null) {
+            // another agent's file system is not there: what sh says for a command that does not exist
+            log.append("${foreign}: not found (a path on another agent; this is ${currentAgent()})\n")
+            shCalls.add([script: text, env: env, cwd: currentDir().path, rc: 127, output: '', stderr: '', label: args.label,
+                         stage: stagePath.join(' / '), node: nodeLabels ? nodeLabels[-1] : null, locks: new ArrayList(locks)])
+            if (!args.returnStatus) {
+                throw new AbortException('script returned exit code 127')
+            }
+            return args.returnStatus ? 127 : null
+        }
         ProcessBuilder builder = new ProcessBuilder('/bin/sh', '-xe', scriptFile.path).directory(currentDir())
         builder.environment().clear()
         builder.environment().putAll(env)
@@ -336,7 +448,7 @@ class PipelineHarness {
                 overlay[b.variable] = secret.secret
                 secrets.add(secret.secret.toString())
             } else {
-                File f = new File(workspace.path + '@tmp/secretFiles', b.credentialsId.toString())
+                File f = new File(currentWorkspace().path + '@tmp/secretFiles', b.credentialsId.toString())
                 f.parentFile.mkdirs()
                 f.text = secret.content
                 overlay[b.variable] = f.path
@@ -346,10 +458,18 @@ class PipelineHarness {
         return withOverlay(overlay, body)
     }
 
+    /** Users with Overall/Administer: they may approve (and abort) any input, whatever its submitter. */
+    final Set<String> admins = [] as Set
+    /** Users with Job/Cancel on the job: they may abort any input (but approve only as a submitter). */
+    final Set<String> jobCancel = [] as Set
+
     /**
-     * The input step: answers are taken from inputAnswers in order. A user who is not one of the
-     * submitters (by name or group) is refused, as Jenkins refuses them, and the input keeps waiting.
-     * When nobody (allowed) answers, the enclosing timeout ends it: ABORTED.
+     * The input step (pipeline-input-step): answers are taken from inputAnswers in order. With a
+     * `submitter`, only those users (by name or group) and administrators may approve; they, and users
+     * with Job/Cancel, may abort. Anyone else is refused and the input keeps waiting. When nobody
+     * (allowed) answers, the enclosing timeout ends it: ABORTED. The value is what Jenkins returns: the
+     * parameters plus the submitterParameter as a map, the value itself when that map has one entry,
+     * null when it is empty (proceedEmpty).
      */
     Object step_input(Map args) {
         List allowed = args.submitter ? args.submitter.toString().split(',').collect { it.trim() } : []
@@ -358,12 +478,19 @@ class PipelineHarness {
                 throw new TimeoutSignal("input '${args.id}' was not answered")
             }
             InputAnswer answer = inputAnswers.remove(0)
+            if (answer.action == 'wait') {
+                waitUntilCancelled(args)
+            }
             if (answer.action == 'timeout') {
                 throw new TimeoutSignal("input '${args.id}' was not answered")
             }
-            boolean permitted = !allowed || answer.user in allowed || (groups[answer.user] ?: []).any { it in allowed }
+            boolean submitter = !allowed || answer.user in allowed || (groups[answer.user] ?: []).any { it in allowed } ||
+                answer.user in admins
+            boolean permitted = answer.action == 'abort' ? submitter || answer.user in jobCancel : submitter
             if (!permitted) {
-                log.append("${answer.user} is not permitted to ${answer.action == 'approve' ? 'approve' : 'abort'} input '${args.id}' (submitter: ${args.submitter})\n")
+                log.append(answer.action == 'abort' ?
+                    "${answer.user}: You need to be '${args.submitter}' (or have Job/Cancel permissions) to cancel this.\n" :
+                    "${answer.user}: You need to be ${args.submitter} to submit this.\n")
                 continue
             }
             if (answer.action == 'abort') {
@@ -375,10 +502,23 @@ class PipelineHarness {
             (args.parameters ?: []).each { Map p -> values[p.name] = answer.parameters.containsKey(p.name) ? answer.parameters[p.name] : p.defaultValue }
             if (args.submitterParameter) {
                 values[args.submitterParameter] = answer.user
-                return values
             }
             return values.size() == 1 ? values.values()[0] : values ?: null
         }
+    }
+
+    /** Nobody answers: the input waits until a newer build's milestone cancels this build (or 60 s pass: timeout). */
+    private void waitUntilCancelled(Map args) {
+        waitingForInput = true
+        try {
+            for (int i = 0; i < 6000; i++) {
+                job?.checkCancelled(globalEnv.BUILD_NUMBER as int)
+                Thread.sleep(10)
+            }
+        } finally {
+            waitingForInput = false
+        }
+        throw new TimeoutSignal("input '${args.id}' was not answered")
     }
 
     Object step_timeout(Map args, Closure body) {
@@ -390,7 +530,9 @@ class PipelineHarness {
         }
     }
 
-    void step_milestone(Object args = null) { }
+    void step_milestone(Object args = null) {
+        job?.passMilestone(globalEnv.BUILD_NUMBER as int, milestoneOrdinal++)
+    }
 
     Object step_lock(Object args, Closure body) {
         locks.add(args instanceof Map ? args.resource.toString() : args.toString())
@@ -403,13 +545,73 @@ class PipelineHarness {
 
     Object step_node(Closure body) { step_node('', body) }
 
+    /**
+     * A node: the agent of the label (built-in unless `agents` names one) and a workspace there that no
+     * other running node holds: `<job>`, else `<job>@2`, `@3`... (a nested node or a concurrent branch on
+     * the same agent), with WORKSPACE and NODE_NAME set and the agent's own environment (agentEnv).
+     */
     Object step_node(Object label, Closure body) {
-        nodeLabels.add(label == null ? '' : label.toString())
+        String name = label == null ? '' : label.toString()
+        String agent = agents[name] ?: 'built-in'
+        File ws = allocateWorkspace(agent == 'built-in' ? workspace : new File(agentRoot(agent), 'workspace/job'))
+        nodeLabels.add(name)
+        ctx().nodes.add([agent: agent, workspace: ws])
+        overlays.add([WORKSPACE: ws.path, NODE_NAME: agent] + (agentEnv[agent] ?: [:]))
         try {
             return body.call()
         } finally {
+            overlays.remove(overlays.size() - 1)
+            ctx().nodes.remove(ctx().nodes.size() - 1)
             nodeLabels.remove(nodeLabels.size() - 1)
+            busyWorkspaces.remove(ws.path)
         }
+    }
+
+    private File allocateWorkspace(File base) {
+        for (int i = 1; ; i++) {
+            File ws = i == 1 ? base : new File("${base.path}@${i}")
+            if (busyWorkspaces.add(ws.path)) {
+                ws.mkdirs()
+                return ws
+            }
+        }
+    }
+
+    /** The repository `checkout` copies into a workspace: by default what the test put into `workspace`. */
+    File repository
+
+    /** Copies the repository (without .mlci/) into DIR, as a checkout of the job's SCM would. */
+    void checkoutInto(File dir) {
+        File source = (repository ?: workspace).canonicalFile
+        if (source == dir.canonicalFile) {
+            return
+        }
+        source.eachFileRecurse(groovy.io.FileType.FILES) { File f ->
+            String rel = source.toPath().relativize(f.toPath()).toString()
+            if (!rel.startsWith('.mlci/') && !rel.startsWith('.mlci')) {
+                File target = new File(dir, rel)
+                target.parentFile.mkdirs()
+                target.bytes = f.bytes
+            }
+        }
+    }
+
+    /** An absolute path on another agent than the current one named in TEXT or ENV, or null. */
+    String foreignPath(String text, Map<String, String> env) {
+        String prefix = workspace.path + '@agents/'
+        String here = currentAgent()
+        for (String value : [text] + env.values()) {
+            int at = value == null ? -1 : value.indexOf(prefix)
+            while (at >= 0) {
+                String rest = value.substring(at + prefix.length())
+                String agent = rest.takeWhile { it.toString() != '/' }
+                if (agent != here) {
+                    return value.substring(at).takeWhile { !(it.toString() in [' ', '"', "'", ':', '\n']) }
+                }
+                at = value.indexOf(prefix, at + 1)
+            }
+        }
+        return null
     }
 
     Object step_stage(String name, Closure body) {
@@ -421,29 +623,45 @@ class PipelineHarness {
         }
     }
 
-    Object step_parallel(Map branches) {
-        Map results = [:]
-        Throwable first = null
+    /** Runs the branches at the same time, each in a thread with a copy of the context; the first failure is rethrown. */
+    Object step_parallel(Map branches) { concurrently(branches, true) }
+
+    private Map concurrently(Map branches, boolean branchNameInStagePath) {
+        Map results = Collections.synchronizedMap([:])
+        List<Throwable> failures = Collections.synchronizedList([])
+        BuildContext parent = ctx()
+        List<Thread> threads = []
         branches.each { String name, Object body ->
             if (name == 'failFast') {
                 return
             }
-            stagePath.add(name)
-            try {
-                results[name] = ((Closure) body).call()
-            } catch (Throwable t) {
-                first = first ?: t
-            } finally {
-                stagePath.remove(stagePath.size() - 1)
+            BuildContext child = parent.copy()
+            if (branchNameInStagePath) {
+                child.stagePath.add(name)
             }
+            threads.add(Thread.start {
+                context.set(child)
+                try {
+                    results[name] = ((Closure) body).call()
+                } catch (Throwable t) {
+                    failures.add(t)
+                } finally {
+                    context.remove()
+                }
+            })
         }
-        if (first != null) {
-            throw first
+        threads*.join()
+        if (failures) {
+            throw failures[0]
         }
         return results
     }
 
-    void step_checkout(Object scm) { }
+    /** Checks out the job's SCM (the workspace already holds the repository) and returns git's SCM variables. */
+    Map step_checkout(Object scm) {
+        checkoutInto(currentDir())
+        return new LinkedHashMap(scmVars)
+    }
 
     void step_script(Closure body) { body.call() }
 
@@ -542,12 +760,13 @@ class PipelineHarness {
     List step_archiveArtifacts(String pattern) { step_archiveArtifacts([artifacts: pattern]) }
 
     List step_archiveArtifacts(Map args) {
-        List<File> files = glob(args.artifacts.toString(), workspace)
+        File base = currentWorkspace()
+        List<File> files = glob(args.artifacts.toString(), base)
         if (!files && !args.allowEmptyArchive) {
             throw new AbortException("No artifacts found that match the file pattern \"${args.artifacts}\"")
         }
         files.each { File f ->
-            File target = new File(artifacts, workspace.toPath().relativize(f.toPath()).toString())
+            File target = new File(artifacts, base.toPath().relativize(f.toPath()).toString())
             target.parentFile.mkdirs()
             target.bytes = f.bytes
         }
@@ -556,7 +775,7 @@ class PipelineHarness {
 
     void step_publishHTML(Map args) {
         Map target = args.target ?: args
-        File report = new File(new File(workspace, target.reportDir.toString()), target.reportFiles.toString())
+        File report = new File(new File(currentWorkspace(), target.reportDir.toString()), target.reportFiles.toString())
         if (!report.exists() && !target.allowMissing) {
             throw new AbortException("Specified HTML directory '${target.reportDir}' does not exist or has no ${target.reportFiles}")
         }
@@ -621,8 +840,15 @@ class PipelineHarness {
     // ---- declarative pipelines ------------------------------------------------------------------
 
     void step_pipeline(Closure body) {
+        // the build's parameters are the job's at queue time; then Declarative merges what the Jenkinsfile declares
+        job?.parameters?.each { Map p ->
+            if (!params.containsKey(p.name)) {
+                params[p.name] = p.defaultValue
+            }
+        }
         DeclarativeDsl pipeline = (DeclarativeDsl) DeclarativeDsl.collect(body, new DeclarativeDsl(name: 'pipeline'))
         pipelineDefinition = pipeline
+        job?.declare(pipeline.triggers, pipeline.parameters, pipeline.options)
         Script rootScript = rootOf(body)
         pipeline.parameters.each { Map p ->
             if (!params.containsKey(p.name)) {
@@ -667,8 +893,12 @@ class PipelineHarness {
             return body.call()
         }
         return step_node(agent.label ?: '') {
+            if (inlineJob) {
+                return body.call()
+            }
             record('checkout', [[automatic: true]] as Object[])
-            body.call()
+            checkoutInto(currentWorkspace())
+            return withOverlay(new LinkedHashMap(scmVars)) { body.call() }
         }
     }
 
@@ -701,7 +931,9 @@ class PipelineHarness {
                         } else if (stage.stages) {
                             runStages(stage.stages, rootScript)
                         } else if (stage.parallelStages) {
-                            stage.parallelStages.each { DeclarativeDsl branch -> runStage(branch, rootScript) }
+                            concurrently(stage.parallelStages.collectEntries { DeclarativeDsl branch ->
+                                [(branch.name): { runStage(branch, rootScript) }]
+                            }, false)
                         }
                     } catch (Throwable t) {
                         recordFailure(t)

@@ -7,8 +7,12 @@ import org.junit.runner.notification.RunListener
 
 /**
  * Runs the Groovy step tests (tests/groovy/*Test.groovy, JUnit 4) and ends with a pytest-like line
- * `N passed, N failed`; exits non-zero on any failure. Arguments: test files, optionally `File#method`.
+ * `N passed, N failed, N skipped`; exits non-zero on any failure. Arguments: test files, optionally
+ * `File#method`. A test skips (a JUnit assumption) only for a missing part (Docker, the registry,
+ * moto, the test venv), naming it; with MLCI_REQUIRE_SERVICES=1 (`make test`, CI) such a skip is a
+ * failure that names the part.
  */
+boolean requireServices = System.getenv('MLCI_REQUIRE_SERVICES') == '1'
 GroovyClassLoader loader = new GroovyClassLoader(this.class.classLoader)
 String here = new File(getClass().protectionDomain.codeSource.location.path).parentFile.parent
 [here + '/harness', here + '/stubs', here + '/../../src'].each { loader.addClasspath(new File(it).canonicalPath) }
@@ -28,6 +32,7 @@ files.each { File f ->
     JUnitCore core = new JUnitCore()
     Set<String> failedTests = [] as Set
     Set<String> skippedTests = [] as Set
+    Set<String> missingParts = [] as Set
     core.addListener(new RunListener() {
         void testFailure(Failure failure) {
             failedTests.add(failure.description.displayName)
@@ -36,31 +41,36 @@ files.each { File f ->
         }
 
         void testAssumptionFailure(Failure failure) {
-            // An assumption not met (a service the test needs is absent): skipped with the reason, as pytest.skip.
+            // An assumption not met (a part the test needs is absent): skipped with the reason, as pytest.skip;
+            // a failure naming the part when the run requires every part.
+            if (requireServices) {
+                missingParts.add(failure.description.displayName)
+                failures.add("${failure.description.displayName}\n    missing part (MLCI_REQUIRE_SERVICES=1): ${failure.message}")
+                println "${testClass.simpleName}::${failure.description.methodName ?: '*'} FAILED (missing part: ${failure.message})"
+                return
+            }
             skippedTests.add(failure.description.displayName)
             println "${testClass.simpleName}::${failure.description.methodName ?: '*'} SKIPPED (${failure.message})"
         }
 
         void testFinished(Description d) {
-            if (!skippedTests.contains(d.displayName)) {
+            if (!skippedTests.contains(d.displayName) && !missingParts.contains(d.displayName)) {
                 String mark = failedTests.contains(d.displayName) ? 'FAILED' : 'PASSED'
                 println "${testClass.simpleName}::${d.methodName} ${mark}"
             }
         }
     })
     Result result = core.run(request)
+    int tests = testClass.methods.count { it.isAnnotationPresent(org.junit.Test) } as int
     int skippedRuns = skippedTests.count { it != testClass.name } as int
-    failed += result.failureCount
-    boolean wholeClass = skippedTests.contains(testClass.name)
-    skipped += wholeClass ? testClass.methods.count { it.isAnnotationPresent(org.junit.Test) } as int : skippedRuns
-    passed += result.runCount - result.failureCount - skippedRuns
+    int missingRuns = missingParts.count { it != testClass.name } as int
+    failed += result.failureCount + (missingParts.contains(testClass.name) ? tests : missingRuns)
+    skipped += skippedTests.contains(testClass.name) ? tests : skippedRuns
+    passed += Math.max(0, result.runCount - result.failureCount - skippedRuns - missingRuns)
 }
 if (failures) {
     println '\n=================================== FAILURES ==================================='
     failures.each { println it; println '' }
 }
-if (skipped) {
-    println "groovy tests skipped: ${skipped} (reasons above)"
-}
-println "groovy tests: ${passed} passed, ${failed} failed"
+println "groovy tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 System.exit(failed || (passed == 0) ? 1 : 0)

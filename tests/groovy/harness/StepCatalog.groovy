@@ -1,6 +1,6 @@
 /**
  * What the library's steps are, read from vars/: each step's name, its help file and its defaults
- * (the literal map of its one-line `Defaults.merge('step', [...], args)`), plus the smallest valid
+ * (the literal map of its one-line `Defaults.merge(this, 'step', [...], args)`), plus the smallest valid
  * arguments for a call. The conventions test runs every step from here, so a new step is covered
  * the moment its file exists (mlciCheck too, once the code-checks work lands it).
  */
@@ -27,9 +27,9 @@ class StepCatalog {
     /** The defaults map literal of the step's single Defaults.merge call, evaluated. */
     static Map defaults(String step) {
         String text = source(step)
-        String start = "Defaults.merge('${step}', "
+        String start = "Defaults.merge(this, '${step}', "
         int from = text.indexOf(start)
-        assert from >= 0: "${step}: no one-line `Defaults.merge('${step}', [...], args)`"
+        assert from >= 0: "${step}: no one-line `Defaults.merge(this, '${step}', [...], args)`"
         int to = text.indexOf('], args)', from)
         assert text.indexOf(start, from + 1) < 0: "${step}: merges defaults more than once"
         return (Map) new GroovyShell().evaluate(text.substring(from + start.length(), to + 1))

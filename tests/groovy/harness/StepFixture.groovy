@@ -3,7 +3,7 @@ import groovy.json.JsonOutput
 /**
  * A harness for one test: a fresh temporary workspace, the fake `mlci` (tests/groovy/fake-bin) first on
  * PATH recording every call, and a plan saying how it answers. `realMlci()` puts the real CLI
- * (python3 -m mlci from this checkout) on PATH instead.
+ * (this checkout's mlci, run by its test venv's Python) on PATH instead.
  */
 class StepFixture {
     static final File ROOT = new File(System.getenv('MLCI_REPO_ROOT') ?: '.').canonicalFile
@@ -28,7 +28,7 @@ class StepFixture {
         to.deleteDir()
         to.mkdirs()
         new File(to, 'rc').text = "${answer.rc ?: 0}\n"
-        Object stdout = answer.containsKey('stdout') ? answer.stdout : [:]
+        Object stdout = answer.containsKey('stdout') ? answer.stdout : [failures: []]
         new File(to, 'stdout').setText(stdout instanceof String ? stdout : JsonOutput.toJson(stdout), 'UTF-8')
         if (answer.stderr) {
             new File(to, 'stderr').setText(answer.stderr + '\n', 'UTF-8')
@@ -41,12 +41,22 @@ class StepFixture {
         return this
     }
 
-    /** The real CLI of this checkout first on PATH, as `mlci`. */
+    /**
+     * The Python that has mlci's dependencies: the checkout's test venv (`make install-test` makes .venv),
+     * never a bare `python3` from PATH, which on a fresh machine has no third-party packages.
+     */
+    static String projectPython() {
+        File venv = new File(ROOT, '.venv/bin/python')
+        org.junit.Assume.assumeTrue('needs the test venv (.venv, made by `make install-test`)'.toString(), venv.canExecute())
+        return venv.path
+    }
+
+    /** The real CLI of this checkout first on PATH, as `mlci` (run by the checkout's test venv). */
     StepFixture realMlci() {
         File bin = new File(dir, 'real-bin')
         bin.mkdirs()
         File mlci = new File(bin, 'mlci')
-        mlci.text = "#!/bin/sh\nPYTHONPATH='${ROOT.path}/python' exec python3 -m mlci \"\$@\"\n"
+        mlci.text = "#!/bin/sh\nPYTHONPATH='${ROOT.path}/python' exec '${projectPython()}' -m mlci \"\$@\"\n"
         mlci.setExecutable(true)
         h.globalEnv.PATH = "${bin.path}:${System.getenv('PATH')}".toString()
         return this
@@ -61,5 +71,25 @@ class StepFixture {
         return calls[0].argv
     }
 
-    void cleanup() { dir.deleteDir() }
+    /** Deletes the fixture's directory; a symbolic link is removed, never followed (Groovy's deleteDir follows them). */
+    void cleanup() { deleteTree(dir) }
+
+    static void deleteTree(File top) {
+        if (!top.exists()) {
+            return
+        }
+        java.nio.file.Files.walkFileTree(top.toPath(), new java.nio.file.SimpleFileVisitor<java.nio.file.Path>() {
+            @Override
+            java.nio.file.FileVisitResult visitFile(java.nio.file.Path file, java.nio.file.attribute.BasicFileAttributes attrs) {
+                java.nio.file.Files.delete(file)
+                return java.nio.file.FileVisitResult.CONTINUE
+            }
+
+            @Override
+            java.nio.file.FileVisitResult postVisitDirectory(java.nio.file.Path d, IOException e) {
+                java.nio.file.Files.delete(d)
+                return java.nio.file.FileVisitResult.CONTINUE
+            }
+        })
+    }
 }

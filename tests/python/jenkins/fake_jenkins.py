@@ -26,6 +26,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.etree import ElementTree as ET
 
+DECLARATIVE_TRACKER = "org.jenkinsci.plugins.pipeline.modeldefinition.actions.DeclarativeJobPropertyTrackerAction"
+TRIGGERS_PROPERTY = "org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty"
+
 ROOT_CLASSES = {
     "flow-definition": ("org.jenkinsci.plugins.workflow.job.WorkflowJob", "workflow-job@1436.vfa_244484591f"),
     "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject": (
@@ -118,6 +121,9 @@ class FakeJenkins:
     def __init__(self, users: dict[str, str] | None = None, read_only: set[str] | None = None):
         self.users = users or {"alice": "alice-token-1", "bob": "bob-token-2", "carol": "carol-token-3"}
         self.read_only = read_only or {"carol"}
+        # Overall/Administer can always approve an input; Job/Cancel can always abort one (pipeline-input-step)
+        self.admins: set[str] = set()
+        self.job_cancel: set[str] = set()
         self.lock = threading.RLock()
         self.items: dict[str, dict[str, Any]] = {}        # full name -> {"xml": str, "root": tag}
         self.builds: dict[str, dict[int, Build]] = {}
@@ -130,6 +136,9 @@ class FakeJenkins:
         self.fail_next: list[int] = []                          # status codes to answer next
         self.csrf = True                                        # False: no crumb issuer (404)
         self.wfapi = True                                       # False: no Stage View plugin
+        # path -> (status, body, content type): answered instead of Jenkins' own answer (a proxy's
+        # login page, a truncated or foreign JSON body); a status 302 body is the Location
+        self.overrides: dict[str, tuple[int, str, str]] = {}
         self.server: ThreadingHTTPServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -158,6 +167,7 @@ class FakeJenkins:
         with self.lock:
             self.items.clear(); self.builds.clear(); self.queue.clear(); self.plans.clear()
             self.approvals.clear(); self.requests.clear(); self.fail_next.clear()
+            self.admins.clear(); self.job_cancel.clear(); self.overrides.clear()
             self.csrf = True
             self.wfapi = True
 
@@ -193,6 +203,76 @@ class FakeJenkins:
         with self.lock:
             self.items[name] = {"xml": text, "root": root.tag, "class": cls}
             self.builds.setdefault(name, {})
+
+    def declarative_build(self, name: str, triggers: dict[str, str], parameters: list[ET.Element],
+                          properties: list[ET.Element]) -> None:
+        """A build of a Declarative Jenkinsfile: its triggers (class -> cron spec), parameters and properties
+        (options) merged into the job's config the way pipeline-model-definition's
+        Utils.updateJobProperties does, with the tracker action (what it declared) kept in <actions>.
+        A trigger or property class declared by the previous build's Jenkinsfile is replaced (or removed);
+        one set outside the Jenkinsfile is kept; declared parameters come first, then the job's others that
+        no Jenkinsfile declared."""
+        root = self.config_of(name)
+        props = root.find("properties")
+        actions = root.find("actions")
+        if actions is None:
+            actions = ET.Element("actions")
+            root.insert(0, actions)
+        tracker = actions.find(DECLARATIVE_TRACKER)
+        previous: dict[str, set] = {kind: set() for kind in ("triggers", "parameters", "jobProperties")}
+        if tracker is not None:
+            for kind in previous:
+                holder = tracker.find(kind)
+                previous[kind] = {e.text for e in holder} if holder is not None else set()
+        # triggers: a set keyed by class, existing first (a TreeSet keeps the element it already has)
+        trig_prop = props.find(TRIGGERS_PROPERTY)
+        existing = {t.tag: t for t in (trig_prop.find("triggers") if trig_prop is not None else [])}
+        merged = {tag: t for tag, t in existing.items() if tag not in previous["triggers"]}
+        for tag, spec in triggers.items():
+            if tag not in merged:
+                el = ET.Element(tag)
+                ET.SubElement(el, "spec").text = spec
+                merged[tag] = el
+        if [ET.tostring(t) for t in merged.values()] != [ET.tostring(t) for t in existing.values()]:
+            if trig_prop is not None:
+                props.remove(trig_prop)
+            if merged:
+                trig_prop = ET.SubElement(props, TRIGGERS_PROPERTY)
+                ET.SubElement(trig_prop, "triggers").extend(merged.values())
+        # parameters: declared first, then the job's that no Jenkinsfile declared; replaced when different
+        param_prop = props.find("hudson.model.ParametersDefinitionProperty")
+        existing_params = list(param_prop.find("parameterDefinitions")) if param_prop is not None else []
+        declared = {p.findtext("name") for p in parameters}
+        to_apply = list(parameters) + [p for p in existing_params if p.findtext("name") not in declared
+                                       and p.findtext("name") not in previous["parameters"]]
+        if [ET.tostring(p) for p in to_apply] != [ET.tostring(p) for p in existing_params]:
+            if param_prop is not None:
+                props.remove(param_prop)
+            if to_apply:
+                param_prop = ET.SubElement(props, "hudson.model.ParametersDefinitionProperty")
+                ET.SubElement(param_prop, "parameterDefinitions").extend(to_apply)
+        # other properties: a declared class replaces the job's when it differs; a class the previous build
+        # declared and this one does not is removed
+        declared_props = {p.tag for p in properties}
+        for el in list(props):
+            if el.tag in previous["jobProperties"] and el.tag not in declared_props:
+                props.remove(el)
+        for prop in properties:
+            current = props.find(prop.tag)
+            if current is None or ET.tostring(current) != ET.tostring(prop):
+                if current is not None:
+                    props.remove(current)
+                props.append(prop)
+        if tracker is not None:
+            actions.remove(tracker)
+        tracker = ET.SubElement(actions, DECLARATIVE_TRACKER)
+        for kind, names in (("jobProperties", declared_props), ("triggers", set(triggers)),
+                            ("parameters", declared), ("options", set())):
+            holder = ET.SubElement(tracker, kind)
+            for n in sorted(names):
+                ET.SubElement(holder, "string").text = n
+        with self.lock:
+            self.items[name]["xml"] = "<?xml version='1.1' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode")
 
     def config_of(self, name: str) -> ET.Element:
         return ET.fromstring(self.items[name]["xml"].split("\n", 1)[1])
@@ -295,6 +375,12 @@ class _Handler(BaseHTTPRequestHandler):
             if fake.fail_next:
                 code = fake.fail_next.pop(0)
                 return self._error(code, "Service Unavailable" if code == 503 else "Server Error")
+            override = fake.overrides.get(url.path)
+        if override is not None:
+            code, text, ctype = override
+            if code in (301, 302, 303, 307):
+                return self._send(code, "", headers={"Location": text})
+            return self._send(code, text, ctype)
         if not ok:
             return self._send(401, "Invalid password/token for user", headers={"WWW-Authenticate": 'Basic realm="Jenkins"'})
         if user is None:
@@ -498,9 +584,14 @@ class _Handler(BaseHTTPRequestHandler):
             inp = build.plan.input
             if not inp or build.input_state != "pending" or unquote(m.group(1)) != inp.id:
                 raise _NotFound()
-            if inp.submitter and user not in inp.submitter:
-                return self._error(400, f"You need to be {', '.join(inp.submitter)} to submit this.")
             action = m.group(2)
+            may_submit = not inp.submitter or user in inp.submitter or user in fake.admins
+            may_cancel = user in fake.job_cancel or user in fake.admins
+            if action == "abort" and not (may_submit or may_cancel):
+                return self._error(400, f"You need to be '{','.join(inp.submitter or [])}' (or have Job/Cancel permissions) "
+                                        "to cancel this.")
+            if action != "abort" and not may_submit:
+                return self._error(400, f"You need to be {','.join(inp.submitter or [])} to submit this.")
             if action == "abort":
                 build.input_state = "aborted"
                 build.result = "ABORTED"

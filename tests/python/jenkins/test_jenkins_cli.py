@@ -45,6 +45,9 @@ def jenv(jenkins):
             "MLCI_JENKINS_POLL": "0.01"}
 
 
+REPO = "https://git.example.internal/ml/bc.git"
+
+
 def write_config(tmp_path: Path, jenkins_yaml: str = "", name: str = "breast-cancer") -> Path:
     cfg = tmp_path / "mlci.yaml"
     cfg.write_text(textwrap.dedent(f"""\
@@ -71,67 +74,124 @@ def run(mlci, jenv, tmp_path):
 # -- apply -------------------------------------------------------------------------------------
 
 def test_apply_creates_folder_branch_and_nightly_jobs(run, jenkins, tmp_path):
-    cfg = write_config(tmp_path, """\
-        promote: {approvers: [ml-leads, carol]}
+    cfg = write_config(tmp_path, f"""\
+        promote: {{approvers: [ml-leads, carol]}}
         jenkins:
           folder: team
-          library: {name: mlci, version: v1.2}
-          agents: {label: linux, gpu_label: gpu}
-          credentials: {store: s3-keys}
-          parameters: {DATA_DATE: ""}
+          scm: {{url: '{REPO}'}}
+          library: {{name: mlci, version: v1.2}}
+          parameters: {{DATA_DATE: ""}}
         """)
     r = run("apply", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
     assert "created folder `team`" in r.stdout
-    assert "created pipeline `team/breast-cancer`" in r.stdout
+    assert "created multibranch `team/breast-cancer`" in r.stdout
     assert "created pipeline `team/breast-cancer-nightly`" in r.stdout
     assert f"{jenkins.url}job/team/job/breast-cancer-nightly/" in r.stdout
 
     assert "Folder" in jenkins.items["team"]["class"]
     branch = jenkins.config_of("team/breast-cancer")
-    script = branch.findtext("definition/script")
-    assert "@Library('mlci@v1.2') _" in script
-    assert ("mlciPipeline(config: 'mlci.yaml', agentLabel: 'linux', gpuLabel: 'gpu', "
-            "approvers: ['ml-leads', 'carol'], storeCredentialsId: 's3-keys')") in script
+    assert branch.findtext(".//jenkins.branch.BranchSource/source/remote") == REPO
     assert branch.find(".//hudson.triggers.TimerTrigger") is None
 
     nightly = jenkins.config_of("team/breast-cancer-nightly")
     assert nightly.findtext(".//hudson.triggers.TimerTrigger/spec") == "H 2 * * *"
+    assert nightly.find("definition").get("class").endswith("CpsScmFlowDefinition")
+    assert nightly.find(".//org.jenkinsci.plugins.workflow.job.properties.DisableConcurrentBuildsJobProperty") is None
     params = {p["name"]: p for p in jenkins.job_parameters("team/breast-cancer-nightly")}
     assert params["FORCE_RETRAIN"]["type"] == "BooleanParameterDefinition"
     assert params["FORCE_RETRAIN"]["defaultParameterValue"]["value"] is False
+    # the schedule also as a parameter: mlciPipeline declares that timer, so Declarative keeps it
+    assert params["MLCI_NIGHTLY_CRON"]["defaultParameterValue"]["value"] == "H 2 * * *"
     assert params["DATA_DATE"]["type"] == "StringParameterDefinition"
-    # the nightly run keeps its schedule through mlciPipeline's own `triggers` directive too
-    assert nightly.findtext("definition/script") == script.replace(
-        "storeCredentialsId: 's3-keys')", "storeCredentialsId: 's3-keys', nightly: true, cron: 'H 2 * * *')")
     assert "WARNING" not in r.stderr
     # created inside the folder with createItem (folder URL path)
     assert "/job/team/createItem" in jenkins.posts()
 
 
-def test_apply_twice_changes_nothing(run, jenkins, tmp_path):
+def test_apply_refuses_jobs_without_a_repository_before_contacting_jenkins(run, jenkins, tmp_path):
+    # issue 20, defect 1: an inline-script job has no `scm`: `checkout scm` fails, no stage gets mlci.yaml
     cfg = write_config(tmp_path, "jenkins: {folder: team}\n")
     r = run("apply", "-c", str(cfg))
+    assert r.returncode == 2
+    assert "jenkins.scm.url is required" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert jenkins.requests == [] and jenkins.items == {}
+
+
+def _mlci_pipeline_build(jenkins, name: str) -> None:
+    """A build of the repository's Jenkinsfile `mlciPipeline(...)` (nightly: false, as on every branch):
+    what its Declarative options, triggers and parameters do to the job (vars/mlciPipeline.groovy)."""
+    from xml.etree import ElementTree as ET
+
+    cron = next((p["defaultParameterValue"]["value"] for p in jenkins.job_parameters(name)
+                 if p["name"] == "MLCI_NIGHTLY_CRON"), "")
+    force = ET.fromstring("<hudson.model.BooleanParameterDefinition><name>FORCE_RETRAIN</name><description>Retrain "
+                          "even when data, code and configuration are unchanged</description><defaultValue>false"
+                          "</defaultValue></hudson.model.BooleanParameterDefinition>")
+    discarder = ET.fromstring("<jenkins.model.BuildDiscarderProperty><strategy class=\"hudson.tasks.LogRotator\">"
+                              "<daysToKeep>-1</daysToKeep><numToKeep>30</numToKeep><artifactDaysToKeep>-1"
+                              "</artifactDaysToKeep><artifactNumToKeep>-1</artifactNumToKeep></strategy>"
+                              "</jenkins.model.BuildDiscarderProperty>")
+    jenkins.declarative_build(name, {"hudson.triggers.TimerTrigger": cron}, [force], [discarder])
+
+
+def test_builds_keep_the_nightly_schedule_and_apply_converges(run, jenkins, tmp_path):
+    # issue 20, defect 6: Declarative's merge of job properties against what apply configured
+    cfg = write_config(tmp_path, f"jenkins: {{folder: team, scm: {{url: '{REPO}'}}, parameters: {{DATA_DATE: ''}}}}\n")
+    assert run("apply", "-c", str(cfg)).returncode == 0
+    for _ in range(3):
+        _mlci_pipeline_build(jenkins, "team/breast-cancer-nightly")
+        nightly = jenkins.config_of("team/breast-cancer-nightly")
+        assert nightly.findtext(".//hudson.triggers.TimerTrigger/spec") == "H 2 * * *"
+    assert {p["name"] for p in jenkins.job_parameters("team/breast-cancer-nightly")} == {
+        "FORCE_RETRAIN", "MLCI_NIGHTLY_CRON", "DATA_DATE"}
+    for _ in range(2):
+        jenkins.requests.clear()
+        r = run("apply", "-c", str(cfg))
+        assert r.returncode == 0, r.stderr
+        assert "unchanged pipeline `team/breast-cancer-nightly`" in r.stdout
+        assert "unchanged multibranch `team/breast-cancer`" in r.stdout
+        assert not [p for p in jenkins.posts() if "crumb" not in p]
+
+
+def test_an_update_after_builds_keeps_declaratives_tracker(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, f"jenkins: {{folder: team, scm: {{url: '{REPO}'}}}}\n")
+    assert run("apply", "-c", str(cfg)).returncode == 0
+    _mlci_pipeline_build(jenkins, "team/breast-cancer-nightly")
+    write_config(tmp_path, f"jenkins: {{folder: team, cron: 'H 4 * * *', scm: {{url: '{REPO}'}}}}\n")
+    r = run("apply", "-c", str(cfg))
+    assert "updated pipeline `team/breast-cancer-nightly`" in r.stdout
+    nightly = jenkins.config_of("team/breast-cancer-nightly")
+    assert nightly.find("actions/org.jenkinsci.plugins.pipeline.modeldefinition.actions."
+                        "DeclarativeJobPropertyTrackerAction") is not None
+    _mlci_pipeline_build(jenkins, "team/breast-cancer-nightly")
+    _mlci_pipeline_build(jenkins, "team/breast-cancer-nightly")
+    assert jenkins.config_of("team/breast-cancer-nightly").findtext(".//hudson.triggers.TimerTrigger/spec") == "H 4 * * *"
+
+
+def test_apply_twice_changes_nothing(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, f"jenkins: {{folder: team, scm: {{url: '{REPO}'}}}}\n")
+    r = run("apply", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
-    assert "promote.approvers is empty: mlciPipeline needs approvers" in r.stderr
     jenkins.requests.clear()
     r = run("apply", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
-    assert "unchanged pipeline `team/breast-cancer`" in r.stdout
+    assert "unchanged multibranch `team/breast-cancer`" in r.stdout
     assert "unchanged pipeline `team/breast-cancer-nightly`" in r.stdout
     assert not [p for p in jenkins.posts() if "crumb" not in p]
 
 
 def test_dry_run_shows_diff_and_changes_nothing(run, jenkins, tmp_path):
-    cfg = write_config(tmp_path, "jenkins: {folder: team}\n")
+    cfg = write_config(tmp_path, f"jenkins: {{folder: team, scm: {{url: '{REPO}'}}}}\n")
     assert run("apply", "-c", str(cfg)).returncode == 0
     before = dict(jenkins.items)
-    write_config(tmp_path, "jenkins: {folder: team, cron: 'H 4 * * 1-5'}\n")
+    write_config(tmp_path, f"jenkins: {{folder: team, cron: 'H 4 * * 1-5', scm: {{url: '{REPO}'}}}}\n")
     jenkins.requests.clear()
     r = run("apply", "-c", str(cfg), "--dry-run")
     assert r.returncode == 0, r.stderr
     assert "would update pipeline `team/breast-cancer-nightly`" in r.stderr
-    assert "unchanged pipeline `team/breast-cancer`" in r.stderr
+    assert "unchanged multibranch `team/breast-cancer`" in r.stderr
     assert "--- team/breast-cancer-nightly/config.xml (Jenkins)" in r.stdout
     assert "+++ team/breast-cancer-nightly/config.xml (mlci.yaml)" in r.stdout
     assert "-          <spec>H 2 * * *</spec>" in r.stdout
@@ -142,11 +202,11 @@ def test_dry_run_shows_diff_and_changes_nothing(run, jenkins, tmp_path):
 
 
 def test_dry_run_of_new_jobs_diffs_against_nothing(run, jenkins, tmp_path):
-    cfg = write_config(tmp_path, "jenkins: {nightly: false}\n")
+    cfg = write_config(tmp_path, f"jenkins: {{nightly: false, scm: {{url: '{REPO}'}}}}\n")
     r = run("apply", "-c", str(cfg), "--dry-run")
     assert r.returncode == 0, r.stderr
-    assert "would create pipeline `breast-cancer`" in r.stderr
-    assert "--- /dev/null" in r.stdout and "+    <script>" in r.stdout
+    assert "would create multibranch `breast-cancer`" in r.stderr
+    assert "--- /dev/null" in r.stdout and f"<remote>{REPO}</remote>" in r.stdout
     assert jenkins.items == {}
 
 
@@ -173,16 +233,16 @@ def test_apply_multibranch_with_repository_and_folder_library(run, jenkins, tmp_
     assert nightly.findtext(".//hudson.plugins.git.BranchSpec/name") == "*/release"
 
 
-def test_values_are_escaped_for_groovy_and_xml(run, jenkins, tmp_path):
+def test_values_are_escaped_for_xml(run, jenkins, tmp_path):
     cfg = write_config(tmp_path, """\
         jenkins:
-          nightly: false
-          pipeline_args: {note: "it's </script> $(rm -rf /) ${env.X}"}
+          scm: {url: "https://git.example.internal/a&b/<x>.git", branch: "it's"}
         """)
     r = run("apply", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
-    script = jenkins.config_of("breast-cancer").findtext("definition/script")
-    assert "note: 'it\\'s </script> $(rm -rf /) ${env.X}'" in script
+    assert jenkins.config_of("breast-cancer-nightly").findtext(".//userRemoteConfigs//url") == (
+        "https://git.example.internal/a&b/<x>.git")
+    assert jenkins.config_of("breast-cancer-nightly").findtext(".//hudson.plugins.git.BranchSpec/name") == "*/it's"
 
 
 def test_apply_config_error_names_field(run, tmp_path):
@@ -299,7 +359,7 @@ def test_wrong_token_is_an_auth_error(run, jenkins):
 
 
 def test_user_without_permission(run, jenkins, tmp_path):
-    cfg = write_config(tmp_path, "jenkins: {nightly: false}\n")
+    cfg = write_config(tmp_path, f"jenkins: {{nightly: false, scm: {{url: '{REPO}'}}}}\n")
     r = run("apply", "-c", str(cfg), env={"JENKINS_USER": "carol", "JENKINS_TOKEN": "carol-token-3"})
     assert r.returncode == 2
     assert "user `carol` is not allowed to POST createItem (HTTP 403)" in r.stderr
@@ -371,7 +431,7 @@ def test_missing_url(run, tmp_path):
 
 
 def test_url_from_config_when_env_unset(run, jenkins, tmp_path):
-    cfg = write_config(tmp_path, f"jenkins: {{url: '{jenkins.url}'}}\n")
+    cfg = write_config(tmp_path, f"jenkins: {{url: '{jenkins.url}', scm: {{url: '{REPO}'}}}}\n")
     jenkins.add_pipeline("m")
     r = run("pending", "m", "-c", str(cfg), env={"JENKINS_URL": ""})
     assert r.returncode == 0, r.stderr
@@ -450,6 +510,31 @@ def test_approve_by_someone_not_in_submitter(run, jenkins):
     assert jenkins.approvals[0]["user"] == "bob"
 
 
+def test_an_administrator_can_always_approve_and_job_cancel_can_abort(run, jenkins):
+    # pipeline-input-step: Overall/Administer settles any input; Job/Cancel may abort any input
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan(submitter=["bob"]))
+    _pause(jenkins, "m")
+    jenkins.admins.add("alice")
+    r = run("approve", "m", "1", "--reason", "admin")
+    assert r.returncode == 0, r.stderr
+    assert jenkins.approvals[0]["user"] == "alice"
+
+
+def test_job_cancel_can_abort_an_input_it_cannot_approve(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan(submitter=["bob"]))
+    _pause(jenkins, "m")
+    r = run("abort", "m", "1")
+    assert r.returncode == 2
+    assert "You need to be 'bob' (or have Job/Cancel permissions) to cancel this." in r.stderr
+    jenkins.job_cancel.add("alice")
+    r = run("abort", "m", "1")
+    assert r.returncode == 0, r.stderr
+    assert jenkins.approvals[0] == {"job": "m", "build": 1, "input": "Promote", "user": "alice", "action": "abort",
+                                    "values": {}}
+
+
 def test_approve_without_reason_parameter_refuses_to_drop_reason(run, jenkins):
     jenkins.add_pipeline("m")
     jenkins.plans["m"] = Plan(input=InputPlan(parameters=[]))
@@ -524,3 +609,51 @@ def test_help_lists_subcommands(mlci):
     assert r.returncode == 0
     for sub in ("apply", "trigger", "pending", "approve", "abort"):
         assert re.search(rf"^\s+{sub}\s", r.stdout, re.M)
+
+
+# -- answers that are not Jenkins' (issue 19): one line, exit 2 or 3, never an internal error ----
+
+LOGIN_PAGE = ("<!DOCTYPE html><html><head><title>Sign in [Jenkins]</title></head><body><form action=\"j_spring_"
+              "security_check\"><input name=\"j_username\"></form></body></html>")
+
+
+def _one_line_failure(r: subprocess.CompletedProcess) -> None:
+    assert r.returncode in (2, 3), (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("body,ctype", [
+    (LOGIN_PAGE, "text/html;charset=utf-8"),
+    ('{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": "m", "proper', "application/json"),
+    ("[1, 2, 3]", "application/json"),
+    ('{"_class": "x", "property": "none", "builds": 7, "lastBuild": "y"}', "application/json"),
+], ids=["login page", "truncated JSON", "a list", "wrong fields"])
+@pytest.mark.parametrize("command", [["trigger", "m", "--param", "FORCE_RETRAIN=true"], ["pending", "m"],
+                                     ["approve", "m", "1", "--reason", "ok"]])
+def test_a_job_answer_that_is_not_jenkins_json_is_one_line(run, jenkins, body, ctype, command):
+    jenkins.add_pipeline("m", [("FORCE_RETRAIN", "Boolean", False)])
+    jenkins.plans["m"] = Plan(input=InputPlan())
+    _pause(jenkins, "m")
+    jenkins.overrides["/job/m/api/json"] = (200, body, ctype)
+    jenkins.overrides["/job/m/1/api/json"] = (200, body, ctype)
+    jenkins.overrides["/job/m/1/wfapi/pendingInputActions"] = (200, body, ctype)
+    _one_line_failure(run(*command, env={"MLCI_RETRIES": "1", "MLCI_RETRY_DELAY": "0.01"}))
+
+
+@pytest.mark.parametrize("body,ctype", [
+    (LOGIN_PAGE, "text/html;charset=utf-8"), ("[]", "application/json"), ('{"crumb": 7}', "application/json"),
+    ('{"crum', "application/json")], ids=["login page", "a list", "wrong fields", "truncated"])
+def test_a_crumb_issuer_redirected_to_a_login_page_is_one_line(run, jenkins, body, ctype):
+    jenkins.add_pipeline("m")
+    jenkins.overrides["/crumbIssuer/api/json"] = (302, f"{jenkins.url}sso/login", "")
+    jenkins.overrides["/sso/login"] = (200, body, ctype)
+    _one_line_failure(run("trigger", "m", env={"MLCI_RETRIES": "1", "MLCI_RETRY_DELAY": "0.01"}))
+
+
+def test_whoami_of_the_wrong_shape_is_one_line(run, jenkins):
+    jenkins.add_pipeline("m")
+    jenkins.plans["m"] = Plan(input=InputPlan())
+    _pause(jenkins, "m")
+    jenkins.overrides["/me/api/json"] = (200, '["alice"]', "application/json")
+    _one_line_failure(run("approve", "m", "1", "--reason", "ok"))

@@ -1,4 +1,4 @@
-"""The pure parts of `mlci jenkins`: job names, Groovy literals, config.xml comparison, settings."""
+"""The pure parts of `mlci jenkins`: job names, config.xml comparison, settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from mlci import config
 from mlci.errors import ConfigError, UsageError
 from mlci.jenkins.client import job_path, message_of, normalize_job_name
-from mlci.jenkins.jobs import groovy_literal, normalize_xml, unified_diff
+from mlci.jenkins.jobs import keep_actions, normalize_xml, unified_diff
 
 
 @pytest.mark.parametrize("given,expected", [
@@ -36,23 +36,31 @@ def test_job_path_quotes_each_part():
     assert job_path("a/b#c") == "job/a/job/b%23c/"
 
 
-@pytest.mark.parametrize("value,literal", [
-    ("plain", "'plain'"),
-    ("it's", "'it\\'s'"),
-    ("${env.SECRET} $(id) \\", "'${env.SECRET} $(id) \\\\'"),
-    ("two\nlines", "'two\\nlines'"),
-    (True, "true"), (None, "null"), (3, "3"),
-])
-def test_groovy_literals_never_interpolate(value, literal):
-    assert groovy_literal(value) == literal
-
-
 def test_normalize_ignores_what_jenkins_adds():
     ours = "<?xml version='1.1' encoding='UTF-8'?>\n<flow-definition>\n  <a>x</a><b></b></flow-definition>"
     theirs = ("<?xml version='1.1' encoding='UTF-8'?>\n<flow-definition plugin=\"workflow-job@1.0\">"
               "<a>x</a>\n\n<b/></flow-definition>")
     assert normalize_xml(ours) == normalize_xml(theirs)
     assert unified_diff("j", theirs, ours.replace(">x<", ">y<")).count("\n-") == 1
+
+
+def test_normalize_ignores_what_a_declarative_build_changes():
+    ours = ("<flow-definition><actions/><properties><b.Prop><x>1</x></b.Prop><a.Params><parameterDefinitions>"
+            "<p><name>A</name></p><p><name>B</name></p></parameterDefinitions></a.Params></properties></flow-definition>")
+    after_build = ("<flow-definition><actions><org.jenkinsci.plugins.pipeline.modeldefinition.actions."
+                   "DeclarativeJobPropertyTrackerAction><triggers/></org.jenkinsci.plugins.pipeline.modeldefinition."
+                   "actions.DeclarativeJobPropertyTrackerAction></actions><properties><a.Params><parameterDefinitions>"
+                   "<p><name>B</name></p><p><name>A</name></p></parameterDefinitions></a.Params><b.Prop><x>1</x>"
+                   "</b.Prop></properties></flow-definition>")
+    assert normalize_xml(ours) == normalize_xml(after_build)
+    assert normalize_xml(ours) != normalize_xml(ours.replace("<x>1</x>", "<x>2</x>"))
+
+
+def test_an_update_keeps_declaratives_tracker():
+    current = "<flow-definition><actions><Tracker><triggers/></Tracker></actions><spec>1</spec></flow-definition>"
+    desired = "<?xml version='1.1' encoding='UTF-8'?>\n<flow-definition><actions/><spec>2</spec></flow-definition>"
+    kept = keep_actions(current, desired)
+    assert "<Tracker><triggers /></Tracker>" in kept and "<spec>2</spec>" in kept
 
 
 def test_message_of_jenkins_error_page():
