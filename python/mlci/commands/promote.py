@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     actor = args.approver or os.environ.get("MLCI_APPROVER") or default_actor()
     new = registry.promote(record["version"], alias, actor=actor, reason=args.reason, force=args.force)
     if args.json:
-        ui.print_json(new)
+        ui.print_json({**new, "failures": []})
     else:
         prev = f" (was v{new['history'][-1]})" if new["history"] else ""
         ui.console().print(f"[green]promote[/]: {args.name}@{alias} -> v{new['version']}{prev}, approved by {actor}")

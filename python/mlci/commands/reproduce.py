@@ -21,7 +21,11 @@ def run(args: argparse.Namespace) -> int:
     with ui.console().status(f"retraining {name}@{ref} from its lineage"):
         out = reproduce(registry.store, name, ref)
     if args.json:
-        ui.print_json(out)
+        from mlci.results import failure
+
+        failures = [] if out["identical"] else [failure("reproduce", f"{out['matching_rows']} of {out['rows']} "
+                                                        "predictions match the registered model's")]
+        ui.print_json({**out, "failures": failures})
     else:
         con = ui.console()
         verdict = "[green]identical[/]" if out["identical"] else "[red]DIFFERENT[/]"

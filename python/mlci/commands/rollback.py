@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     actor = args.approver or os.environ.get("MLCI_APPROVER") or default_actor()
     new = registry.rollback(alias, actor=actor, reason=args.reason)
     if args.json:
-        ui.print_json(new)
+        ui.print_json({**new, "failures": []})
     else:
         ui.console().print(f"[yellow]rollback[/]: {args.name}@{alias} v{before['version']} -> v{new['version']}")
     return 0
