@@ -2,6 +2,7 @@ import org.mlci.Cli
 import org.mlci.Credentials
 import org.mlci.Defaults
 import org.mlci.Shell
+import org.mlci.Warnings
 
 /**
  * `mlci report`: report.html (HTML Publisher), summary.md and JSON archived, the headline in the build
@@ -14,19 +15,19 @@ Map call(Map args = [:]) {
     Map cfg = Defaults.merge(this, 'mlciReport', [config: 'mlci.yaml', output: '.mlci/jenkins/report', reportName: 'mlci report',
         description: true, storeCredentialsId: null, endpoint: null, comment: null], args)
     Map result = [rc: -1, json: [:], message: '']
-    warnOnFailure('could not run mlci report') {
+    Warnings.onFailure(this, 'mlciReport', 'could not run mlci report') {
         result = Credentials.withStore(this, cfg) {
             Cli.run(this, 'mlciReport', Shell.args(['report'], ['--config': cfg.config, '--output': cfg.output]))
         }
     }
-    warnOnFailure('could not publish the report (HTML Publisher)') {
+    Warnings.onFailure(this, 'mlciReport', 'could not publish the report (HTML Publisher)') {
         publishHTML(target: [reportDir: cfg.output, reportFiles: 'report.html', reportName: cfg.reportName,
             keepAll: true, alwaysLinkToLastBuild: true, allowMissing: true])
     }
-    warnOnFailure('could not archive the report') {
+    Warnings.onFailure(this, 'mlciReport', 'could not archive the report') {
         archiveArtifacts(artifacts: "${cfg.output}/**,.mlci/jenkins/mlciReport/**", allowEmptyArchive: true)
     }
-    warnOnFailure('could not publish the report\'s JUnit XML') {
+    Warnings.onFailure(this, 'mlciReport', 'could not publish the report\'s JUnit XML') {
         junit(testResults: "${cfg.output}/*.xml", allowEmptyResults: true, skipMarkingBuildUnstable: true)
     }
     if (cfg.description && result.json.headline && !currentBuild.description) {
@@ -38,7 +39,7 @@ Map call(Map args = [:]) {
     }
     Map out = [written: result.rc == 0] + result.json
     if (cfg.comment && env.CHANGE_ID && result.rc == 0) {
-        warnOnFailure('the pull-request comment was not posted') {
+        Warnings.onFailure(this, 'mlciReport', 'the pull-request comment was not posted') {
             out.comment = comment(cfg)
         }
     }
@@ -60,23 +61,4 @@ Map comment(Map cfg) {
     echo("mlciReport: WARNING: the pull-request comment was not posted (exit ${result.rc}): " +
         "${result.message ?: 'see the log above'}; the build result is unchanged")
     return [:]
-}
-
-/**
- * Runs body; a failure, including a step of a plugin that is not installed (NoSuchMethodError, an Error
- * that `catch (Exception)` misses), becomes a WARNING line. An abort (InterruptedException) and a
- * sandbox rejection (a SecurityException, which an administrator must see to approve) propagate.
- */
-void warnOnFailure(String what, Closure body) {
-    try {
-        body()
-    } catch (InterruptedException aborted) {
-        throw aborted
-    } catch (SecurityException rejected) {
-        throw rejected
-    } catch (NoSuchMethodError missing) {
-        echo("mlciReport: WARNING: ${what}: a plugin is not installed (${missing.message}); the build result is unchanged")
-    } catch (Exception problem) {
-        echo("mlciReport: WARNING: ${what}: ${problem.message}; the build result is unchanged")
-    }
 }
