@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,16 @@ class Model:
     @property
     def latest(self) -> dict[str, Any] | None:
         return self.versions[max(self.versions)] if self.versions else None
+
+    @cached_property
+    def metric_names(self) -> list[str]:
+        """The numeric metrics any version has, in first-seen order."""
+        names: dict[str, None] = {}
+        for rec in self.versions.values():
+            for k, v in (rec.get("metrics") or {}).items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    names.setdefault(k)
+        return list(names)
 
     def alias_names(self, version: int) -> list[str]:
         return sorted(a for a, rec in self.aliases.items() if rec.get("version") == version)

@@ -61,21 +61,12 @@ def summary(model: Model) -> dict[str, Any]:
             "versions": len(model.versions)}
 
 
-def metric_names(model: Model) -> list[str]:
-    names: dict[str, None] = {}
-    for rec in model.versions.values():
-        for k, v in (rec.get("metrics") or {}).items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                names.setdefault(k)
-    return list(names)
-
-
 def trends(model: Model) -> list[str]:
     numbers = sorted(model.versions)
     marks = {rec["version"]: alias for alias, rec in sorted(model.aliases.items())}
     blessed = [bool(model.versions[n].get("blessed")) for n in numbers]
     out = []
-    for metric in metric_names(model):
+    for metric in model.metric_names:
         values = [(model.versions[n].get("metrics") or {}).get(metric) for n in numbers]
         values = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in values]
         out.append(svg.trend(metric, numbers, values, blessed, marks))
@@ -88,7 +79,7 @@ def comparison(model: Model, version: int) -> dict[str, Any]:
     prod_alias = production_alias(model)
     base = model.versions.get(model.aliases[prod_alias]["version"]) if prod_alias else None
     metrics = []
-    for name in metric_names(model):
+    for name in model.metric_names:
         mine = (rec.get("metrics") or {}).get(name)
         theirs = ((base or {}).get("metrics") or {}).get(name)
         delta = mine - theirs if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)) else None
@@ -142,6 +133,11 @@ def build(store: Store, out_dir: Path) -> dict[str, Any]:
         old = {}
     old_pages: dict[str, str] = old.get("pages", {})
     old_rows: dict[str, Any] = old.get("rows", {})
+    old_by_model: dict[str, list[str]] = {}  # models/<slug>.html and models/<slug>/v<N>.html by slug
+    for rel in old_pages:
+        parts = rel.split("/")
+        if parts[0] == "models" and len(parts) in (2, 3):
+            old_by_model.setdefault(parts[1].removesuffix(".html"), []).append(rel)
     pages: dict[str, str] = {}
     rows: dict[str, Any] = {}
     problems = versions = 0
@@ -174,10 +170,9 @@ def build(store: Store, out_dir: Path) -> dict[str, Any]:
         if name in old_rows and old_pages.get(rel) == whole and (out_dir / rel).is_file():
             # nothing of this model changed: its pages and index row stand as they are
             rows[name] = old_rows[name]
-            for p, s in old_pages.items():
-                if p == rel or p.startswith(f"models/{slug(name)}/"):
-                    pages[p] = s
-                    result.pages += 1
+            for p in old_by_model.get(slug(name), ()):
+                pages[p] = old_pages[p]
+                result.pages += 1
             problems += rows[name]["problems"]
             versions += rows[name]["versions"]
             continue
@@ -188,13 +183,13 @@ def build(store: Store, out_dir: Path) -> dict[str, Any]:
         if not unchanged(rel, whole):
             listed = [model.versions[n] for n in sorted(model.versions, reverse=True)]
             timeline = [e for e in reversed(model.events) if e.get("event") in TIMELINE_EVENTS]
-            put(rel, page.render(m=model, s=rows[name], versions=listed, metrics=metric_names(model),
+            put(rel, page.render(m=model, s=rows[name], versions=listed, metrics=model.metric_names,
                                  plots=trends(model), timeline=timeline, report_link=report_link,
                                  css=f"../{STYLESHEET}"))
         prod = production_alias(model)
         # a comparison depends on its version, on production's record and on the metric names
         base_keys = (model.alias_key(prod), model.version_key(model.aliases[prod]["version"])) if prod else ()
-        names = ",".join(metric_names(model))
+        names = ",".join(model.metric_names)
         for n in model.versions:
             rel = f"models/{slug(name)}/v{n}.html"
             if not unchanged(rel, model.stamp(model.version_key(n), *base_keys) + names):
