@@ -147,12 +147,17 @@ def test_builds_keep_the_nightly_schedule_and_apply_converges(run, jenkins, tmp_
     assert {p["name"] for p in jenkins.job_parameters("team/breast-cancer-nightly")} == {
         "FORCE_RETRAIN", "MLCI_NIGHTLY_CRON", "DATA_DATE"}
     for _ in range(2):
-        jenkins.requests.clear()
-        r = run("apply", "-c", str(cfg))
-        assert r.returncode == 0, r.stderr
-        assert "unchanged pipeline `team/breast-cancer-nightly`" in r.stdout
-        assert "unchanged multibranch `team/breast-cancer`" in r.stdout
-        assert not [p for p in jenkins.posts() if "crumb" not in p]
+        assert_apply_changes_nothing(run, jenkins, cfg)
+
+
+def assert_apply_changes_nothing(run, jenkins, cfg) -> None:
+    """`apply` again reports both jobs unchanged and posts nothing to Jenkins."""
+    jenkins.requests.clear()
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert "unchanged pipeline `team/breast-cancer-nightly`" in r.stdout
+    assert "unchanged multibranch `team/breast-cancer`" in r.stdout
+    assert not [p for p in jenkins.posts() if "crumb" not in p]
 
 
 def test_an_update_after_builds_keeps_declaratives_tracker(run, jenkins, tmp_path):
@@ -174,12 +179,7 @@ def test_apply_twice_changes_nothing(run, jenkins, tmp_path):
     cfg = write_config(tmp_path, f"jenkins: {{folder: team, scm: {{url: '{REPO}'}}}}\n")
     r = run("apply", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
-    jenkins.requests.clear()
-    r = run("apply", "-c", str(cfg))
-    assert r.returncode == 0, r.stderr
-    assert "unchanged multibranch `team/breast-cancer`" in r.stdout
-    assert "unchanged pipeline `team/breast-cancer-nightly`" in r.stdout
-    assert not [p for p in jenkins.posts() if "crumb" not in p]
+    assert_apply_changes_nothing(run, jenkins, cfg)
 
 
 def test_dry_run_shows_diff_and_changes_nothing(run, jenkins, tmp_path):
