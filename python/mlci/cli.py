@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mlci: error: unknown command `{args.command}`{hint}; see `mlci --help`", file=sys.stderr)
         return 2
 
-    from mlci.errors import MlciError
+    from mlci.errors import MlciError, redact
 
     name = argv[0]
     try:
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         code = module.run(args)
         return int(code or 0)
     except MlciError as exc:
-        print(f"mlci {name}: error: {exc}", file=sys.stderr)
+        print(f"mlci {name}: error: {redact(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"mlci {name}: interrupted", file=sys.stderr)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback on request
         if os.environ.get("MLCI_DEBUG"):
             raise
-        print(f"mlci {name}: internal error: {type(exc).__name__}: {exc} "
+        print(f"mlci {name}: internal error: {type(exc).__name__}: {redact(exc)} "
               "(set MLCI_DEBUG=1 for the traceback)", file=sys.stderr)
         return 4
 
