@@ -202,6 +202,7 @@ def _set_collected(store: Store, name: str, n: int, value: dict[str, Any] | None
 
 
 def _collect(store: Store, p: Plan, actor: str, deadline: float) -> dict[str, Any]:
+    crashpoints.step("gc:planned")
     marked: list[tuple[str, int, dict[str, Any]]] = []
     for name, numbers in p.dropped.items():
         for n in numbers:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from mlci import crashpoints
 from mlci import fingerprint as fp
 from mlci.errors import IntegrityError, NotFoundError
 from mlci.registry import Registry
@@ -94,6 +95,7 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
     }
     try:
         version, created = registry.register(json.loads(json.dumps(record, default=str)), actor=actor)
+        crashpoints.step("publish:registered")
     finally:
         store.release_lease(manifest["lease"])
     summary = {"version": version["version"], "store": store.uri, "uploaded": manifest["uploaded"],

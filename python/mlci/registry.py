@@ -278,6 +278,7 @@ class Registry:
                 current: dict[str, Any] | None = self._json(key, raw)
             except KeyMissing:
                 raw, current, token = None, None, None
+            crashpoints.step("alias:read")
             version, history = target(current)
             self._usable(version, alias)
             previous = current["version"] if current else None
@@ -285,6 +286,7 @@ class Registry:
             body = dumps(new)
             if not self.store.put_if_match(key, body, token):
                 continue
+            crashpoints.step("alias:written")
             # gc marks a version collected, then re-reads the aliases; we moved the alias, now we
             # re-read the version. One of the two sees the other: if gc got there first, undo.
             try:
