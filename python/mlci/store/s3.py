@@ -80,7 +80,7 @@ def parse_uri(uri: str) -> tuple[str, str]:
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
         raise ConfigError(f"store.uri: {redact(uri)!r} is not s3://bucket/prefix")
-    if "@" in parsed.netloc:
+    if "@" in uri or ":" in parsed.netloc:  # s3://KEY:SECRET@bucket (a secret may hold a '/')
         raise ConfigError(f"store.uri: {redact(uri)!r} has credentials in it; put them in "
                           f"{CREDENTIAL_VARS}, never in the URI")
     bucket = parsed.netloc
