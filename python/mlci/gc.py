@@ -222,6 +222,8 @@ def _collect(store: Store, p: Plan, actor: str, deadline: float) -> dict[str, An
         if n in protected[name]:
             _set_collected(store, name, n, None)
             p.dropped[name].remove(n)
+            if not p.dropped[name]:
+                del p.dropped[name]
             if p.run_of.get((name, n)):
                 rescued_runs.add(p.run_of[(name, n)])
             continue
