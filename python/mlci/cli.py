@@ -106,6 +106,14 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
                                          logging.INFO if verbose == 1 else logging.WARNING)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    from mlci.errors import redact
+
+    class Redacting(logging.Formatter):  # a URL's user:password never reaches a log line
+        def format(self, record: logging.LogRecord) -> str:
+            return redact(super().format(record))
+
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(Redacting(handler.formatter._fmt if handler.formatter else None))
 
 
 def main(argv: list[str] | None = None) -> int:
