@@ -37,7 +37,7 @@ from typing import Any
 from mlci import crashpoints
 from mlci.errors import InfraError, NotFoundError
 from mlci.registry import Registry, default_actor, list_models, now, store_run_id
-from mlci.store.base import (GC_MARK_SECONDS, PUBLISH_LEASE_SECONDS, KeyMissing, ObjectInfo, Store, blob_key,
+from mlci.store.base import (GC_MARK_SECONDS, PUBLISH_LEASE_SECONDS, ObjectInfo, Store, blob_key,
                              dumps, manifest_key, parallel)
 
 DAY = 24 * 3600
