@@ -180,7 +180,7 @@ def collect(store: Store, p: Plan, actor: str | None = None) -> dict[str, Any]:
     blobs, and take the mark away."""
     actor = actor or default_actor()
     mark = store.take_lease("gc", {"actor": actor})
-    deadline = time.monotonic() + GC_MARK_SECONDS - 300  # publishes stop waiting for the mark then
+    deadline = time.monotonic() + GC_MARK_SECONDS - 120  # publishes stop honouring the mark then
     try:
         return _collect(store, p, actor, deadline)
     finally:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from mlci import crashpoints
 from mlci.errors import CheckFailed, IntegrityError, NotFoundError, UsageError
-from mlci.store.base import KeyMissing, Store, check_run_id, dumps
+from mlci.store.base import KeyMissing, Store, check_run_id, dumps, writer_gone
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
@@ -220,7 +220,7 @@ class Registry:
                 claim = self._json(claim_key, raw)
                 if claim.get("version") is not None:
                     return self.get(claim["version"]), False
-                if _claimant_gone(claim) or time.monotonic() > deadline:
+                if writer_gone(claim) or time.monotonic() > deadline:
                     if self.store.put_if_match(claim_key, mine, token):
                         break  # the claim is ours now
                     continue  # someone else took it over, or the claimant finished: look again
@@ -350,21 +350,6 @@ class Registry:
             return current["history"][-1], current["history"][:-1]
 
         return self._move_alias(alias, back, actor=actor, reason=reason, event="rollback")
-
-
-def _claimant_gone(claim: dict[str, Any]) -> bool:
-    """True when the process that wrote a fingerprint claim is known to be dead: it ran on this
-    host and no process has its pid. (On another host we cannot tell: the caller waits.)"""
-    pid = claim.get("pid")
-    if claim.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def store_run_id(record: dict[str, Any]) -> str:

@@ -264,6 +264,21 @@ def test_a_publish_waits_while_gc_deletes_then_uploads_what_gc_took(where, tmp_p
     check_version_files(Registry(store, "bc"), 1)
 
 
+def test_the_mark_of_a_killed_gc_does_not_hold_publishes_back(where, tmp_path):
+    uri, env = where
+    seed(uri, 3)
+    code, _, err = finish(start("gc", "--keep", "1", "--grace", "0", "--store", uri, env=env, cwd=tmp_path,
+                                hook="gc:marked=kill"))
+    assert code == -signal.SIGKILL, err
+    assert open_store(uri).list("leases/gc/")  # its mark is left behind
+    cfg = make_project(tmp_path / "p")
+    started = time.monotonic()
+    code, _, err = finish(start("publish", "-c", cfg, env={**env, "MLCI_STORE": uri, "MLCI_GC_WAIT": "20"},
+                                cwd=tmp_path))
+    assert code == 0, err
+    assert time.monotonic() - started < 15 and "waiting for `mlci gc`" not in err
+
+
 # --- a publish killed at every step ---------------------------------------------------------------
 STEPS = ["publish:lease", "publish:blobs", "publish:manifest", "register:claim", "register:version",
          "register:event", "publish:registered"]

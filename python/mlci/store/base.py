@@ -41,7 +41,7 @@ _SHA = re.compile(r"[0-9a-f]{64}")
 #: a publish lease protects the blobs its publish relies on for this long (from its mtime)
 PUBLISH_LEASE_SECONDS = 24 * 3600.0
 #: a gc mark holds publishes back for at most this long; gc stops deleting well before it ends
-GC_MARK_SECONDS = 3600.0
+GC_MARK_SECONDS = 900.0
 
 
 class KeyMissing(KeyError):
@@ -58,6 +58,23 @@ def sha256_file(path: Path) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def writer_gone(body: dict[str, Any]) -> bool:
+    """True when the process that wrote a claim, lease or mark is known to be dead: it ran on
+    this host and no process has its pid any more. (On another host we cannot tell.)"""
+    import socket
+
+    pid = body.get("pid")
+    if body.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def check_run_id(run_id: Any) -> str:
@@ -168,7 +185,10 @@ class Store(ABC):
     def take_lease(self, kind: str, body: dict[str, Any]) -> str:
         """Write ``leases/<kind>/<id>.json``; returns its key (release it with release_lease)."""
         key = f"leases/{kind}/{uuid.uuid4().hex}.json"
-        self.put_bytes(key, dumps({**body, "kind": kind, "pid": os.getpid(), "time": time.time()}))
+        import socket
+
+        self.put_bytes(key, dumps({**body, "kind": kind, "host": socket.gethostname(), "pid": os.getpid(),
+                                   "time": time.time()}))
         return key
 
     def release_lease(self, key: str) -> None:
@@ -196,10 +216,10 @@ class Store(ABC):
         the leases, so either gc sees this publish's lease and spares its blobs, or this sees
         gc's mark and checks which blobs exist only after gc has finished deleting.
         """
-        limit = float(os.environ.get("MLCI_GC_WAIT") or 600)
+        limit = float(os.environ.get("MLCI_GC_WAIT") or GC_MARK_SECONDS)
         deadline = time.monotonic() + limit
         told = False
-        while marks := self.active_leases("gc", GC_MARK_SECONDS):
+        while marks := [m for m in self.active_leases("gc", GC_MARK_SECONDS) if not writer_gone(m[1])]:
             if time.monotonic() > deadline:
                 raise InfraError(f"{self.uri}: `mlci gc` has been deleting blobs for more than {limit:.0f} s "
                                  f"(mark {marks[0][0].key}); try again when it has finished")
