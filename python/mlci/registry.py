@@ -62,7 +62,7 @@ class Registry:
     def __init__(self, store: Store, name: str):
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise UsageError(f"model name {name!r}: expected letters, digits, '.', '_' or '-' "
-                             "(starting with a letter or digit)")
+                             "(not starting with '.' or '-')")
         self.store = store
         self.name = name
         self.prefix = f"models/{name}"
@@ -90,7 +90,7 @@ class Registry:
                                                     for v in history):
             raise IntegrityError(f"{where}: `history` is {str(history)[:60]}, expected a list of version "
                                  "numbers; fix or restore it by hand")
-        if "/versions/" in key:
+        if key.startswith(f"{self.prefix}/versions/"):
             if version is None or rec.get("run_id") is not None and not isinstance(rec.get("run_id"), str):
                 raise IntegrityError(f"{where} has no version number or a bad run_id; fix or restore it by hand")
             if rec.get("run_id") is not None:
