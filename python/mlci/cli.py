@@ -107,6 +107,14 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
                                          logging.INFO if verbose == 1 else logging.WARNING)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    from mlci.errors import redact
+
+    class Redacting(logging.Formatter):  # a URL's user:password never reaches a log line
+        def format(self, record: logging.LogRecord) -> str:
+            return redact(super().format(record))
+
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(Redacting(handler.formatter._fmt if handler.formatter else None))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mlci: error: unknown command `{args.command}`{hint}; see `mlci --help`", file=sys.stderr)
         return 2
 
-    from mlci.errors import MlciError
+    from mlci.errors import MlciError, redact
 
     name = argv[0]
     args = None
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         code = module.run(args)
         return int(code or 0)
     except MlciError as exc:
-        print(f"mlci {name}: error: {exc}", file=sys.stderr)
+        print(f"mlci {name}: error: {redact(exc)}", file=sys.stderr)
         if exc.exit_code == 1 and getattr(args, "json", False):
             _print_failure(name, args, exc)
         return exc.exit_code
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback on request
         if os.environ.get("MLCI_DEBUG"):
             raise
-        print(f"mlci {name}: internal error: {type(exc).__name__}: {exc} "
+        print(f"mlci {name}: internal error: {type(exc).__name__}: {redact(exc)} "
               "(set MLCI_DEBUG=1 for the traceback)", file=sys.stderr)
         return 4
 

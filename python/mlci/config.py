@@ -319,6 +319,9 @@ def read_yaml(path: Path, what: str = "a mapping") -> Any:
         raise ConfigError(f"{name}: not UTF-8 text") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        _check_expansion(data, name)
+    except RecursionError:
+        raise ConfigError(f"{name}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -327,6 +330,38 @@ def read_yaml(path: Path, what: str = "a mapping") -> Any:
     if data is None:
         raise ConfigError(f"{name}: file is empty, expected {what}")
     return data
+
+
+MAX_YAML_VALUES = 100_000
+
+
+def _check_expansion(data: Any, name: str) -> None:
+    """Refuse YAML whose aliases expand to more than MAX_YAML_VALUES values (a "billion laughs"
+    bomb: 1 KB of nested `*a` references that validation and hashing would walk for ever).
+    Counted once per distinct object, so this is linear in the parsed size."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Any, depth: int = 0) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in sizes:
+            if sizes[id(node)] < 0:
+                raise ConfigError(f"{name}: invalid YAML: an alias refers to itself")
+            return sizes[id(node)]
+        if depth > 200:
+            raise RecursionError
+        sizes[id(node)] = -1
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_YAML_VALUES:
+                raise ConfigError(f"{name}: invalid YAML: its aliases expand to more than "
+                                  f"{MAX_YAML_VALUES:,} values; write the values out instead")
+        sizes[id(node)] = total
+        return total
+
+    size(data)
 
 
 def parse(data: Any, source: str = "mlci.yaml") -> Config:

@@ -53,6 +53,10 @@ def read_table(path: Path, what: str = "data") -> "pd.DataFrame":
         dup = _duplicates(table.column_names)
         if dup:
             raise DataError(f"{path}: duplicate column names: {', '.join(dup)}")
+        nested = [f"`{f.name}` ({f.type})" for f in table.schema if pa.types.is_nested(f.type)]
+        if nested:
+            raise DataError(f"{path}: nested columns are not supported: {', '.join(nested)[:200]}; "
+                            "flatten them into one column per value, or leave them out of the file")
         df = table.to_pandas()
     elif suffix in CSV_SUFFIXES:
         sep = "\t" if suffix == ".tsv" else ","

@@ -54,3 +54,21 @@ class InfraError(MlciError):
 
 class IntegrityError(UsageError):
     """A stored file does not match its recorded checksum, or a record is corrupt."""
+
+
+_USERINFO = None
+
+
+def redact(text: str) -> str:
+    """Hide credentials written into URLs (``http://user:PASS@host``, ``s3://KEY:SECRET@bucket``).
+
+    The one place this is done: the CLI's error edge and everything that shows a URI or an
+    endpoint call it, so a secret a user put in AWS_ENDPOINT_URL or store.uri is never printed.
+    """
+    global _USERINFO
+    if _USERINFO is None:
+        import re
+
+        # scheme://<anything without whitespace, quotes or '@'>@ ; a secret may contain '/'
+        _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^\s@'\"<>]+@")
+    return _USERINFO.sub(r"\1***@", str(text))

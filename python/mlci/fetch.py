@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlci.errors import NotFoundError, UsageError
-from mlci.registry import Registry
+from mlci.registry import Registry, store_run_id
 
 
 def fetch(registry: Registry, ref: str, dest: Path, everything: bool = False,
@@ -25,7 +25,7 @@ def fetch(registry: Registry, ref: str, dest: Path, everything: bool = False,
         raise NotFoundError(f"{registry.name} v{version} was garbage-collected on "
                             f"{record['collected'].get('time')} (its files are gone)")
     store = registry.store
-    manifest = store.get_manifest(record["run_id"])
+    manifest = store.get_manifest(store_run_id(record))
     prefix = "" if everything else "model/"
     wanted = {rel: e for rel, e in manifest["files"].items() if rel.startswith(prefix)}
     if not wanted:
@@ -39,7 +39,7 @@ def fetch(registry: Registry, ref: str, dest: Path, everything: bool = False,
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.fetch-"))
     try:
-        got = store.download_run(record["run_id"], tmp, only=[prefix] if prefix else None,
+        got = store.download_run(store_run_id(record), tmp, only=[prefix] if prefix else None,
                                  on_bytes=on_bytes)
         if not everything:  # model/x -> DIR/x
             for rel in got:

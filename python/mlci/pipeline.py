@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from mlci.errors import MlciError
 from mlci.results import Failure, failure
+from mlci.registry import store_run_id
 from mlci.runs import Project, Run, read_json, write_json
 
 
@@ -39,10 +40,10 @@ def baseline_reference(project: Project) -> tuple[dict[str, Any] | None, dict[st
     if trained_on == project.data_hashes.get("train"):
         return None, None
     store = project.open_store()
-    if "reference_stats.json" not in store.get_manifest(baseline["run_id"]).get("files", {}):
+    if "reference_stats.json" not in store.get_manifest(store_run_id(baseline)).get("files", {}):
         return None, None
     dest = project.workspace / "cache" / "models" / baseline["name"] / str(baseline["version"])
-    store.download_run(baseline["run_id"], dest, only=["reference_stats.json"])
+    store.download_run(store_run_id(baseline), dest, only=["reference_stats.json"])
     return read_json(dest / "reference_stats.json"), baseline
 
 

@@ -1,5 +1,10 @@
 """Publishing: the run's files go into the store as content-addressed blobs, the run manifest
-is written last, then a registry version is created with the run's lineage."""
+is written last, then a registry version is created with the run's lineage.
+
+A publish holds a lease in the store (the blobs it relies on) from before it checks which blobs
+exist until its version is registered, so `mlci gc` never deletes what it reuses. Killed at any
+step, the rerun completes it: blobs that arrived are not sent again, the manifest is the same,
+and a version created without its event or claim is completed, not registered again."""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from mlci import crashpoints
 from mlci import fingerprint as fp
-from mlci.errors import NotFoundError
+from mlci.errors import IntegrityError, NotFoundError
 from mlci.registry import Registry
 from mlci.runs import Project, Run, read_json, write_json
 
@@ -58,16 +64,26 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
         for role, path in project.data_files().items():
             files[f"data/{role}{path.suffix}"] = path
     meta = {"name": cfg.name, "fingerprint": info["fingerprint"]}
+    store.check_conditional_writes()  # an endpoint that ignores them would hand out v1 twice
     if on_bytes:
         on_bytes(0, total=sum(path.stat().st_size for path in files.values()))
-    manifest = store.publish_run(run.run_id, files, meta, on_bytes=on_bytes)
+    store_run = _store_run_id(store, run.run_id, cfg.name)
+    try:
+        manifest = store.publish_run(store_run, files, meta, on_bytes=on_bytes, hold_lease=True)
+    except IntegrityError:
+        if _store_run_id(store, run.run_id, cfg.name) == store_run:
+            raise
+        # another model published the same run id a moment before us: use our own
+        store_run = _store_run_id(store, run.run_id, cfg.name)
+        manifest = store.publish_run(store_run, files, meta, on_bytes=on_bytes, hold_lease=True)
 
     validation = None
     if run.file("validation.json").is_file():
         v = read_json(run.file("validation.json"))
         validation = {k: v.get(k) for k in ("passed", "errors", "warnings", "summary") if k in v}
     record = {
-        "run_id": run.run_id, "fingerprint": info["fingerprint"], "task": cfg.task,
+        "run_id": run.run_id, **({"store_run": store_run} if store_run != run.run_id else {}),
+        "fingerprint": info["fingerprint"], "task": cfg.task,
         "estimator": info.get("estimator"), "blessed": evaluation["blessed"],
         "metrics": evaluation["metrics"], "gates": evaluation["gates"],
         "baseline": evaluation.get("baseline"), "validation": validation,
@@ -77,9 +93,28 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
                     "config": info["config"], "versions": info["versions"],
                     "params": info.get("params"), "keep_data": cfg.store.keep_data},
     }
-    version, created = registry.register(json.loads(json.dumps(record, default=str)), actor=actor)
+    try:
+        version, created = registry.register(json.loads(json.dumps(record, default=str)), actor=actor)
+        crashpoints.step("publish:registered")
+    finally:
+        store.release_lease(manifest["lease"])
     summary = {"version": version["version"], "store": store.uri, "uploaded": manifest["uploaded"],
                "files": len(manifest["files"]), "blessed": version.get("blessed")}
     write_json(run.file("publish.json"), summary)
     run.record("publish", fingerprint, 0, started, summary)
     return {"name": cfg.name, **summary, "status": "registered" if created else "already registered"}
+
+
+def _store_run_id(store: Any, run_id: str, name: str) -> str:
+    """Where this model publishes the run: ``runs/<run id>/``, unless another model already
+    published that run id (two models trained on the same data and config get the same run id
+    from the training fingerprint); then ``runs/<run id>.<name>/``, this model's own."""
+    try:
+        existing = store.get_json(f"runs/{run_id}/manifest.json")
+    except KeyError:
+        return run_id
+    except IntegrityError:
+        return f"{run_id}.{name}"
+    if isinstance(existing, dict) and existing.get("name") not in (None, name):
+        return f"{run_id}.{name}"
+    return run_id

@@ -12,14 +12,19 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
+import socket
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
+from mlci import crashpoints
 from mlci.errors import CheckFailed, IntegrityError, NotFoundError, UsageError
-from mlci.store.base import KeyMissing, Store
+from mlci.store.base import KeyMissing, Store, check_run_id, writer_gone
 from mlci.util import dumps, utc_now as now
+
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 ALIAS_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -52,21 +57,45 @@ def check_alias(alias: str) -> str:
 
 class Registry:
     def __init__(self, store: Store, name: str):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise UsageError(f"model name {name!r}: expected letters, digits, '.', '_' or '-' "
+                             "(not starting with '.' or '-')")
         self.store = store
         self.name = name
         self.prefix = f"models/{name}"
 
     # --- reading ----------------------------------------------------------------------------
-    def _json(self, key: str) -> Any:
+    def _json(self, key: str, data: bytes | None = None) -> dict[str, Any]:
+        """A registry record: a JSON object whose ``version`` (if any) is a number and whose
+        ``history`` (aliases) is a list of numbers. Anything else is a corrupt record (exit 2)."""
+        if data is None:
+            data = self.store.get_bytes(key)  # KeyMissing when absent
+        where = f"registry record {self.store.uri}/{key}"
         try:
-            data = self.store.get_bytes(key)
-        except KeyMissing:
-            raise
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            raise IntegrityError(f"registry record {self.store.uri}/{key} is not valid JSON "
-                                 f"({exc}); fix or restore it by hand") from None
+            rec = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise IntegrityError(f"{where} is not valid JSON ({str(exc)[:100]}); fix or restore it by hand") from None
+        if not isinstance(rec, dict):
+            raise IntegrityError(f"{where} is a JSON {type(rec).__name__}, expected an object; "
+                                 "fix or restore it by hand")
+        version = rec.get("version")
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+            raise IntegrityError(f"{where}: `version` is {version!r}, expected a version number; "
+                                 "fix or restore it by hand")
+        history = rec.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                    for v in history):
+            raise IntegrityError(f"{where}: `history` is {str(history)[:60]}, expected a list of version "
+                                 "numbers; fix or restore it by hand")
+        if key.startswith(f"{self.prefix}/versions/"):
+            if version is None or rec.get("run_id") is not None and not isinstance(rec.get("run_id"), str):
+                raise IntegrityError(f"{where} has no version number or a bad run_id; fix or restore it by hand")
+            if rec.get("run_id") is not None:
+                try:
+                    check_run_id(rec["run_id"])
+                except IntegrityError as exc:
+                    raise IntegrityError(f"{where}: {exc}") from None
+        return rec
 
     def exists(self) -> bool:
         return bool(self.store.list(f"{self.prefix}/versions/"))
@@ -94,9 +123,13 @@ class Registry:
 
     def alias(self, alias: str) -> dict[str, Any] | None:
         try:
-            return self._json(f"{self.prefix}/aliases/{alias}.json")
+            rec = self._json(f"{self.prefix}/aliases/{alias}.json")
         except KeyMissing:
             return None
+        if rec.get("version") is None:
+            raise IntegrityError(f"registry record {self.store.uri}/{self.prefix}/aliases/{alias}.json "
+                                 "has no version; fix or restore it by hand")
+        return rec
 
     def aliases(self) -> dict[str, int]:
         out = {}
@@ -117,6 +150,9 @@ class Registry:
             if not numbers:
                 raise NotFoundError(f"model `{self.name}` is not registered in {self.store.uri}")
             return self.get(numbers[-1])
+        if not set(ref) <= ALIAS_CHARS or ref[:1] in ("", ".", "-"):
+            raise UsageError(f"model reference {self.name}@{ref}: expected a version number, 'latest' "
+                             "or an alias name (letters, digits, '-', '_' or '.')")
         rec = self.alias(ref)
         if rec is None:
             if not self.version_numbers():
@@ -135,6 +171,17 @@ class Registry:
             return self.get(claim["version"])
         return None
 
+    def _find_version_with_fingerprint(self, fingerprint: str) -> dict[str, Any] | None:
+        """The version a crashed publish created before it could record it in its claim."""
+        for n in reversed(self.version_numbers()):
+            rec = self.get(n)
+            if rec.get("fingerprint") == fingerprint:
+                return rec
+        return None
+
+    def _has_register_event(self, version: int) -> bool:
+        return any(e.get("event") == "register" and e.get("version") == version for e in self.history())
+
     def history(self) -> list[dict[str, Any]]:
         return [self._json(k) for k in self.store.list(f"{self.prefix}/events/")]
 
@@ -150,18 +197,39 @@ class Registry:
     def register(self, record: dict[str, Any], actor: str | None = None,
                  wait_for_claim_s: float = 30.0) -> tuple[dict[str, Any], bool]:
         """Register a new version; returns (record, created). A fingerprint that is already
-        registered returns that version with created=False."""
+        registered returns that version with created=False.
+
+        Steps, each safe to crash after: claim the fingerprint (put-if-absent), create
+        ``versions/<n>.json`` (put-if-absent on the next free n), write the ``register`` event,
+        record n in the claim. A rerun that finds a claim without a version waits for its
+        claimant; once the claimant is gone (its process is dead on this host, or it has been
+        silent for ``wait_for_claim_s``) it takes the claim over with compare-and-swap and
+        completes what was done: the version it created (found by its fingerprint) gets its
+        missing event and claim, so the run is never registered twice."""
         fingerprint = record["fingerprint"]
         claim_key = f"{self.prefix}/fingerprints/{fingerprint}.json"
-        claimed = self.store.put_if_absent(claim_key, dumps({"fingerprint": fingerprint, "time": now()}))
-        if not claimed:
+        mine = dumps({"fingerprint": fingerprint, "time": now(), "host": socket.gethostname(),
+                      "pid": os.getpid()})
+        if not self.store.put_if_absent(claim_key, mine):
             deadline = time.monotonic() + wait_for_claim_s
-            while time.monotonic() < deadline:
-                existing = self.find_fingerprint(fingerprint)
-                if existing is not None:
-                    return existing, False
+            while True:
+                raw, token = self.store.get_versioned(claim_key)
+                claim = self._json(claim_key, raw)
+                if claim.get("version") is not None:
+                    return self.get(claim["version"]), False
+                if writer_gone(claim) or time.monotonic() > deadline:
+                    if self.store.put_if_match(claim_key, mine, token):
+                        break  # the claim is ours now
+                    continue  # someone else took it over, or the claimant finished: look again
                 time.sleep(0.2)
-            # the claimant died before registering: take over
+            found = self._find_version_with_fingerprint(fingerprint)
+            if found is not None:  # the claimant died after creating its version: complete it
+                if not self._has_register_event(found["version"]):
+                    self._register_event(found, record)
+                self.store.put_bytes(claim_key, dumps({"fingerprint": fingerprint,
+                                                       "version": found["version"], "time": now()}))
+                return found, True
+        crashpoints.step("register:claim")
         actor = actor or default_actor()
         numbers = self.version_numbers()
         n = (numbers[-1] if numbers else 0) + 1
@@ -171,44 +239,92 @@ class Registry:
             if self.store.put_if_absent(f"{self.prefix}/versions/{n}.json", dumps(full)):
                 break
             n += 1
+        crashpoints.step("register:version")
+        self._register_event(full, record)
+        crashpoints.step("register:event")
         self.store.put_bytes(claim_key, dumps({"fingerprint": fingerprint, "version": n, "time": now()}))
-        self.event("register", version=n, actor=actor, run_id=record.get("run_id"),
-                   fingerprint=fingerprint, metrics=record.get("metrics"), blessed=record.get("blessed"),
-                   commit=(record.get("lineage") or {}).get("code", {}).get("git_commit"))
         return full, True
 
-    def set_alias(self, alias: str, version: int, *, actor: str, reason: str | None,
-                  event: str = "promote", extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Move ``alias`` to ``version`` with compare-and-swap; audit it."""
+    def _register_event(self, full: dict[str, Any], record: dict[str, Any]) -> None:
+        self.event("register", version=full["version"], actor=full.get("actor"), run_id=record.get("run_id"),
+                   fingerprint=record["fingerprint"], metrics=record.get("metrics"),
+                   blessed=record.get("blessed"),
+                   commit=(record.get("lineage") or {}).get("code", {}).get("git_commit"))
+
+    def _usable(self, version: int, alias: str) -> dict[str, Any]:
+        """The version record, if an alias may point to it: it exists and gc has not collected it."""
+        rec = self.get(version)
+        if rec.get("collected"):
+            raise NotFoundError(f"{self.name} v{version} was garbage-collected on "
+                                f"{(rec['collected'] or {}).get('time')} (its files are gone); "
+                                f"`{alias}` cannot point to it and stays where it is")
+        return rec
+
+    def _move_alias(self, alias: str, target: Callable[[dict[str, Any] | None], tuple[int, list[int]]], *,
+                    actor: str, reason: str | None, event: str,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Compare-and-swap loop: read the alias, let ``target(current)`` choose the new version
+        and history from what was just read (a retry re-reads and chooses again), write it only
+        if nobody moved the alias meanwhile, then audit it."""
         check_alias(alias)
-        self.get(version)  # must exist
+        self.store.check_conditional_writes()
         key = f"{self.prefix}/aliases/{alias}.json"
         for _ in range(200):
             try:
                 raw, token = self.store.get_versioned(key)
-                try:
-                    current = json.loads(raw)
-                except ValueError:
-                    raise IntegrityError(f"registry record {self.store.uri}/{key} is not valid JSON; "
-                                         "fix or restore it by hand") from None
+                current: dict[str, Any] | None = self._json(key, raw)
             except KeyMissing:
-                current, token = None, None
+                raw, current, token = None, None, None
+            crashpoints.step("alias:read")
+            version, history = target(current)
+            self._usable(version, alias)
             previous = current["version"] if current else None
-            history = (current or {}).get("history", [])
-            if event == "rollback":
-                history = history[:-1]
-            elif previous is not None and previous != version:
-                history = [*history, previous]
             new = {"alias": alias, "version": version, "history": history, "updated": now(), "actor": actor}
-            if self.store.put_if_match(key, dumps(new), token):
-                self.event(event, alias=alias, version=version, from_version=previous, actor=actor,
-                           reason=reason, **(extra or {}))
-                return new
+            body = dumps(new)
+            if not self.store.put_if_match(key, body, token):
+                continue
+            crashpoints.step("alias:written")
+            # gc marks a version collected, then re-reads the aliases; we moved the alias, now we
+            # re-read the version. One of the two sees the other: if gc got there first, undo.
+            try:
+                self._usable(version, alias)
+            except NotFoundError:
+                self._undo(key, body, raw)
+                raise
+            self.event(event, alias=alias, version=version, from_version=previous, actor=actor,
+                       reason=reason, **(extra or {}))
+            return new
         raise IntegrityError(f"alias {alias}: too much contention, gave up")
+
+    def _undo(self, key: str, written: bytes, before: bytes | None) -> None:
+        try:
+            now_raw, token = self.store.get_versioned(key)
+        except KeyMissing:
+            return
+        if now_raw != written:
+            return  # moved on since; that move made its own check
+        if before is None:
+            self.store.delete(key)
+        else:
+            self.store.put_if_match(key, before, token)
+
+    def set_alias(self, alias: str, version: int, *, actor: str, reason: str | None,
+                  event: str = "promote", extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Move ``alias`` to ``version`` with compare-and-swap; audit it."""
+        self.get(version)  # must exist
+
+        def to_version(current: dict[str, Any] | None) -> tuple[int, list[int]]:
+            history = list((current or {}).get("history", []))
+            previous = current["version"] if current else None
+            if previous is not None and previous != version:
+                history.append(previous)
+            return version, history
+
+        return self._move_alias(alias, to_version, actor=actor, reason=reason, event=event, extra=extra)
 
     def promote(self, version: int, alias: str, *, actor: str, reason: str | None,
                 force: bool = False) -> dict[str, Any]:
-        rec = self.get(version)
+        rec = self._usable(version, alias)
         if not rec.get("blessed") and not force:
             failed = [g.get("reason", g.get("metric")) for g in rec.get("gates", []) if not g.get("passed")]
             detail = f": {'; '.join(failed)}" if failed else ""
@@ -220,12 +336,23 @@ class Registry:
                               extra={"forced": True} if force and not rec.get("blessed") else None)
 
     def rollback(self, alias: str, *, actor: str, reason: str | None) -> dict[str, Any]:
-        current = self.alias(alias)
-        if current is None:
-            raise NotFoundError(f"model `{self.name}` has no alias `{alias}`")
-        if not current.get("history"):
-            raise UsageError(f"{self.name}@{alias} has no previous version to roll back to")
-        return self.set_alias(alias, current["history"][-1], actor=actor, reason=reason, event="rollback")
+        """Move ``alias`` back to the version it held before (the top of its history stack)."""
+        check_alias(alias)
+
+        def back(current: dict[str, Any] | None) -> tuple[int, list[int]]:
+            if current is None:
+                raise NotFoundError(f"model `{self.name}` has no alias `{alias}`")
+            if not current.get("history"):
+                raise UsageError(f"{self.name}@{alias} has no previous version to roll back to")
+            return current["history"][-1], current["history"][:-1]
+
+        return self._move_alias(alias, back, actor=actor, reason=reason, event="rollback")
+
+
+def store_run_id(record: dict[str, Any]) -> str:
+    """The run id a version's files are published under in the store (``runs/<id>/``): the
+    run id, or ``<run id>.<model>`` when another model had already published that run id."""
+    return check_run_id(record.get("store_run") or record.get("run_id"))
 
 
 def list_models(store: Store) -> list[str]:
@@ -240,9 +367,11 @@ def list_models(store: Store) -> list[str]:
 def parse_ref(ref: str, default: str = "latest") -> tuple[str, str]:
     """'name@3', 'name@production', 'name' -> (name, ref)."""
     name, _, version = ref.partition("@")
-    if not name:
-        raise UsageError(f"model reference {ref!r}: expected NAME, NAME@VERSION or NAME@ALIAS")
-    return name, version or default
+    version = version or default
+    if not NAME.fullmatch(name) or not (set(version) <= ALIAS_CHARS) or version[:1] in (".", "-"):
+        raise UsageError(f"model reference {ref!r}: expected NAME, NAME@VERSION or NAME@ALIAS "
+                         "(letters, digits, '.', '_' and '-')")
+    return name, version
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -257,5 +386,5 @@ def download_model(store: Store, record: dict[str, Any], cache_root: Any) -> Any
     from pathlib import Path
 
     dest = Path(cache_root) / record["name"] / str(record["version"])
-    store.download_run(record["run_id"], dest, only=["model/"])
+    store.download_run(store_run_id(record), dest, only=["model/"])
     return dest / "model"

@@ -12,19 +12,20 @@ import yaml
 
 from mlci import config as config_mod
 from mlci.errors import UsageError
-from mlci.registry import Registry
-from mlci.store.base import Store, sha256_file
+from mlci.registry import Registry, store_run_id
+from mlci.store.base import Store
+from mlci.util import sha256_file
 
 log = logging.getLogger(__name__)
 
 
 def _data_file(store: Store, record: dict[str, Any], role: str, entry: dict[str, Any], work: Path) -> Path:
     """The data file with the recorded hash: from the store (keep_data) or its recorded path."""
-    manifest = store.get_manifest(record["run_id"])["files"]
+    manifest = store.get_manifest(store_run_id(record))["files"]
     stored = next((k for k in manifest if k.startswith(f"data/{role}.")), None)
     if stored:
         dest = work / "data" / stored.split("/", 1)[1]
-        store.download_run(record["run_id"], work, only=[stored])
+        store.download_run(store_run_id(record), work, only=[stored])
         return dest
     local = Path(entry["path"])
     if local.is_file() and sha256_file(local) == entry["sha256"]:
@@ -61,7 +62,7 @@ def reproduce(store: Store, name: str, ref: str) -> dict[str, Any]:
         project.workspace = work / ".mlci"
         out = train(project, force=True)
         run = project.run(out["run_id"])
-        store.download_run(record["run_id"], work / "original", only=["model/", "test.parquet"])
+        store.download_run(store_run_id(record), work / "original", only=["model/", "test.parquet"])
         test = pd.read_parquet(work / "original" / "test.parquet")
         test.pop(cfg["data"]["target"])
         trusted = cfg.get("model", {}).get("trusted_types", [])

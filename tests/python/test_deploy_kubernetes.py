@@ -54,7 +54,7 @@ elif "get" in args:
 def project(tmp_path):
     from mlci.registry import Registry
     from mlci.store import open_store
-    from mlci.store.base import dumps
+    from mlci.util import dumps
 
     config = {
         "name": "bc", "task": "classification", "data": {"train": "data/train.csv", "target": "y"},

@@ -1,5 +1,6 @@
-"""The store contract, run against both backends: LocalStore (a directory) and S3Store (moto
-over HTTP). Every primitive, conditional create races, CAS, blobs, manifests."""
+"""The store contract, run against both backends: LocalStore (a directory) and S3Store, on two
+S3 servers (moto and SeaweedFS over HTTP). Every primitive, conditional create races, CAS,
+blobs, manifests."""
 
 from __future__ import annotations
 
@@ -9,18 +10,18 @@ import threading
 from pathlib import Path
 
 import pytest
-from s3_fixtures import bucket, s3_env, s3_server  # noqa: F401 - fixtures
+from s3_fixtures import S3_KINDS, s3_store_env
 
 from mlci.errors import IntegrityError, NotFoundError
 from mlci.store import KeyMissing, blob_key, open_store, sha256_file
 from mlci.store.base import manifest_key
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path):
+@pytest.fixture(params=["local", *S3_KINDS])
+def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     if request.param == "local":
         return open_store(str(tmp_path / "store"))
-    name = request.getfixturevalue("bucket")
+    name, _ = s3_store_env(request.param, monkeypatch)
     return open_store(f"s3://{name}/team/mlci")
 
 

@@ -10,20 +10,21 @@ import time
 from pathlib import Path
 
 import pytest
-from s3_fixtures import bucket, dead_endpoint, s3_env, s3_server  # noqa: F401 - fixtures
+from s3_fixtures import S3_KINDS, bucket, dead_endpoint, s3_env, s3_server, s3_store_env  # noqa: F401 - fixtures
 
 from mlci.registry import Registry
 from mlci.store import blob_key, open_store
-from mlci.store.base import dumps
+from mlci.util import dumps
 
 
-@pytest.fixture(params=["local", "s3"])
-def where(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str]]:
-    """(store URI, environment for the CLI)."""
+@pytest.fixture(params=["local", *S3_KINDS])
+def where(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, str]]:
+    """(store URI, environment for the CLI): a local store, moto, SeaweedFS."""
     if request.param == "local":
         return str(tmp_path / "store"), {}
-    name = request.getfixturevalue("bucket")
-    return f"s3://{name}/mlci", dict(request.getfixturevalue("s3_env"))
+    name, env = s3_store_env(request.param, monkeypatch)
+    return f"s3://{name}/mlci", env
 
 
 def model_dir(root: Path, weights: bytes, shared: bytes = b"shared tokenizer") -> Path:
@@ -197,7 +198,9 @@ def test_gc_orphans_wait_for_the_grace_period(where, mlci, tmp_path):
     assert mlci("fetch", "bc@1", "-o", tmp_path / "o", "--store", uri, env=env, cwd=tmp_path).returncode == 0
 
 
-def test_gc_aborts_old_unfinished_multipart_uploads(bucket, s3_env, mlci, tmp_path):
+@pytest.mark.parametrize("kind", S3_KINDS)
+def test_gc_aborts_old_unfinished_multipart_uploads(kind, monkeypatch, mlci, tmp_path):
+    bucket, s3_env = s3_store_env(kind, monkeypatch)
     store = open_store(f"s3://{bucket}/mlci")
     store.client.create_multipart_upload(Bucket=bucket, Key="mlci/" + blob_key("cd" * 32))
     r = mlci("gc", "--grace", "0", "--store", f"s3://{bucket}/mlci", env=s3_env, cwd=tmp_path)
@@ -214,7 +217,9 @@ def test_gc_rejects_bad_options(mlci, tmp_path):
 
 
 # --- the real pipeline on S3 -----------------------------------------------------------------
-def test_train_evaluate_publish_to_s3_then_fetch_and_load(bucket, s3_env, mlci, tmp_path):
+@pytest.mark.parametrize("kind", S3_KINDS)
+def test_train_evaluate_publish_to_s3_then_fetch_and_load(kind, monkeypatch, mlci, tmp_path):
+    bucket, s3_env = s3_store_env(kind, monkeypatch)
     from sklearn.datasets import load_breast_cancer
 
     frame = load_breast_cancer(as_frame=True).frame

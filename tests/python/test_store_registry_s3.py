@@ -1,19 +1,23 @@
-"""The registry's concurrency guarantees on S3 (moto over HTTP): the same checks as
-test_registry.py runs on a local store, with processes and CLI calls racing on one bucket."""
+"""The registry's concurrency guarantees on S3 (moto and SeaweedFS over HTTP): the same checks
+as test_registry.py runs on a local store, with processes and CLI calls racing on one bucket."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-from s3_fixtures import bucket, s3_env, s3_server  # noqa: F401 - fixtures
+import pytest
+from s3_fixtures import S3_KINDS, s3_store_env
 
 from mlci.registry import Registry
 from mlci.store import open_store
 
 
-def _publish_one_s3(args: tuple[str, str, int]) -> tuple[int, bool]:
-    uri, tmp, i = args
+def _publish_one_s3(args: tuple[str, str, int, dict[str, str]]) -> tuple[int, bool]:
+    uri, tmp, i, env = args
+    import os
+
+    os.environ.update(env)
     store = open_store(uri)
     f = Path(tmp) / f"file-{i}.bin"
     f.write_bytes(f"payload {i}".encode())
@@ -23,13 +27,19 @@ def _publish_one_s3(args: tuple[str, str, int]) -> tuple[int, bool]:
     return rec["version"], created
 
 
-def test_registry_twenty_concurrent_publishing_processes_get_distinct_versions_on_s3(bucket, tmp_path):
+@pytest.fixture(params=S3_KINDS)
+def bucket_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, str]]:
+    return s3_store_env(request.param, monkeypatch)
+
+
+def test_registry_twenty_concurrent_publishing_processes_get_distinct_versions_on_s3(bucket_env, tmp_path):
     """The registry's concurrency test (test_registry.py), with 20 processes against S3."""
     import multiprocessing as mp
 
+    bucket, env = bucket_env
     uri = f"s3://{bucket}/mlci"
     with mp.get_context("spawn").Pool(20) as pool:
-        results = pool.map(_publish_one_s3, [(uri, str(tmp_path), i) for i in range(20)])
+        results = pool.map(_publish_one_s3, [(uri, str(tmp_path), i, env) for i in range(20)])
     assert sorted(v for v, _ in results) == list(range(1, 21))
     reg = Registry(open_store(uri), "m")
     assert reg.version_numbers() == list(range(1, 21))
@@ -37,12 +47,13 @@ def test_registry_twenty_concurrent_publishing_processes_get_distinct_versions_o
     assert {r["run_id"] for r in reg.versions()} == {f"run-{i}" for i in range(20)}
 
 
-def test_registry_twenty_concurrent_cli_promotions_on_s3(bucket, s3_env, tmp_path):
+def test_registry_twenty_concurrent_cli_promotions_on_s3(bucket_env, tmp_path):
     import subprocess
     import sys
 
     from conftest import cli_env
 
+    bucket, s3_env = bucket_env
     uri = f"s3://{bucket}/mlci"
     reg = Registry(open_store(uri), "m")
     for i in range(20):
@@ -61,8 +72,8 @@ def test_registry_twenty_concurrent_cli_promotions_on_s3(bucket, s3_env, tmp_pat
     assert sorted([*final["history"], final["version"]]) == list(range(1, 21))
 
 
-def test_registry_concurrent_alias_moves_keep_a_consistent_history_on_s3(bucket):
-    store = open_store(f"s3://{bucket}/mlci")
+def test_registry_concurrent_alias_moves_keep_a_consistent_history_on_s3(bucket_env):
+    store = open_store(f"s3://{bucket_env[0]}/mlci")
     reg = Registry(store, "bc")
     for i in range(10):
         reg.register({"run_id": f"r{i}", "fingerprint": f"fp{i}"}, actor="t")

@@ -52,11 +52,11 @@ def test_republishing_unchanged_content_sends_no_object(bucket, tmp_path):
     files = {f"model/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(20_000)) for i in range(10)}
     puts = count_sends(store, "PutObject")
     first = store.publish_run("r1", files)
-    assert first["uploaded"] == 10 and len(puts) == 11  # 10 blobs + the manifest
+    assert first["uploaded"] == 10 and len(puts) == 12  # 10 blobs + the publish lease + the manifest
     puts.clear()
     second = store.publish_run("r2", files)
     assert second["uploaded"] == 0 and second["uploaded_bytes"] == 0
-    assert len(puts) == 1  # only r2's manifest
+    assert len(puts) == 2  # only r2's lease and manifest
 
 
 def test_many_files_are_checked_with_one_listing_not_a_head_each(bucket, tmp_path):
@@ -64,14 +64,14 @@ def test_many_files_are_checked_with_one_listing_not_a_head_each(bucket, tmp_pat
     files = {f"shard/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(2_000)) for i in range(40)}
     heads, lists, puts = (count_sends(store, op) for op in ("HeadObject", "ListObjectsV2", "PutObject"))
     assert store.publish_run("r1", dict(list(files.items())[:20]))["uploaded"] == 20  # few: HEADs
-    assert (len(heads), len(lists)) == (20, 0)
-    heads.clear(), puts.clear()
+    assert (len(heads), len(lists)) == (20, 1)  # the one LIST: is a gc deleting blobs?
+    heads.clear(), puts.clear(), lists.clear()
     manifest = store.publish_run("r2", files)
     assert manifest["uploaded"] == 20 and manifest["uploaded_bytes"] == 20 * 2_000
-    assert (len(heads), len(lists), len(puts)) == (0, 1, 21)
+    assert (len(heads), len(lists), len(puts)) == (0, 2, 22)  # + the publish lease and the manifest
     puts.clear()
     assert store.publish_run("r3", files)["uploaded"] == 0
-    assert (len(heads), len(lists), len(puts)) == (0, 2, 1)
+    assert (len(heads), len(lists), len(puts)) == (0, 4, 2)
 
 
 def test_large_file_goes_multipart_in_parallel_and_round_trips(bucket, tmp_path, monkeypatch):
@@ -189,3 +189,57 @@ def test_incomplete_multipart_uploads_are_listed_and_aborted(bucket):
     assert upload.key == blob_key("ab" * 32) and upload.upload_id
     store.abort_upload(upload)
     assert store.list_incomplete_uploads() == []
+
+
+# --- an endpoint that ignores conditional writes; credentials in URLs ------------------------
+def test_publish_refuses_an_endpoint_that_ignores_conditional_writes(bucket, fault_proxy, mlci, tmp_path):
+    """npm's s3rver (and MinIO before 2024) answer 200 to a PutObject whatever its If-None-Match
+    or If-Match says; two publishes could then both create v1. The first publish finds out."""
+    from projects import classification_project
+
+    from mlci import config
+    from mlci.evaluate import evaluate
+    from mlci.registry import Registry
+    from mlci.runs import Project
+    from mlci.train import train
+
+    cfg = classification_project(tmp_path / "p")
+    project = Project(config.load(cfg))
+    evaluate(project, project.run(train(project)["run_id"]))
+    fault_proxy.strip = {"if-none-match", "if-match"}
+    uri = f"s3://{bucket}/team"
+    env = {"AWS_ENDPOINT_URL": fault_proxy.url, "MLCI_STORE": uri}
+    r = mlci("publish", "-c", cfg, env=env, cwd=tmp_path)
+    assert r.returncode == 3, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert "ignores If-None-Match and If-Match on PutObject" in lines[0]
+    assert Registry(open_store(uri), "bc").version_numbers() == []
+    assert open_store(uri).list("runs/") == []
+    r = mlci("promote", "bc", "1", "--store", uri, env=env, cwd=tmp_path)
+    assert r.returncode == 2  # nothing was registered
+    fault_proxy.strip = set()
+    r = mlci("publish", "-c", cfg, "--json", env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_credentials_in_the_endpoint_or_the_store_uri_are_never_printed(s3_env, mlci, tmp_path):
+    endpoint = dead_endpoint().replace("http://", "http://user:PASSWORD123@")
+    r = mlci("fetch", "bc@1", "-o", tmp_path / "o", "--store", "s3://bucket-x/p",
+             env={**s3_env, "AWS_ENDPOINT_URL": endpoint, "AWS_MAX_ATTEMPTS": "1"}, cwd=tmp_path)
+    assert r.returncode == 3, r.stderr
+    assert "PASSWORD123" not in r.stderr and "http://***@127.0.0.1" in r.stderr  # retry warnings too
+    assert r.stderr.strip().splitlines()[-1].startswith("mlci fetch: error: ") and "Traceback" not in r.stderr
+    r = mlci("fetch", "bc@1", "-o", tmp_path / "o", "--store", "s3://AKIAKEY:Sup3rS/ecret@bucket-x/p",
+             env=s3_env, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "Sup3r" not in r.stderr and "ecret@" not in r.stderr and "AKIAKEY" not in r.stderr and "s3://***@bucket-x" in r.stderr
+    assert "credentials in it" in r.stderr
+
+
+def test_redact_hides_userinfo_in_any_url():
+    from mlci.errors import redact
+
+    assert redact("GET http://u:p@h:9000/x failed") == "GET http://***@h:9000/x failed"
+    assert redact("s3://K:S/x+y@bucket/p and https://host/p") == "s3://***@bucket/p and https://host/p"
+    assert redact("no url here, user@example.com") == "no url here, user@example.com"

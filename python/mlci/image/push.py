@@ -171,7 +171,8 @@ def record_on_version(cfg: Any, target: Target, pushed: dict[str, Any]) -> str |
         return None
     from mlci.registry import Registry
     from mlci.runs import Project
-    from mlci.store.base import KeyMissing, dumps
+    from mlci.store.base import KeyMissing
+    from mlci.util import dumps
 
     registry = Registry(Project(cfg).open_store(), target.name)
     key = f"{registry.prefix}/versions/{target.version}.json"

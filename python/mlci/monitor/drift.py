@@ -17,6 +17,7 @@ from typing import Any, TypedDict
 from mlci.errors import DataError, NotFoundError
 from mlci.results import Failure
 from mlci.validation.drift import DriftResult, drift_failures
+from mlci.registry import store_run_id
 
 DRIFT_FORMAT = "mlci-monitor-drift/1"
 
@@ -60,11 +61,11 @@ def fetch_reference_stats(store: Any, record: dict[str, Any], workspace: Path) -
     from mlci.validation.engine import read_stats
 
     dest = workspace / "cache" / "models" / record["name"] / str(record["version"])
-    manifest = store.get_manifest(record["run_id"])
+    manifest = store.get_manifest(store_run_id(record))
     if "reference_stats.json" not in manifest.get("files", {}):
         raise NotFoundError(f"{record['name']} v{record['version']} (run {record['run_id']}) has no "
                             "reference_stats.json in the store; retrain it with mlci.validation installed")
-    got = store.download_run(record["run_id"], dest, only=["reference_stats.json"])
+    got = store.download_run(store_run_id(record), dest, only=["reference_stats.json"])
     stats = read_stats(got["reference_stats.json"])
     stats["source"] = f"{record['name']} v{record['version']} reference_stats.json"
     return stats

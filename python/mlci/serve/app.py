@@ -79,7 +79,10 @@ class App:
         start = time.perf_counter()
         try:
             params = dict(parse_qsl(query)) if query else None
-            request = wire.parse(body, content_type, self.predictor.schema, params)
+            try:
+                request = wire.parse(body, content_type, self.predictor.schema, params)
+            except RecursionError:  # e.g. 100,000 nested '[': json's recursion limit, not a bug
+                raise wire.BadRequest("request body is nested too deeply") from None
             labels, proba = self.predictor.predict(request.rows, request.proba)
             out = wire.predictions_body(labels, self.predictor.classes if proba is not None else None, proba)
         except wire.UnsupportedMediaType as exc:

@@ -7,12 +7,19 @@ fixed endpoints. This is the subset of HTTP/1.1 the endpoints need: Content-Leng
 (chunked uploads get 411), keep-alive and pipelining, a body limit checked before the body is
 read, and a clean drain on SIGTERM.
 
-Workers: the parent loads the model once, then forks ``workers`` processes. Each binds its
-own listening socket to the same port with SO_REUSEPORT, so the kernel spreads connections
-across them (no shared accept queue, no thundering herd). Prediction runs on the event loop:
-a request is CPU work of well under a millisecond for a row, and one process per core gives
-the parallelism. SIGTERM/SIGINT to the parent: it stops every worker; each closes its socket,
-finishes the requests it has, answers them with ``Connection: close`` and exits.
+Workers: the parent loads the model once, binds and listens on the port (without
+SO_REUSEPORT), then forks ``workers`` processes that accept from that one inherited socket.
+SO_REUSEPORT would let a second `mlci serve` (another model!) bind the same port and silently
+take half the traffic; an exclusive bind makes it fail with "cannot listen on" (exit 3).
+Prediction runs on the event loop: a request is CPU work of well under a millisecond for a row,
+and one process per core gives the parallelism. SIGTERM/SIGINT to the parent: it stops every
+worker; each closes its socket, finishes the requests it has, answers them with
+``Connection: close`` and exits. A worker whose parent dies (SIGKILL, OOM) gets SIGTERM from
+the kernel (PR_SET_PDEATHSIG) and also notices its new parent pid, and drains the same way.
+
+Framing follows RFC 9112: one Content-Length of ASCII digits only (two of them, even equal, a
+sign, an underscore or spaces inside are refused with 400: a proxy in front might read them
+differently), and the header block is limited to 64 KiB however it arrives.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -35,6 +43,7 @@ MAX_HEADER = 64 * 1024
 GRACE_SECONDS = 10.0
 IDLE_SECONDS = float(os.environ.get("MLCI_SERVE_IDLE_SECONDS", "75"))  # a connection that sends nothing for this long is closed (idle keep-alive, slow clients)
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+_LENGTH = re.compile(r"[0-9]{1,18}")
 
 
 class _Connection(asyncio.Protocol):
@@ -69,9 +78,9 @@ class _Connection(asyncio.Protocol):
     def _next_request(self) -> bool:
         """Handle one complete request from the buffer; False when more bytes are needed."""
         buf = self.buffer
-        end = buf.find(b"\r\n\r\n")
+        end = buf.find(b"\r\n\r\n", 0, MAX_HEADER + 4)
         if end < 0:
-            if len(buf) > MAX_HEADER:
+            if len(buf) > MAX_HEADER:  # no end of headers within the limit, however it arrived
                 self._reply(431, b'{"error_code": "BAD_REQUEST", "message": "request headers too large"}',
                             "application/json", close=True)
             return False
@@ -90,20 +99,23 @@ class _Connection(asyncio.Protocol):
                 self._reply(400, b'{"error_code": "BAD_REQUEST", "message": "malformed HTTP header"}',
                             "application/json", close=True)
                 return False
-            headers[name.strip().lower()] = value.strip()
+            name = name.strip().lower()
+            if name == "content-length" and name in headers:  # RFC 9112 6.3: never guess which
+                self._reply(400, b'{"error_code": "BAD_REQUEST", "message": "more than one Content-Length"}',
+                            "application/json", close=True)
+                return False
+            headers[name] = value.strip()
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self._reply(411, b'{"error_code": "LENGTH_REQUIRED", "message": '
                              b'"chunked bodies are not accepted; send Content-Length"}',
                         "application/json", close=True)
             return False
-        try:
-            length = int(headers.get("content-length", "0"))
-            if length < 0:
-                raise ValueError
-        except ValueError:
+        raw_length = headers.get("content-length", "0")
+        if not _LENGTH.fullmatch(raw_length):  # digits only: no sign, '_', spaces or lists
             self._reply(400, b'{"error_code": "BAD_REQUEST", "message": "invalid Content-Length"}',
                         "application/json", close=True)
             return False
+        length = int(raw_length)
         if length > self.app.max_body:
             status, ctype, body = self.app.too_large(length)
             self._reply(status, body, ctype, close=True)
@@ -138,9 +150,10 @@ class _Connection(asyncio.Protocol):
 
 
 class _Worker:
-    def __init__(self, app: App, sock: socket.socket):
+    def __init__(self, app: App, sock: socket.socket, parent: int | None = None):
         self.app = app
         self.sock = sock
+        self.parent = parent  # a forked worker: the pid it must outlive no longer than
         self.connections: set[_Connection] = set()
         self.draining = False
 
@@ -151,8 +164,11 @@ class _Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         reaper = asyncio.ensure_future(self._close_idle(stop))
+        orphan = asyncio.ensure_future(self._watch_parent(stop)) if self.parent else None
         await stop.wait()
         reaper.cancel()
+        if orphan is not None:
+            orphan.cancel()
         # drain: stop accepting, close idle keep-alive connections, let busy ones finish
         self.draining = True
         server.close()
@@ -166,6 +182,16 @@ class _Worker:
             if conn.transport is not None:
                 conn.transport.abort()
 
+
+    async def _watch_parent(self, stop: asyncio.Event) -> None:
+        # Backstop for PR_SET_PDEATHSIG (Linux only, and racy if the parent died before it was
+        # set): a worker adopted by another process has lost its parent.
+        while not stop.is_set():
+            if os.getppid() != self.parent:
+                log.warning("worker %d: the server process is gone; stopping", os.getpid())
+                stop.set()
+                return
+            await asyncio.sleep(0.5)
 
     async def _close_idle(self, stop: asyncio.Event) -> None:
         # one sweep every few seconds instead of a timer per request (cheaper on the hot path)
@@ -188,41 +214,52 @@ def bind(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _run_worker(app: App, sock: socket.socket) -> None:
+def _run_worker(app: App, sock: socket.socket, parent: int | None = None) -> None:
     sock.listen(1024)
     try:
-        asyncio.run(_Worker(app, sock).serve())
+        asyncio.run(_Worker(app, sock, parent).serve())
     finally:
         app.close()  # flush the prediction log
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to send this process SIGTERM when its parent dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no libc prctl: the worker's parent watch still works
+        pass
 
 
 def serve(app: App, host: str, port: int, workers: int,
           on_ready: Callable[[int], None] | None = None) -> None:
     """Serve until SIGTERM/SIGINT. ``on_ready(port)`` is called once the port is bound."""
     workers = max(1, workers)
-    reuse_port = workers > 1 and hasattr(socket, "SO_REUSEPORT")
     try:
-        sock = bind(host, port, reuse_port)
+        sock = bind(host, port, reuse_port=False)  # exclusive: a second server on the port fails
+        sock.listen(1024)  # listening before we say "ready": no refused first connection
     except OSError as exc:
         from mlci.errors import InfraError
 
         raise InfraError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     port = sock.getsockname()[1]
     if workers == 1:
-        sock.listen(1024)  # listening before we say "ready": no refused first connection
         if on_ready:
             on_ready(port)
         _run_worker(app, sock)
         return
-    _prefork(app, sock, host, port, workers, reuse_port, on_ready)
+    _prefork(app, sock, workers, on_ready)
 
 
-def _prefork(app: App, sock: socket.socket, host: str, port: int, workers: int, reuse_port: bool,
-             on_ready: Callable[[int], None] | None) -> None:
-    # The parent keeps its bound socket (not listening) only to hold the port; with
-    # SO_REUSEPORT each worker listens on its own socket, otherwise they share this one.
+def _prefork(app: App, sock: socket.socket, workers: int, on_ready: Callable[[int], None] | None) -> None:
+    # The workers accept from the parent's listening socket, inherited through fork.
     children: dict[int, int] = {}
     stopping = False
+    parent = os.getpid()
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -231,9 +268,11 @@ def _prefork(app: App, sock: socket.socket, host: str, port: int, workers: int, 
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _die_with_parent()
+                if os.getppid() != parent:  # it died before prctl took effect
+                    os._exit(0)
                 app.bind(index)
-                own = bind(host, port, True) if reuse_port else sock
-                _run_worker(app, own)
+                _run_worker(app, sock, parent)
             except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
                 log.exception("worker %d failed", index)
                 code = 1
@@ -257,7 +296,7 @@ def _prefork(app: App, sock: socket.socket, host: str, port: int, workers: int, 
     for i in range(workers):
         spawn(i)
     if on_ready:
-        on_ready(port)
+        on_ready(sock.getsockname()[1])
     deadline = None
     while children:
         try:

@@ -9,31 +9,78 @@ Layout:
   models/<name>/versions/<n>.json    registry records (conditional create)
   models/<name>/aliases/<alias>.json alias records (compare-and-swap)
   models/<name>/events/<time>-<id>.json  the audit log, one object per event
+  leases/publish/<id>.json           a publish in progress: the blobs it relies on (gc spares them)
+  leases/gc/<id>.json                gc is deleting blobs: publishes wait until it is gone
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import threading
+import time
+import uuid
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-from mlci.errors import IntegrityError, NotFoundError
+from mlci import crashpoints
+from mlci.errors import InfraError, IntegrityError, NotFoundError
 from mlci.util import dumps, sha256_file
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_SHA = re.compile(r"[0-9a-f]{64}")
+#: a publish lease protects the blobs its publish relies on for this long (from its mtime)
+PUBLISH_LEASE_SECONDS = 24 * 3600.0
+#: a gc mark holds publishes back for at most this long; gc stops deleting well before it ends
+GC_MARK_SECONDS = 900.0
 
 
 class KeyMissing(KeyError):
     """The key does not exist in the store."""
 
 
+def writer_gone(body: dict[str, Any]) -> bool:
+    """True when the process that wrote a claim, lease or mark is known to be dead: it ran on
+    this host and no process has its pid any more. (On another host we cannot tell.)"""
+    import socket
+
+    pid = body.get("pid")
+    if body.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def check_run_id(run_id: Any) -> str:
+    """A run id as the store uses it in keys; anything else (``..``, '/', not a string) is refused."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise IntegrityError(f"run id {str(run_id)[:80]!r} is not a valid run id (letters, digits, '.', "
+                             "'_', '-'); the registry record or manifest naming it is corrupt")
+    return run_id
+
+
+def check_sha(sha: Any) -> str:
+    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
+        raise IntegrityError(f"blob sha256 {str(sha)[:80]!r} is not 64 hex digits; "
+                             "the manifest naming it is corrupt")
+    return sha
+
+
 def blob_key(sha: str) -> str:
+    check_sha(sha)
     return f"blobs/sha256/{sha[:2]}/{sha[2:]}"
 
 
@@ -119,6 +166,55 @@ class Store(ABC):
         """Like list(), with sizes and modification times (used by gc)."""
 
     # --- shared on top of the primitives ------------------------------------------------
+    def check_conditional_writes(self) -> None:
+        """Raise InfraError if the backend only pretends to honour put_if_absent/put_if_match."""
+
+    def take_lease(self, kind: str, body: dict[str, Any]) -> str:
+        """Write ``leases/<kind>/<id>.json``; returns its key (release it with release_lease)."""
+        key = f"leases/{kind}/{uuid.uuid4().hex}.json"
+        import socket
+
+        self.put_bytes(key, dumps({**body, "kind": kind, "host": socket.gethostname(), "pid": os.getpid(),
+                                   "time": time.time()}))
+        return key
+
+    def release_lease(self, key: str) -> None:
+        self.delete(key)
+
+    def active_leases(self, kind: str, seconds: float) -> list[tuple[ObjectInfo, dict[str, Any]]]:
+        """Leases of ``kind`` written less than ``seconds`` ago (by the store's clock), with bodies."""
+        cutoff = time.time() - seconds
+        out = []
+        for info in self.list_info(f"leases/{kind}/"):
+            if info.mtime < cutoff:
+                continue
+            try:
+                body = self.get_json(info.key)
+            except (KeyMissing, IntegrityError):  # released meanwhile, or half-written by a crash
+                continue
+            if isinstance(body, dict):
+                out.append((info, body))
+        return out
+
+    def wait_for_gc(self) -> None:
+        """Wait while a `mlci gc` is deleting blobs (its mark is in the store).
+
+        A publish calls this after writing its own lease: gc writes its mark before it reads
+        the leases, so either gc sees this publish's lease and spares its blobs, or this sees
+        gc's mark and checks which blobs exist only after gc has finished deleting.
+        """
+        limit = float(os.environ.get("MLCI_GC_WAIT") or GC_MARK_SECONDS)
+        deadline = time.monotonic() + limit
+        told = False
+        while marks := [m for m in self.active_leases("gc", GC_MARK_SECONDS) if not writer_gone(m[1])]:
+            if time.monotonic() > deadline:
+                raise InfraError(f"{self.uri}: `mlci gc` has been deleting blobs for more than {limit:.0f} s "
+                                 f"(mark {marks[0][0].key}); try again when it has finished")
+            if not told:
+                log.warning("%s: waiting for `mlci gc` to finish deleting blobs", self.uri)
+                told = True
+            time.sleep(0.2)
+
     def get_json(self, key: str) -> Any:
         data = self.get_bytes(key)
         try:
@@ -169,7 +265,8 @@ class Store(ABC):
             raise IntegrityError(f"{self.uri}: blob {sha[:12]} is corrupt (sha256 {actual[:12]})")
 
     def publish_run(self, run_id: str, files: dict[str, Path], meta: dict[str, Any] | None = None,
-                    progress: Any = None, on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+                    progress: Any = None, on_bytes: Callable[[int], None] | None = None,
+                    hold_lease: bool = False) -> dict[str, Any]:
         """Upload a run's files as blobs, then write its manifest last.
 
         Files are hashed and uploaded in parallel (``workers`` at a time); a blob already in
@@ -179,7 +276,14 @@ class Store(ABC):
         the same run id with different files is refused).
 
         ``progress(rel, size)`` is called once per finished file; ``on_bytes(n)`` as bytes go.
+
+        Before it looks at which blobs the store has, it writes a publish lease listing every
+        blob the run needs, so a concurrent `mlci gc` never deletes a blob this publish decided
+        to reuse. The lease is released at the end, or, with ``hold_lease``, kept (its key is
+        ``manifest["lease"]``) until the caller has registered the run.
         """
+        key = manifest_key(run_id)
+
         def digest(item: tuple[str, Path]) -> tuple[str, Path, str, int]:
             rel, path = item
             return rel, path, sha256_file(path), path.stat().st_size
@@ -188,6 +292,23 @@ class Store(ABC):
         by_sha: dict[str, list[tuple[str, Path, int]]] = {}
         for rel, path, sha, size in hashed:  # the same content twice in one run is sent once
             by_sha.setdefault(sha, []).append((rel, path, size))
+        lease = self.take_lease("publish", {"run_id": run_id, "shas": sorted(by_sha)})
+        try:
+            manifest = self._publish_leased(run_id, key, hashed, by_sha, meta, progress, on_bytes)
+        except BaseException:
+            self.release_lease(lease)
+            raise
+        if hold_lease:
+            manifest["lease"] = lease
+        else:
+            self.release_lease(lease)
+        return manifest
+
+    def _publish_leased(self, run_id: str, key: str, hashed: list[tuple[str, Path, str, int]],
+                        by_sha: dict[str, list[tuple[str, Path, int]]], meta: dict[str, Any] | None,
+                        progress: Any, on_bytes: Callable[[int], None] | None) -> dict[str, Any]:
+        crashpoints.step("publish:lease")
+        self.wait_for_gc()
         known = self.known_blobs(list(by_sha))
         lock = threading.Lock()
 
@@ -205,25 +326,34 @@ class Store(ABC):
             return sha, sent
 
         sent_shas = {sha for sha, sent in parallel(upload, list(by_sha), self._workers()) if sent}
+        crashpoints.step("publish:blobs")
         entries = {rel: {"sha256": sha, "size": size} for rel, _, sha, size in hashed}
         uploaded = len(sent_shas)
         manifest = {"run_id": run_id, "files": entries, **(meta or {})}
-        key = manifest_key(run_id)
         if not self.put_if_absent(key, dumps(manifest)):
             existing = self.get_json(key)
             if existing.get("files") != entries:
                 raise IntegrityError(f"{self.uri}: run {run_id} is already published with other files; "
                                      "a published run is never changed (use a new run id)")
             self.put_json(key, manifest)  # same files: refresh the metadata
+        crashpoints.step("publish:manifest")
         manifest["uploaded"] = uploaded
         manifest["uploaded_bytes"] = sum(by_sha[sha][0][2] for sha in sent_shas)
         return manifest
 
     def get_manifest(self, run_id: str) -> dict[str, Any]:
         try:
-            return self.get_json(manifest_key(run_id))
+            manifest = self.get_json(manifest_key(run_id))
         except KeyMissing:
             raise NotFoundError(f"{self.uri}: run {run_id} has no manifest (never published)") from None
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(files, dict) or not all(isinstance(e, dict) and isinstance(e.get("size", 0), int)
+                                                   for e in files.values()):
+            raise IntegrityError(f"{self.uri}: run {run_id} manifest is not a manifest "
+                                 "({files: {path: {sha256, size}}}); fix or restore it by hand")
+        for entry in files.values():
+            check_sha(entry.get("sha256"))
+        return manifest
 
     def download_run(self, run_id: str, dest: Path, only: Iterable[str] | None = None,
                      on_bytes: Callable[[int], None] | None = None) -> dict[str, Path]:
@@ -253,6 +383,6 @@ class Store(ABC):
 
 
 def manifest_key(run_id: str) -> str:
-    return f"runs/{run_id}/manifest.json"
+    return f"runs/{check_run_id(run_id)}/manifest.json"
 
 

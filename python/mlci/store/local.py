@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from mlci.errors import InfraError
+from mlci.errors import InfraError, IntegrityError
 from mlci.store.base import KeyMissing, ObjectInfo, Store
 
 
@@ -29,7 +29,7 @@ class LocalStore(Store):
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
-            raise ValueError(f"bad store key {key!r}")
+            raise IntegrityError(f"{self.uri}: refusing the store key {key!r} (absolute, or '..' in it)")
         return self.root / key
 
     def _tmp(self, target: Path) -> Path:

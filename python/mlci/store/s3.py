@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlparse
 
-from mlci.errors import ConfigError, InfraError
+from mlci.errors import ConfigError, InfraError, IntegrityError, redact
 from mlci.retry import retry
 from mlci.store.base import KeyMissing, ObjectInfo, Store
 
@@ -79,7 +79,10 @@ class _Transient(Exception):
 def parse_uri(uri: str) -> tuple[str, str]:
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
-        raise ConfigError(f"store.uri: {uri!r} is not s3://bucket/prefix")
+        raise ConfigError(f"store.uri: {redact(uri)!r} is not s3://bucket/prefix")
+    if "@" in uri or ":" in parsed.netloc:  # s3://KEY:SECRET@bucket (a secret may hold a '/')
+        raise ConfigError(f"store.uri: {redact(uri)!r} has credentials in it; put them in "
+                          f"{CREDENTIAL_VARS}, never in the URI")
     bucket = parsed.netloc
     if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
         raise ConfigError(f"store.uri: bucket name {bucket!r} is not a valid S3 bucket name "
@@ -96,6 +99,8 @@ class S3Store(Store):
         self.bucket, self.prefix = parse_uri(uri)
         self.uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self.endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        self.shown_endpoint = redact(self.endpoint) if self.endpoint else None  # what messages show
+        self._conditional_checked = False
         # MinIO and Ceph RGW answer path-style out of the box; virtual-host needs DNS set up.
         # So "auto" means path-style for a custom endpoint and virtual-host on AWS itself.
         self.addressing = addressing if addressing != "auto" else ("path" if self.endpoint else "virtual")
@@ -143,14 +148,14 @@ class S3Store(Store):
 
     def _key(self, key: str) -> str:
         if not key or key.startswith("/") or ".." in key.split("/"):
-            raise ValueError(f"bad store key {key!r}")
+            raise IntegrityError(f"{self.uri}: refusing the store key {key!r} (empty, absolute, or '..' in it)")
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _display(self, key: str) -> str:
         return f"{self.uri}/{key}" if key else self.uri
 
     def _where(self) -> str:
-        return f"{self.uri} (endpoint {self.endpoint or 'AWS'})"
+        return f"{self.uri} (endpoint {self.shown_endpoint or 'AWS'})"
 
     def _call(self, what: str, key: str, fn: Callable[[], T]) -> T:
         """Run one S3 operation: retry transient failures, translate the rest to clear errors.
@@ -179,7 +184,7 @@ class S3Store(Store):
                 raise InfraError(f"{self._where()}: no usable S3 credentials ({exc}); "
                                  f"set {CREDENTIAL_VARS}") from None
             except (HTTPClientError, BotoConnError, IncompleteReadError, ConnectionError, TimeoutError) as exc:
-                raise _Transient(f"cannot reach {self.endpoint or 'AWS S3'}: {exc}") from None
+                raise _Transient(redact(f"cannot reach {self.shown_endpoint or 'AWS S3'}: {exc}")) from None
             except BotoCoreError as exc:
                 if type(exc).__name__ == "RetriesExceededError":
                     raise _Transient(str(exc)) from None
@@ -405,6 +410,33 @@ class S3Store(Store):
     def abort_upload(self, info: ObjectInfo) -> None:
         self._call("ABORT", info.key, lambda: self.client.abort_multipart_upload(
             Bucket=self.bucket, Key=self._key(info.key), UploadId=info.upload_id))
+
+    def check_conditional_writes(self) -> None:
+        """Refuse an endpoint that ignores ``If-None-Match``/``If-Match`` on PutObject.
+
+        On such an endpoint (npm's s3rver, old MinIO) two publishes could both "create" version
+        n and alias moves could overwrite each other, silently. A probe key is created twice
+        and replaced against a stale ETag: a compliant endpoint refuses both (412). Once per
+        store object, so once per command.
+        """
+        if self._conditional_checked:
+            return
+        import uuid
+
+        key = f"leases/probe/{uuid.uuid4().hex}.json"
+        try:
+            created = self.put_if_absent(key, b'{"probe": 1}')
+            again = self.put_if_absent(key, b'{"probe": 2}')
+            stale = self.put_if_match(key, b'{"probe": 3}', '"00000000000000000000000000000000"')
+        finally:
+            self.delete(key)
+        if not created or again or stale:
+            ignored = " and ".join(h for h, bad in (("If-None-Match", again), ("If-Match", stale)) if bad)
+            raise InfraError(f"{self._where()}: the endpoint ignores {ignored or 'conditional writes'} on "
+                             "PutObject, so version numbers and alias moves would not be safe; use an "
+                             "endpoint that honours conditional writes (AWS S3, MinIO since 2024, "
+                             "Ceph RGW, SeaweedFS)")
+        self._conditional_checked = True
 
     def check(self) -> None:
         """Reach the bucket once (for `mlci doctor`): raises InfraError if not usable."""
