@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 from mlci import crashpoints
 from mlci.errors import CheckFailed, IntegrityError, NotFoundError, UsageError
@@ -27,6 +27,70 @@ from mlci.util import dumps, utc_now as now
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 ALIAS_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+# --- the records, as written here and read by the site, the report, fetch, deploy and gc -------
+class BuildInfo(TypedDict, total=False):
+    """The Jenkins build an action came from (absent outside Jenkins)."""
+
+    url: str
+    job: str
+    number: str
+    node: str
+    commit: str
+
+
+class VersionRecord(TypedDict, total=False):
+    """models/<name>/versions/<n>.json: what publish registered (mlci.publish) plus what the
+    registry adds (name, version, created, actor, build); image push appends ``images``, gc
+    sets ``collected``; ``store_run`` when the run is stored under another id than ``run_id``."""
+
+    name: str
+    version: int
+    run_id: str
+    store_run: str
+    fingerprint: str
+    task: str
+    estimator: str
+    blessed: bool
+    metrics: dict[str, float]
+    gates: list[dict[str, Any]]  # mlci.gates.GateResult
+    baseline: dict[str, Any] | None
+    validation: dict[str, Any] | None
+    files: dict[str, int]
+    lineage: dict[str, Any]  # data, code, split, config, versions, params, keep_data
+    created: str
+    actor: str
+    build: BuildInfo
+    images: list[dict[str, Any]]
+    collected: dict[str, Any]
+
+
+class AliasRecord(TypedDict):
+    """models/<name>/aliases/<alias>.json: the version it points to and the previous holders
+    (``mlci rollback`` returns to the last one)."""
+
+    alias: str
+    version: int
+    history: list[int]
+    updated: str
+    actor: str
+
+
+class Event(TypedDict, total=False):
+    """models/<name>/events/<time>-<id>.json, never rewritten. ``event`` is register, promote,
+    rollback, image, deploy or gc; the other fields depend on it."""
+
+    event: str
+    model: str
+    time: str
+    build: BuildInfo
+    actor: str
+    version: int
+    alias: str
+    from_version: int | None
+    reason: str | None
+    forced: bool
 
 
 def build_info() -> dict[str, Any]:
@@ -108,7 +172,7 @@ class Registry:
                 out.append(int(stem))
         return sorted(out)
 
-    def get(self, version: int) -> dict[str, Any]:
+    def get(self, version: int) -> VersionRecord:
         try:
             return self._json(f"{self.prefix}/versions/{version}.json")
         except KeyMissing:
@@ -118,10 +182,10 @@ class Registry:
             raise NotFoundError(f"model `{self.name}` has no version {version} "
                                 f"(versions: {_ranges(known)})") from None
 
-    def versions(self) -> list[dict[str, Any]]:
+    def versions(self) -> list[VersionRecord]:
         return [self.get(n) for n in self.version_numbers()]
 
-    def alias(self, alias: str) -> dict[str, Any] | None:
+    def alias(self, alias: str) -> AliasRecord | None:
         try:
             rec = self._json(f"{self.prefix}/aliases/{alias}.json")
         except KeyMissing:
@@ -140,7 +204,7 @@ class Registry:
                 out[name] = rec["version"]
         return out
 
-    def resolve(self, ref: str | int) -> dict[str, Any]:
+    def resolve(self, ref: str | int) -> VersionRecord:
         """A version record from '3', 'v3', 'latest' or an alias name."""
         ref = str(ref)
         if ref.lstrip("v").isdigit():
@@ -182,11 +246,11 @@ class Registry:
     def _has_register_event(self, version: int) -> bool:
         return any(e.get("event") == "register" and e.get("version") == version for e in self.history())
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self) -> list[Event]:
         return [self._json(k) for k in self.store.list(f"{self.prefix}/events/")]
 
     # --- writing ----------------------------------------------------------------------------
-    def event(self, event: str, **fields: Any) -> dict[str, Any]:
+    def event(self, event: str, **fields: Any) -> Event:
         rec = {"event": event, "model": self.name, "time": now(), "build": build_info(), **fields}
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         key = f"{self.prefix}/events/{stamp}-{uuid.uuid4().hex[:8]}.json"

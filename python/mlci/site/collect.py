@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from mlci.registry import AliasRecord, Event, VersionRecord
 from mlci.store.base import KeyMissing, ObjectInfo, Store, parallel
 from mlci.util import write_bytes
 
@@ -29,16 +30,16 @@ KINDS = ("versions", "aliases", "events")
 @dataclass
 class Model:
     name: str
-    versions: dict[int, dict[str, Any]] = field(default_factory=dict)
-    aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    versions: dict[int, VersionRecord] = field(default_factory=dict)
+    aliases: dict[str, AliasRecord] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     # what each record was when read, "size:mtime" by key: pages built from unchanged records
     # need not be rendered again
     stamps: dict[str, str] = field(default_factory=dict)
 
     @property
-    def latest(self) -> dict[str, Any] | None:
+    def latest(self) -> VersionRecord | None:
         return self.versions[max(self.versions)] if self.versions else None
 
     @cached_property
