@@ -16,6 +16,10 @@ PYTHON_SRC = REPO / "python"
 # in-process imports use this checkout's package, whatever is installed
 sys.path.insert(0, str(PYTHON_SRC))
 
+# fixtures shared across modules: real S3 servers, the Docker daemon and registry, a model
+# server, headless Chromium (each starts its part on first use)
+pytest_plugins = ["s3_fixtures", "docker_fixtures", "serve_fixtures", "browser"]
+
 
 def missing_part(part: str, detail: str) -> NoReturn:
     """A part of the test environment that tests/setup.sh provides (Docker daemon, base image,

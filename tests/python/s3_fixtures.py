@@ -5,7 +5,7 @@ store with its own conditional-write implementation; the store contract, the reg
 and the publish/gc tests run on both (``s3_store_env(kind)``, ``S3_KINDS``). It starts in a few
 seconds on free loopback ports and is stopped when the test process exits.
 
-Import the fixtures into a test module: ``from s3_fixtures import s3_server, s3_env, ...``.
+The fixtures reach every test module through conftest.py's ``pytest_plugins``.
 The server starts once per test process (a module-level singleton, so importing the
 fixtures into several modules still starts one server).
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from browser import assert_same_under_jenkins_csp, csp_server  # noqa: F401 - fixture
+from browser import assert_same_under_jenkins_csp
 
 from conftest import run_cli
 from junit_schema import assert_junit_10

@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
-from browser import assert_same_under_jenkins_csp, csp_server, pixels, render  # noqa: F401 - fixture
-from s3_fixtures import bucket, dead_endpoint, s3_env, s3_server  # noqa: F401 - fixtures
+from browser import assert_same_under_jenkins_csp, pixels, render
+from s3_fixtures import dead_endpoint
 
 from mlci.registry import Registry
 from mlci.store import open_store

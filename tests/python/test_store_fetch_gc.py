@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from s3_fixtures import S3_KINDS, bucket, dead_endpoint, s3_env, s3_server, s3_store_env  # noqa: F401 - fixtures
+from s3_fixtures import S3_KINDS, dead_endpoint, s3_store_env
 
 from mlci.registry import Registry
 from mlci.store import blob_key, open_store

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from s3_fixtures import bucket, dead_endpoint, fault_proxy, s3_env, s3_server  # noqa: F401 - fixtures
+from s3_fixtures import dead_endpoint
 
 from mlci.errors import ConfigError, InfraError
 from mlci.store import blob_key, open_store, sha256_file

@@ -529,7 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
             builds = fake.builds.setdefault(job, {})
             number = max(builds, default=0) + 1
             builds[number] = Build(job, number, fake.plans.get(job, Plan()), q["params"])
-            builds[number].console.append(f"Started by user alice\n[Pipeline] Start of Pipeline")
+            builds[number].console.append("Started by user alice\n[Pipeline] Start of Pipeline")
             q["number"] = number
         return self._json({"_class": "hudson.model.Queue$LeftItem", "id": qid, "blocked": False,
                            "buildable": False, "cancelled": False, "why": None, "task": task,

@@ -122,7 +122,6 @@ def test_apply_refuses_jobs_without_a_repository_before_contacting_jenkins(run, 
 def _mlci_pipeline_build(jenkins, name: str) -> None:
     """A build of the repository's Jenkinsfile `mlciPipeline(...)` (nightly: false, as on every branch):
     what its Declarative options, triggers and parameters do to the job (vars/mlciPipeline.groovy)."""
-    from xml.etree import ElementTree as ET
 
     cron = next((p["defaultParameterValue"]["value"] for p in jenkins.job_parameters(name)
                  if p["name"] == "MLCI_NIGHTLY_CRON"), "")
