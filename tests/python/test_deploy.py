@@ -197,6 +197,7 @@ class Client:
     def __init__(self, port: int):
         self.port, self.stop = port, threading.Event()
         self.seen: dict[str, list[str]] = {"keep-alive": [], "new connections": []}
+        self.slowest = {kind: 0.0 for kind in self.seen}
         self.threads = [threading.Thread(target=self._run, args=(kind,)) for kind in self.seen]
 
     def _run(self, kind: str) -> None:
@@ -205,6 +206,7 @@ class Client:
         while not self.stop.is_set():
             if kind == "new connections":
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            sent = time.monotonic()
             try:
                 conn.request("POST", "/invocations", body=body, headers={"Content-Type": "application/json"})
                 resp = conn.getresponse()
@@ -217,6 +219,7 @@ class Client:
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 self.seen[kind].append(f"failed:{type(exc).__name__}")
                 conn.close()
+            self.slowest[kind] = max(self.slowest[kind], time.monotonic() - sent)
             if kind == "new connections":
                 conn.close()
             time.sleep(0.01)
@@ -250,6 +253,14 @@ def test_deploy_rollback_and_a_failing_candidate_drop_no_request(project, mlci):
         time.sleep(0.3)
         r3 = mlci("deploy", "-c", cfg, "--env", "staging", "--model", f"{model}@3")
         time.sleep(0.3)
+    # the client: nothing refused, nothing failed, only known versions, in the order deployed
+    for kind, seen in client.seen.items():
+        print(f"{kind}: {len(seen)} requests, {seen.count('v1')} v1, {seen.count('v2')} v2, "
+              f"{sum(s not in ('v1', 'v2') for s in seen)} refused or failed, "
+              f"slowest answer {client.slowest[kind] * 1000:.0f} ms")
+        assert len(seen) > 50, kind
+        assert [s for s in seen if s not in ("v1", "v2")] == [], kind
+        assert phases(seen) == ["v1", "v2", "v1"], kind
     assert r2.returncode == 0, r2.stderr
     out = json.loads(r2.stdout)
     assert out["version"] == 2 and out["previous"]["version"] == 1
@@ -265,13 +276,6 @@ def test_deploy_rollback_and_a_failing_candidate_drop_no_request(project, mlci):
     assert events[-1]["version"] == 3 and events[-1]["status"] == "failed"
     assert "health check failed" in events[-1]["reason"]
 
-    # the client: nothing refused, nothing failed, only known versions, in the order deployed
-    for kind, seen in client.seen.items():
-        print(f"{kind}: {len(seen)} requests, {seen.count('v1')} v1, {seen.count('v2')} v2, "
-              f"{sum(s not in ('v1', 'v2') for s in seen)} refused or failed")
-        assert len(seen) > 50, kind
-        assert [s for s in seen if s not in ("v1", "v2")] == [], kind
-        assert phases(seen) == ["v1", "v2", "v1"], kind
     # v1 serves, from the slot it was rolled back into; v3's container is gone
     assert ask(port) == (200, {"predictions": [1], "model_version": "1"})
     assert len(containers(project)) == 2 and f"{name}-proxy" in containers(project)
