@@ -87,7 +87,6 @@ def main() -> None:
     frame.to_csv(root / "data" / "train.csv", index=False)
     X = frame.drop(columns=["target"])
     body = json.dumps({"dataframe_split": {"columns": list(X.columns), "data": X.iloc[:1].values.tolist()}})
-    (root / "examples.json").write_text(json.dumps([{"name": "one row", "request": json.loads(body), "status": 200}]))
     name = f"bcdeploy{uuid.uuid4().hex[:6]}"
     with __import__("socket").socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,6 +110,13 @@ def main() -> None:
         (root / "mlci.yaml").write_text(yaml.safe_dump(config))
         for stage in ("train", "evaluate", "publish"):
             mlci(root, stage, "-q")
+        if seed == 42:   # the smoke example: the first row, as v1 predicts it (a clear case: v2 agrees)
+            from mlci import model as model_io
+
+            run_dir = root / ".mlci" / "runs" / (root / ".mlci" / "runs" / "LATEST").read_text().strip()
+            expected = model_io.load(run_dir / "model").predict(X.iloc[:1]).tolist()
+            (root / "examples.json").write_text(json.dumps([{"name": "one row", "request": json.loads(body),
+                                                             "expected": expected}]))
     for v in (1, 2):
         print(f"building the image of v{v}", file=sys.stderr)
         for action in ("build", "verify", "push"):

@@ -34,6 +34,7 @@ COUNTS, LOCK, SEQ = {}, threading.Lock(), itertools.count(1)
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait for an ACK
     def log_message(self, *a): pass
     def reply(self, status, doc):
         body = json.dumps(doc).encode()
@@ -284,6 +285,19 @@ def test_deploy_rollback_and_a_failing_candidate_drop_no_request(project, mlci):
     assert r.returncode == 2 and "no previous deployment" in r.stderr
 
 
+def test_a_candidate_that_crashes_is_refused_at_once_despite_its_restart_policy(project, mlci):
+    doc = yaml.safe_load(project["cfg"].read_text())
+    doc["deploy"]["staging"]["env"] = {"PYTHONHOME": "/nonexistent"}      # the server cannot start
+    doc["deploy"]["staging"]["health_timeout"] = 120
+    crashing = project["root"] / "crashing.yaml"
+    crashing.write_text(yaml.safe_dump(doc))
+    started = time.monotonic()
+    r = mlci("deploy", "-c", crashing, "--env", "staging", "--model", f"{project['model']}@3")
+    assert r.returncode == 1 and "container exited with status" in r.stderr, r.stderr
+    assert time.monotonic() - started < 60            # not the 120 s health timeout
+    assert ask(project["port"])[1]["model_version"] == "1"
+
+
 def canary_events(project) -> list[dict]:
     return [e for e in project["registry"].history() if e["event"] == "canary" and e["environment"] == "live"]
 
@@ -334,6 +348,35 @@ def test_canary_that_fails_requests_is_rolled_back_by_itself(project, mlci):
     assert len([c for c in containers(project) if c.startswith(name)]) == 2
 
 
+def test_a_deploy_killed_during_its_canary_is_rolled_back_by_the_next_one(project, mlci):
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    model, cfg, port = project["model"], project["cfg"], project["canary_port"]
+    with Client(port) as client:
+        killed = subprocess.Popen([sys.executable, "-m", "mlci", "deploy", "-c", str(cfg), "--env", "live",
+                                   "--model", f"{model}@1"], env=cli_env(None), stderr=subprocess.PIPE, text=True)
+        for _ in range(600):  # bounded: until the canary has started (v1 in the proxy beside v2)
+            if any(e["version"] == 1 and e["step"] == "started" for e in canary_events(project)):
+                break
+            time.sleep(0.1)
+        time.sleep(1)
+        killed.kill()       # SIGKILL: nothing of mlci runs on
+        killed.communicate()
+        assert {s.split(":")[0] for s in client.seen["new connections"][-20:]} == {"v1", "v2"}  # both serve
+        r = mlci("deploy", "-c", cfg, "--env", "live", "--model", f"{model}@2", "--no-canary")
+        time.sleep(0.3)
+    assert r.returncode == 0, r.stderr
+    assert "an earlier canary was interrupted" in r.stderr
+    for kind, seen in client.seen.items():
+        assert [s for s in seen if s not in ("v1", "v2")] == [], kind
+        assert seen[-10:] == ["v2"] * 10, kind
+    name = f"mlci-{model}-live"
+    assert len([c for c in containers(project) if c.startswith(name)]) == 2
+
+
 def test_status_shows_what_runs_where(project, mlci):
     r = mlci("deploy", "status", "-c", project["cfg"], "--json", env={"PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
@@ -344,7 +387,7 @@ def test_status_shows_what_runs_where(project, mlci):
     assert staging["live"]["servers"] == [{"container": f"mlci-{project['model']}-staging-blue",
                                            "version": 1, "weight": 100}]
     assert staging["last_attempt"]["status"] == "failed" and staging["last_attempt"]["version"] == 3
-    assert envs["live"]["version"] == 2 and envs["live"]["last_attempt"]["version"] == 5
+    assert envs["live"]["version"] == 2 and len(envs["live"]["live"]["servers"]) == 1
     assert envs["production"]["version"] is None
     r = mlci("deploy", "status", "-c", project["cfg"], "--env", "staging")
     assert r.returncode == 0 and "staging" in r.stderr and "v1" in r.stderr and "healthy" in r.stderr

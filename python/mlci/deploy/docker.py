@@ -159,7 +159,8 @@ def _exited(container: Any) -> Callable[[], str | None]:
             container.reload()
         except Exception as exc:  # noqa: BLE001
             return f"container {container.name} vanished ({exc})"
-        if container.status in ("exited", "dead"):
+        # the new container has its restart policy from the start: a crash shows as restarting
+        if container.status in ("exited", "dead", "restarting") or container.attrs.get("RestartCount"):
             code = container.attrs.get("State", {}).get("ExitCode")
             return f"container exited with status {code}{_logs(container)}"
         return None
@@ -211,6 +212,8 @@ def deploy(cfg: Any, env_name: str, env: Any, rel: core.Release,
     if px is not None and px.status != "running":
         px = None          # a stopped proxy serves nothing: configured and started like a new one
     live = proxy.servers(px)
+    if len(live) > 1:
+        live = _end_interrupted_canary(client, px, name, live, cfg, env, step)
     _remove_leftovers(client, name, {s.container for s in live})
     ensure_image(client, rel, step)
     host = endpoint_host(env)
@@ -255,10 +258,15 @@ def deploy(cfg: Any, env_name: str, env: Any, rel: core.Release,
                          cfg.image.port, env.proxy)
             outcome["canary"] = watch.watch(canary, direct, step, audit,
                                             drift(new) if drift is not None else None)
-        except CheckFailed as exc:
+        except (CheckFailed, *_api_errors()) as exc:
             back = _switch_back(px, name, live, cfg, env)
             _remove(new)
-            raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: {exc} ({back})") from None
+            why = exc if isinstance(exc, CheckFailed) else f"Docker daemon: {exc}"
+            raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: {why} ({back})") from None
+        except KeyboardInterrupt:
+            _switch_back(px, name, live, cfg, env)
+            _remove(new)
+            raise
 
     # 3. the switch: everything to the new version, checked through the proxy
     try:
@@ -313,6 +321,23 @@ def _switch_back(px: Any, name: str, live: list[Any], cfg: Any, env: Any) -> str
         return f"switching the proxy back failed: {exc}"
     versions = ", ".join(f"v{s.version}" for s in live)
     return f"new container removed; the proxy sends everything to {versions} again"
+
+
+def _end_interrupted_canary(client: Any, px: Any, name: str, live: list[Any], cfg: Any, env: Any,
+                            step: Callable[[str], None]) -> list[Any]:
+    """A deploy killed during its canary left two versions in the proxy: the older container
+    is what ran before, so it gets everything again and the canary is removed."""
+    from mlci.deploy import proxy
+
+    def created(server: Any) -> str:
+        c = find(client, server.container)
+        return c.attrs.get("Created", "") if c is not None else "~"     # a missing one sorts last
+
+    keep = min(live, key=created)
+    step(f"an earlier canary was interrupted: the proxy goes back to {keep.container} (v{keep.version}) alone")
+    back = [proxy.Server(keep.slot, keep.container, keep.version, 100)]
+    proxy.switch(px, name, back, cfg.image.port, env.proxy)
+    return back
 
 
 def _remove_leftovers(client: Any, name: str, keep: set[str]) -> None:
