@@ -12,6 +12,7 @@ the version. Every step is an audit event: started, each look, then promoted or 
 
 from __future__ import annotations
 
+import http.client
 import logging
 import math
 import re
@@ -80,7 +81,7 @@ def window(before: Counts, after: Counts) -> Window:
 def scrape(base_url: str) -> Counts:
     try:
         status, body = core._request(base_url.rstrip("/") + "/metrics", timeout=5)
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
         raise CheckFailed(f"canary: {base_url}/metrics unreachable: {exc}") from None
     if status != 200:
         raise CheckFailed(f"canary: {base_url}/metrics answered {status}")
