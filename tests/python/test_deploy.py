@@ -266,6 +266,7 @@ def test_deploy_rollback_and_a_failing_candidate_drop_no_request(project, mlci):
     out = json.loads(r2.stdout)
     assert out["version"] == 2 and out["previous"]["version"] == 1
     assert out["result"]["switch_s"] is not None and out["result"]["proxy"] == f"{name}-proxy"
+    print(f"v2: proxy switched (reload + drain) in {out['result']['switch_s']} s")
 
     assert back.returncode == 0, back.stderr
     assert f"rolled back: {model} v1 -> staging (was v2)" in back.stderr
