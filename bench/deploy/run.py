@@ -157,6 +157,8 @@ def main() -> None:
             c.remove(force=True)
         for n in d.networks.list(filters={"label": f"org.mlci.model={name}"}):
             n.remove()
+        for image in d.images.list(name=config["image"]["repository"]):
+            d.images.remove(image.id, force=True)
 
     print("| step | took | requests (keep-alive / new connection) | refused | failed | slowest answer |")
     print("|---|---|---|---|---|---|")
