@@ -30,6 +30,12 @@ BROKEN = os.path.exists("/srv/broken")
 # /srv/errors holds N: every Nth prediction is answered 500 (a version that fails in production)
 EVERY = int(open("/srv/errors").read()) if os.path.exists("/srv/errors") else 0
 COUNTS, LOCK, SEQ = {}, threading.Lock(), itertools.count(1)
+# with MLCI_LOG_PREDICTIONS set, the inputs are logged as `mlci serve` logs them (monitor.predlog)
+LOG_DIR = os.environ.get("MLCI_LOG_PREDICTIONS")
+if LOG_DIR:
+    os.makedirs(LOG_DIR, exist_ok=True)
+    with open(f"{LOG_DIR}/predictions-standin.jsonl", "w") as f:
+        f.write(json.dumps({"type": "header", "columns": ["x"], "dtypes": ["float64"]}) + "\n")
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -62,6 +68,10 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(rows, list):
             return self.reply(400, {"error": "expected dataframe_records"})
         fail = EVERY and next(SEQ) % EVERY == 0
+        if LOG_DIR:
+            with LOCK, open(f"{LOG_DIR}/predictions-standin.jsonl", "a") as f:
+                f.write(json.dumps({"type": "prediction", "version": VERSION, "inputs": [[r.get("x")] for r in rows],
+                                    "response": {"predictions": [1]}}) + "\n")
         with LOCK:
             COUNTS[500 if fail else 200] = COUNTS.get(500 if fail else 200, 0) + 1
         if fail:
@@ -107,7 +117,7 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
     model = f"dep{uuid.uuid4().hex[:6]}"
     repo = f"{REGISTRY}/mlci-test/{model}"
-    port, canary_port = free_port(), free_port()
+    port, canary_port, drift_port = free_port(), free_port(), free_port()
     (root / "examples.json").write_text(json.dumps(EXAMPLES))
     config = {
         "name": model, "task": "classification",
@@ -120,12 +130,23 @@ def project(tmp_path_factory):
             "live": {"target": "docker", "port": canary_port, "bind": "127.0.0.1", "health_timeout": 15,
                      "stop_timeout": 2, "canary": {"weight": 50, "duration": 20, "interval": 1,
                                                    "min_requests": 10, "max_error_rate": 0.1}},
+            "logged": {"target": "docker", "port": drift_port, "bind": "127.0.0.1", "health_timeout": 15,
+                       "stop_timeout": 2, "env": {"MLCI_LOG_PREDICTIONS": "/tmp/predictions"},
+                       "canary": {"weight": 50, "duration": 20, "interval": 1, "min_requests": 10}},
             "production": {"target": "kubernetes", "namespace": "ml", "replicas": 2, "gpus": 1,
                            "cpus": 1.5, "memory": "2g", "port": 80, "rollout_timeout": 30},
         },
     }
     (root / "mlci.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     registry = Registry(open_store(".mlci/store", root), model)
+    # v2's training data had x ~ N(0, 1): its published run holds those reference statistics
+    import numpy as np
+    import pandas as pd
+    from mlci.validation import reference_stats, write_reference_stats
+
+    write_reference_stats(reference_stats(pd.DataFrame({"x": np.random.default_rng(0).normal(0, 1, 2000)})),
+                          root / "reference_stats.json")
+    registry.store.publish_run("run2", {"reference_stats.json": root / "reference_stats.json"})
     for v in ("1", "2", "3", "4", "5"):
         rec, _ = registry.register({"fingerprint": f"fp{v}", "run_id": f"run{v}", "blessed": True})
         if v == "4":
@@ -136,7 +157,7 @@ def project(tmp_path_factory):
         rec["images"] = [{"repository": repo, "digest": digest, "tags": [f"v{v}"]}]
         registry.store.put_bytes(key, dumps(rec))
     yield {"root": root, "cfg": root / "mlci.yaml", "model": model, "port": port, "client": client,
-           "registry": registry, "repo": repo, "canary_port": canary_port}
+           "registry": registry, "repo": repo, "canary_port": canary_port, "drift_port": drift_port}
     for c in client.containers.list(all=True, filters={"label": f"org.mlci.model={model}"}):
         c.remove(force=True)
     for n in client.networks.list(filters={"label": f"org.mlci.model={model}"}):
@@ -346,6 +367,26 @@ def test_canary_that_fails_requests_is_rolled_back_by_itself(project, mlci):
     assert ask(port)[1]["model_version"] == "2"
     name = f"mlci-{model}-live"
     assert len([c for c in containers(project) if c.startswith(name)]) == 2
+
+
+def test_canary_whose_inputs_drift_is_rolled_back_by_itself(project, mlci):
+    """The client sends x = 1 every time; v2 was trained on x ~ N(0, 1)."""
+    model, cfg, port = project["model"], project["cfg"], project["drift_port"]
+    r = mlci("deploy", "-c", cfg, "--env", "logged", "--model", f"{model}@1")
+    assert r.returncode == 0, r.stderr
+    with Client(port) as client:
+        r = mlci("deploy", "-c", cfg, "--env", "logged", "--model", f"{model}@2")
+        time.sleep(0.3)
+    assert r.returncode == 1, r.stderr
+    assert "canary rolled back" in r.stderr and "input drift" in r.stderr
+    events = [e for e in project["registry"].history() if e["event"] == "canary" and e["environment"] == "logged"]
+    assert [e["step"] for e in events][0] == "started" and events[0]["bounds"]["drift"] is True
+    assert events[-1]["step"] == "rolled_back" and events[-1]["reason"].startswith("input drift")
+    assert events[-1]["drift"]["failed"] is True and events[-1]["error_rate"] == 0
+    for kind, seen in client.seen.items():
+        assert [s for s in seen if s not in ("v1", "v2")] == [], kind
+        assert seen[-10:] == ["v1"] * 10, kind
+    assert ask(port)[1]["model_version"] == "1"
 
 
 def test_a_deploy_killed_during_its_canary_is_rolled_back_by_the_next_one(project, mlci):
