@@ -389,21 +389,49 @@ def test_canary_whose_inputs_drift_is_rolled_back_by_itself(project, mlci):
     assert ask(port)[1]["model_version"] == "1"
 
 
-def test_a_deploy_killed_during_its_canary_is_rolled_back_by_the_next_one(project, mlci):
+def _start_canary(project, version: int):
+    """`mlci deploy` of ``version`` to `live` in the background, returned once its canary runs."""
     import subprocess
     import sys
 
     from conftest import cli_env
 
+    proc = subprocess.Popen([sys.executable, "-m", "mlci", "deploy", "-c", str(project["cfg"]), "--env", "live",
+                             "--model", f"{project['model']}@{version}"], env=cli_env(None),
+                            stderr=subprocess.PIPE, text=True)
+    for _ in range(600):  # bounded: until the canary has started (the new version beside the old)
+        if sum(e["version"] == version and e["step"] == "started" for e in canary_events(project)) > \
+                sum(e["version"] == version and e["step"] == "rolled_back" for e in canary_events(project)):
+            break
+        time.sleep(0.1)
+    time.sleep(1)
+    return proc
+
+
+def test_an_aborted_canary_switches_back_at_once(project, mlci):
+    """Jenkins aborts a build with SIGTERM: the canary ends, the old version gets everything."""
+    import signal
+
+    port = project["canary_port"]
+    with Client(port) as client:
+        proc = _start_canary(project, 1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        time.sleep(0.3)
+    assert proc.returncode == 1 and "the canary was interrupted" in err, err
+    assert canary_events(project)[-1]["step"] == "rolled_back" and "interrupted" in canary_events(project)[-1]["reason"]
+    assert deploy_events(project)[-1]["status"] == "failed" and deploy_events(project)[-1]["version"] == 1
+    for kind, seen in client.seen.items():
+        assert [s for s in seen if s not in ("v1", "v2")] == [], kind
+        assert seen[-10:] == ["v2"] * 10, kind
+    name = f"mlci-{project['model']}-live"
+    assert len([c for c in containers(project) if c.startswith(name)]) == 2
+
+
+def test_a_deploy_killed_during_its_canary_is_rolled_back_by_the_next_one(project, mlci):
     model, cfg, port = project["model"], project["cfg"], project["canary_port"]
     with Client(port) as client:
-        killed = subprocess.Popen([sys.executable, "-m", "mlci", "deploy", "-c", str(cfg), "--env", "live",
-                                   "--model", f"{model}@1"], env=cli_env(None), stderr=subprocess.PIPE, text=True)
-        for _ in range(600):  # bounded: until the canary has started (v1 in the proxy beside v2)
-            if any(e["version"] == 1 and e["step"] == "started" for e in canary_events(project)):
-                break
-            time.sleep(0.1)
-        time.sleep(1)
+        killed = _start_canary(project, 1)
         killed.kill()       # SIGKILL: nothing of mlci runs on
         killed.communicate()
         assert {s.split(":")[0] for s in client.seen["new connections"][-20:]} == {"v1", "v2"}  # both serve

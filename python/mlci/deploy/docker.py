@@ -253,6 +253,7 @@ def deploy(cfg: Any, env_name: str, env: Any, rel: core.Release,
         from mlci.deploy import canary as watch
 
         old_servers = [proxy.Server(s.slot, s.container, s.version, 100 - canary.weight) for s in live]
+        stopped = _stop_as_interrupt()   # an aborted Jenkins build (SIGTERM) ends the canary like Ctrl-C
         try:
             proxy.switch(px, name, [*old_servers, proxy.Server(slot, new.name, rel.version, canary.weight)],
                          cfg.image.port, env.proxy)
@@ -264,9 +265,13 @@ def deploy(cfg: Any, env_name: str, env: Any, rel: core.Release,
             why = exc if isinstance(exc, CheckFailed) else f"Docker daemon: {exc}"
             raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: {why} ({back})") from None
         except KeyboardInterrupt:
+            audit("rolled_back", reason="interrupted (SIGTERM or Ctrl-C)")
             _switch_back(px, name, live, cfg, env)
             _remove(new)
-            raise
+            raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: the canary was "
+                              "interrupted; the proxy sends everything to the old version again") from None
+        finally:
+            stopped()
 
     # 3. the switch: everything to the new version, checked through the proxy
     try:
@@ -321,6 +326,21 @@ def _switch_back(px: Any, name: str, live: list[Any], cfg: Any, env: Any) -> str
         return f"switching the proxy back failed: {exc}"
     versions = ", ".join(f"v{s.version}" for s in live)
     return f"new container removed; the proxy sends everything to {versions} again"
+
+
+def _stop_as_interrupt() -> Callable[[], None]:
+    """SIGTERM raises KeyboardInterrupt until the returned function is called."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _end_interrupted_canary(client: Any, px: Any, name: str, live: list[Any], cfg: Any, env: Any,
