@@ -362,7 +362,9 @@ def _end_interrupted_canary(client: Any, px: Any, name: str, live: list[Any], cf
 
 def _remove_leftovers(client: Any, name: str, keep: set[str]) -> None:
     """Model containers of an earlier deploy that was killed half-way (not in the proxy's list)."""
-    for slot in ("blue", "green"):
+    from mlci.deploy.proxy import SLOTS
+
+    for slot in SLOTS:
         c = find(client, f"{name}-{slot}")
         if c is not None and c.name not in keep:
             _remove(c)
