@@ -1,4 +1,4 @@
-"""mlci deploy --env ENV [--model NAME@VERSION|NAME@ALIAS] [--render-only DIR]
+"""mlci deploy --env ENV [--model NAME@VERSION|NAME@ALIAS] [--canary|--no-canary] [--render-only DIR]
 mlci deploy status [--env ENV]
 mlci deploy rollback --env ENV"""
 
@@ -15,6 +15,11 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "`model`, else the alias named like the environment, else the latest blessed")
     parser.add_argument("--render-only", metavar="DIR",
                         help="kubernetes: write the manifests to DIR (GitOps) and apply nothing")
+    canary = parser.add_mutually_exclusive_group()
+    canary.add_argument("--canary", action="store_true", default=None,
+                        help="docker: a canary first (the environment's `canary:` settings, else their defaults)")
+    canary.add_argument("--no-canary", dest="canary", action="store_false", default=None,
+                        help="docker: switch at once after the health gate, even where `canary:` is set")
     parser.add_argument("--actor", help="who deploys (default: MLCI_ACTOR, BUILD_USER_ID, the current user)")
     parser.add_argument("--reason", help="why (recorded in the deploy event)")
     sub = parser.add_subparsers(dest="action", metavar="[status|rollback]")
@@ -101,8 +106,19 @@ def _deploy(args: argparse.Namespace, rollback_to: dict[str, Any] | None = None)
     actor = getattr(args, "actor", None) or default_actor()
     reason = getattr(args, "reason", None)
     previous = core.current(registry, args.env)
+    options: dict[str, Any] = {}
+    canary = _canary(args, env, rollback_to is not None)
+    if canary is not None:
+        from mlci.deploy import canary as canaries
+
+        def audit(canary_step: str, **fields: Any) -> None:
+            registry.event("canary", environment=args.env, version=rel.version, digest=rel.digest,
+                           step=canary_step, actor=actor, **fields)
+
+        options = {"canary": canary, "audit": audit,
+                   "drift": canaries.drift_check(cfg, registry, rel, env.model_copy(update={"canary": canary}))}
     try:
-        outcome = target.deploy(cfg, args.env, env, rel, step)
+        outcome = target.deploy(cfg, args.env, env, rel, step, **options)
     except CheckFailed as exc:
         core.record(registry, args.env, env, rel, status="failed", actor=actor, reason=str(exc),
                     previous=previous, rollback=rollback_to is not None)
@@ -119,6 +135,21 @@ def _deploy(args: argparse.Namespace, rollback_to: dict[str, Any] | None = None)
         console.print(f"[green]{verb}[/]: {rel.model} v{rel.version} -> {args.env}{was} at {where} "
                       f"[dim]{rel.digest[:19]}[/]")
     return 0
+
+
+def _canary(args: argparse.Namespace, env: Any, rollback: bool) -> Any:
+    """The canary settings for this deploy, or None (a rollback goes straight back)."""
+    from mlci.errors import UsageError
+
+    wanted = getattr(args, "canary", None)
+    if wanted is False or rollback or (wanted is None and env.canary is None):
+        return None
+    if env.target != "docker":
+        raise UsageError(f"--canary is for docker environments; {args.env} has target {env.target} "
+                         "(docs/deploy.md: canaries on Kubernetes)")
+    from mlci.deploy.settings import Canary
+
+    return env.canary or Canary()
 
 
 def _rollback(args: argparse.Namespace) -> int:

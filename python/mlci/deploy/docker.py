@@ -1,23 +1,21 @@
-"""A Docker host: the model image as the named container ``mlci-<model>-<env>``.
+"""A Docker host: the model behind a reverse proxy, replaced blue/green without dropping a request.
 
-Health-gated replacement (the old container keeps serving until the new image has proven
-itself):
+The environment is an HAProxy container ``<name>-proxy`` on the environment's port and the
+model containers ``<name>-blue`` / ``<name>-green`` beside it (deploy/proxy.py). A deploy:
 
-1. pull the image by digest (unless the daemon has it);
-2. start a *candidate* container from it on a port the daemon picks; wait for /health and run
-   the smoke examples against it; on failure remove it (the old one never noticed) -> exit 1;
-3. remove the candidate, then hand over the port: rename the old container to
-   ``<name>-retired-<id>``, create the new one as ``<name>`` on the environment's port, stop
-   the old one (SIGTERM, ``stop_timeout`` seconds to finish in-flight requests), start the new
-   one and wait for its /health;
-4. smoke-test the live endpoint; if the new one fails here, it is removed and the old one is
-   renamed back and started again (it was only stopped) -> exit 1;
-5. remove the old container.
+1. pulls the image by digest (unless the daemon has it);
+2. starts the new version in the free slot, on a port the daemon picks, and gates it on
+   /health and the smoke examples; on failure it is removed (the proxy never sent it a
+   request) -> exit 1;
+3. with a canary, gives it ``canary.weight`` percent of the requests for ``canary.duration``
+   seconds while watching its /metrics (and input drift); out of bounds -> the proxy is
+   switched back, the new container removed -> exit 1 (deploy/canary.py);
+4. switches the proxy to the new version (reload; the old worker drains), smoke-tests the
+   live endpoint through the proxy (failure: switch back, exit 1);
+5. stops and removes the old container, which nothing routes to any more.
 
-A Docker host port belongs to one container at a time, so step 3 has a gap: from the moment
-the old container stops until the new one answers /health (the new server's start-up time,
-typically about a second). Connections during that gap are refused, not answered wrongly.
-A zero-gap switch needs a proxy in front (or Kubernetes); see docs/deploy.md.
+No request is refused at any step: the proxy's listening socket never closes, and a server
+leaves the proxy's list before its container stops.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ import logging
 import os
 import time
 import urllib.parse
-import uuid
 from typing import Any, Callable
 
 from mlci.deploy import core
@@ -40,6 +37,7 @@ LABEL_VERSION = "org.mlci.version"
 LABEL_ENV = "org.mlci.environment"
 LABEL_DIGEST = "org.mlci.digest"
 LABEL_ROLE = "org.mlci.role"
+LABEL_SLOT = "org.mlci.slot"
 
 
 def daemon_address(env: Any) -> str | None:
@@ -161,7 +159,8 @@ def _exited(container: Any) -> Callable[[], str | None]:
             container.reload()
         except Exception as exc:  # noqa: BLE001
             return f"container {container.name} vanished ({exc})"
-        if container.status in ("exited", "dead"):
+        # the new container has its restart policy from the start: a crash shows as restarting
+        if container.status in ("exited", "dead", "restarting") or container.attrs.get("RestartCount"):
             code = container.attrs.get("State", {}).get("ExitCode")
             return f"container exited with status {code}{_logs(container)}"
         return None
@@ -178,109 +177,217 @@ def _remove(container: Any | None) -> None:
         log.warning("could not remove container %s: %s", getattr(container, "name", "?"), exc)
 
 
+def _labels(model: str, env_name: str, role: str) -> dict[str, str]:
+    return {LABEL_MODEL: model, LABEL_ENV: env_name, LABEL_ROLE: role}
+
+
+def _published(container: Any, host: str, port_key: str) -> str:
+    return f"http://{host}:{_published_port(container, port_key)}"
+
+
 def deploy(cfg: Any, env_name: str, env: Any, rel: core.Release,
-           step: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Replace what runs in ``env_name`` by ``rel``; CheckFailed leaves the old one serving."""
+           step: Callable[[str], None] = lambda _m: None, canary: Any | None = None,
+           audit: Callable[..., None] = lambda _step, **_f: None, drift: Any | None = None) -> dict[str, Any]:
+    """Replace what runs in ``env_name`` by ``rel``; CheckFailed leaves the old one serving.
+
+    ``canary`` (settings.Canary) watches the new version on a share of traffic first;
+    ``audit(step, **fields)`` records each canary step; ``drift`` builds its drift check
+    (canary.drift_check)."""
+    from mlci.deploy import proxy
+
     client = connect(env)
     name = core.resource_name(rel.model, env_name)
     port_key = f"{cfg.image.port}/tcp"
     examples = core.examples(cfg, env)
     tolerance = cfg.image.verify.tolerance
-    old = find(client, name)
-    if old is not None and old.labels.get(LABEL_MODEL) != rel.model:
-        raise UsageError(f"a container named {name} exists on the Docker host but was not made by mlci "
-                         f"deploy (no {LABEL_MODEL}={rel.model} label); remove or rename it first")
-    _remove_leftovers(client, name)
+    legacy = find(client, name)
+    if legacy is not None:
+        made_by_mlci = legacy.labels.get(LABEL_MODEL) == rel.model
+        raise UsageError(f"a container named {name} holds the environment's name on the Docker host "
+                         + ("(a model container from an mlci deploy without the proxy: remove it with "
+                            f"`docker rm -f {name}`, then deploy again; the port is free until then)"
+                            if made_by_mlci else f"but was not made by mlci deploy (no {LABEL_MODEL}={rel.model} "
+                            "label); remove or rename it first"))
+    px = find(client, f"{name}-proxy")
+    if px is not None and px.status != "running":
+        px = None          # a stopped proxy serves nothing: configured and started like a new one
+    live = proxy.servers(px)
+    if len(live) > 1:
+        live = _end_interrupted_canary(client, px, name, live, cfg, env, step)
+    _remove_leftovers(client, name, {s.container for s in live})
     ensure_image(client, rel, step)
     host = endpoint_host(env)
-
-    # 1. the candidate, on a port the daemon picks
-    step(f"starting candidate {rel.model} v{rel.version} ({rel.digest[:19]})")
-    candidate = None
     try:
-        candidate = client.containers.run(
-            rel.image, detach=True, name=f"{name}-candidate-{uuid.uuid4().hex[:6]}",
-            ports={port_key: (env.bind, None)}, **run_options(cfg, env_name, env, rel, "candidate"))
-        port = _published_port(candidate, port_key)
-        seconds = core.wait_healthy(f"http://{host}:{port}", env.health_timeout, _exited(candidate))
-        step(f"candidate healthy after {seconds:.1f}s; {len(examples)} smoke examples")
-        core.smoke(f"http://{host}:{port}", examples, tolerance)
+        net = proxy.network(client, name, _labels(rel.model, env_name, "network"))
+        proxy_image = proxy.image(client, cfg, env, step) if px is None else ""
     except _api_errors() as exc:
-        _remove(candidate)
+        raise InfraError(f"Docker daemon: cannot set up the proxy for {name}: {exc}") from None
+    restart = {"Name": env.restart} if env.restart != "no" else None
+
+    # 1. the new version in the free slot, gated before the proxy sends it anything
+    slot = next(s for s in proxy.SLOTS if s not in {x.slot for x in live})
+    step(f"starting {rel.model} v{rel.version} ({rel.digest[:19]}) as {name}-{slot}")
+    opts = run_options(cfg, env_name, env, rel, "model")
+    opts["labels"][LABEL_SLOT] = slot
+    new = None
+    try:
+        new = client.containers.run(rel.image, detach=True, name=f"{name}-{slot}", network=net.name,
+                                    ports={port_key: (env.bind, None)}, restart_policy=restart, **opts)
+        direct = _published(new, host, port_key)
+        seconds = core.wait_healthy(direct, env.health_timeout, _exited(new))
+        step(f"new version healthy after {seconds:.1f}s; {len(examples)} smoke examples")
+        core.smoke(direct, examples, tolerance)
+    except _api_errors() as exc:
+        _remove(new)
         raise InfraError(f"Docker daemon: cannot run {rel.image}: {exc}") from None
     except CheckFailed as exc:
-        raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: {exc} "
-                          f"(candidate removed{'; the old version keeps serving' if old else ''})") from None
-    finally:
-        _remove(candidate)
-
-    # 2. hand over the port
-    retired_name = f"{name}-retired-{uuid.uuid4().hex[:6]}"
-    if old is not None:
-        old.rename(retired_name)
-    new = None
-    gap_started = None
-    try:
-        new = client.containers.create(
-            rel.image, name=name, ports={port_key: (env.bind, env.port)},
-            restart_policy={"Name": env.restart} if env.restart != "no" else None,
-            **run_options(cfg, env_name, env, rel, "serving"))
-        if old is not None:
-            step(f"stopping the old container (v{old.labels.get(LABEL_VERSION)})")
-            gap_started = time.monotonic()
-            old.stop(timeout=env.stop_timeout)
-        else:
-            gap_started = time.monotonic()
-        new.start()
-        core.wait_healthy(f"http://{host}:{env.port}", env.health_timeout, _exited(new))
-        gap = time.monotonic() - gap_started
-        step(f"serving on port {env.port} ({gap:.2f}s without a server); smoke test on {live_url(env)}")
-        live = core.smoke(live_url(env), examples, tolerance)
-    except (CheckFailed, *_api_errors()) as exc:
         _remove(new)
-        restored = _restore(old, name)
-        why = exc if isinstance(exc, CheckFailed) else f"Docker daemon: {exc}"
-        raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: {why} "
-                          f"({restored})") from None
-    _remove(old)
-    return {"container": name, "id": new.id[:12], "port": env.port, "url": live_url(env),
-            "switch_gap_s": round(gap, 3) if old is not None else None, "smoke": live}
+        raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: {exc} "
+                          f"(new container removed{'; the old version keeps serving' if live else ''})") from None
+    incoming = proxy.Server(slot, new.name, rel.version, 100)
+    outcome: dict[str, Any] = {"container": new.name, "proxy": f"{name}-proxy", "port": env.port,
+                               "url": live_url(env)}
 
+    # 2. the canary: a share of the traffic, watched (the first deploy has nothing to share with)
+    if canary is not None and live:
+        from mlci.deploy import canary as watch
 
-def _restore(old: Any | None, name: str) -> str:
-    if old is None:
-        return "nothing was running before"
+        old_servers = [proxy.Server(s.slot, s.container, s.version, 100 - canary.weight) for s in live]
+        stopped = _stop_as_interrupt()   # an aborted Jenkins build (SIGTERM) ends the canary like Ctrl-C
+        try:
+            proxy.switch(px, name, [*old_servers, proxy.Server(slot, new.name, rel.version, canary.weight)],
+                         cfg.image.port, env.proxy)
+            outcome["canary"] = watch.watch(canary, direct, step, audit,
+                                            drift(new) if drift is not None else None)
+        except (CheckFailed, *_api_errors()) as exc:
+            back = _switch_back(px, name, live, cfg, env)
+            _remove(new)
+            why = exc if isinstance(exc, CheckFailed) else f"Docker daemon: {exc}"
+            raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: {why} ({back})") from None
+        except KeyboardInterrupt:
+            audit("rolled_back", reason="interrupted (SIGTERM or Ctrl-C)")
+            _switch_back(px, name, live, cfg, env)
+            _remove(new)
+            raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: the canary was "
+                              "interrupted; the proxy sends everything to the old version again") from None
+        finally:
+            stopped()
+
+    # 3. the switch: everything to the new version, checked through the proxy
     try:
-        old.rename(name)
-        old.start()
-        return f"the old version v{old.labels.get(LABEL_VERSION)} was restarted and serves again"
+        if px is None:
+            px = _start_proxy(client, name, env_name, env, rel, proxy_image, net, [incoming], cfg, restart)
+            outcome["switch_s"] = None
+        else:
+            outcome["switch_s"] = round(proxy.switch(px, name, [incoming], cfg.image.port, env.proxy), 3)
+            step(f"proxy switched to v{rel.version} in {outcome['switch_s']:.2f}s (old connections drained)")
+        outcome["smoke"] = core.smoke(live_url(env), examples, tolerance)
+    except (CheckFailed, *_api_errors()) as exc:
+        back = _switch_back(px, name, live, cfg, env) if live else "nothing was running before"
+        _remove(new)
+        why = exc if isinstance(exc, CheckFailed) else f"Docker daemon: {exc}"
+        raise CheckFailed(f"{rel.model} v{rel.version} not deployed to {env_name}: {why} ({back})") from None
+
+    # 4. the old containers: nothing routes to them any more
+    for s in live:
+        old = find(client, s.container)
+        if old is not None:
+            step(f"stopping the old container {s.container} (v{s.version})")
+            try:
+                old.stop(timeout=env.stop_timeout)
+            except _api_errors() as exc:
+                log.warning("stopping %s: %s", s.container, exc)
+            _remove(old)
+    return outcome
+
+
+def _start_proxy(client: Any, name: str, env_name: str, env: Any, rel: core.Release, image: str, net: Any,
+                 servers: list[Any], cfg: Any, restart: dict[str, Any] | None) -> Any:
+    """The environment's first deploy: the proxy container, configured before it starts."""
+    from mlci.deploy import proxy
+
+    px = find(client, f"{name}-proxy")
+    if px is None:
+        px = client.containers.create(image, name=f"{name}-proxy", network=net.name,
+                                      ports={f"{proxy.PORT}/tcp": (env.bind, env.port)}, restart_policy=restart,
+                                      labels=_labels(rel.model, env_name, "proxy"))
+    proxy.write(px, name, servers, cfg.image.port, env.proxy)
+    px.start()
+    core.wait_healthy(live_url(env), env.health_timeout, _exited(px))
+    return px
+
+
+def _switch_back(px: Any, name: str, live: list[Any], cfg: Any, env: Any) -> str:
+    from mlci.deploy import proxy
+
+    try:
+        proxy.switch(px, name, live, cfg.image.port, env.proxy)
     except Exception as exc:  # noqa: BLE001 - report what could not be restored
-        return f"restoring the old container {old.name} failed: {exc}"
+        return f"switching the proxy back failed: {exc}"
+    versions = ", ".join(f"v{s.version}" for s in live)
+    return f"new container removed; the proxy sends everything to {versions} again"
 
 
-def _remove_leftovers(client: Any, name: str) -> None:
-    """Candidates and retired containers of an earlier deploy that was killed half-way."""
-    for c in client.containers.list(all=True, filters={"name": f"{name}-"}):
-        if c.name.startswith((f"{name}-candidate-", f"{name}-retired-")) and c.status != "running":
-            _remove(c)
-        elif c.name.startswith(f"{name}-candidate-"):
+def _stop_as_interrupt() -> Callable[[], None]:
+    """SIGTERM raises KeyboardInterrupt until the returned function is called."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _end_interrupted_canary(client: Any, px: Any, name: str, live: list[Any], cfg: Any, env: Any,
+                            step: Callable[[str], None]) -> list[Any]:
+    """A deploy killed during its canary left two versions in the proxy: the older container
+    is what ran before, so it gets everything again and the canary is removed."""
+    from mlci.deploy import proxy
+
+    def created(server: Any) -> str:
+        c = find(client, server.container)
+        return c.attrs.get("Created", "") if c is not None else "~"     # a missing one sorts last
+
+    keep = min(live, key=created)
+    step(f"an earlier canary was interrupted: the proxy goes back to {keep.container} (v{keep.version}) alone")
+    back = [proxy.Server(keep.slot, keep.container, keep.version, 100)]
+    proxy.switch(px, name, back, cfg.image.port, env.proxy)
+    return back
+
+
+def _remove_leftovers(client: Any, name: str, keep: set[str]) -> None:
+    """Model containers of an earlier deploy that was killed half-way (not in the proxy's list)."""
+    from mlci.deploy.proxy import SLOTS
+
+    for slot in SLOTS:
+        c = find(client, f"{name}-{slot}")
+        if c is not None and c.name not in keep:
             _remove(c)
 
 
 def state(env_name: str, env: Any, model: str) -> dict[str, Any]:
     """What the Docker host runs for the environment (never raises for an unreachable host)."""
+    from mlci.deploy import proxy
     from mlci.errors import MlciError
 
     name = core.resource_name(model, env_name)
     try:
         client = connect(env)
-        c = find(client, name)
+        px = find(client, f"{name}-proxy")
     except MlciError as exc:
         return {"state": "unreachable", "detail": str(exc)}
-    if c is None:
-        return {"state": "absent", "container": name}
+    if px is None:
+        return {"state": "absent", "container": f"{name}-proxy"}
+    servers = proxy.servers(px) if px.status == "running" else []
     url = live_url(env)
-    running = c.status == "running"
-    return {"state": c.status if not running else ("healthy" if core.healthy(url) else "unhealthy"),
-            "container": name, "version": c.labels.get(LABEL_VERSION), "digest": c.labels.get(LABEL_DIGEST),
+    running = px.status == "running"
+    main = max(servers, key=lambda s: s.weight) if servers else None
+    return {"state": px.status if not running else ("healthy" if core.healthy(url) else "unhealthy"),
+            "container": px.name, "version": str(main.version) if main else None,
+            "servers": [{"container": s.container, "version": s.version, "weight": s.weight} for s in servers],
             "url": url}

@@ -13,6 +13,7 @@ Kept free of mlci.config imports (config.py imports this module), with the same 
         namespace: ml
         replicas: 2
         gpus: 1
+        canary: {weight: 10, duration: 300, max_error_rate: 0.01, max_p99_ms: 250}
 """
 
 from __future__ import annotations
@@ -28,6 +29,35 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Proxy(_Section):
+    """docker: the HAProxy container in front of the model containers (blue/green behind it)."""
+
+    image: str | None = Field(
+        None, description="proxy image with HAProxy; default: built on the Docker host from `base` with "
+                          "Debian's haproxy package (once, tagged mlci-proxy:<recipe hash>); a given image is pulled")
+    base: str | None = Field(None, description="Debian-based image the proxy is built from; default: image.base")
+    drain_timeout: float = Field(30, gt=0, description="seconds the proxy's old process gets to finish open "
+                                 "connections after a switch (then HAProxy's hard-stop-after ends it)")
+    timeout: float = Field(60, gt=0, description="seconds a request may take through the proxy")
+
+
+class Canary(_Section):
+    """docker: send a share of requests to the new version and watch it before promoting."""
+
+    weight: int = Field(10, ge=1, le=99, description="percent of requests sent to the new version")
+    duration: float = Field(300, gt=0, description="seconds of observation before promotion")
+    interval: float = Field(10, gt=0, description="seconds between two looks at the new version's /metrics")
+    min_requests: int = Field(20, ge=0, description="requests the new version must answer in the window; "
+                              "fewer: rolled back (nothing to judge it by)")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="share of /invocations answered 5xx above "
+                                  "which the canary is rolled back")
+    max_p99_ms: float | None = Field(None, gt=0, description="p99 latency of /invocations (ms) above which "
+                                     "the canary is rolled back")
+    drift: bool = Field(True, description="where the server logs predictions (MLCI_LOG_PREDICTIONS in `env`), "
+                        "roll back when its inputs drift from the version's reference statistics "
+                        "(monitor.drift settings)")
 
 
 class Environment(_Section):
@@ -55,6 +85,9 @@ class Environment(_Section):
     restart: Literal["no", "always", "unless-stopped", "on-failure"] = Field(
         "unless-stopped", description="docker: restart policy")
     stop_timeout: int = Field(10, ge=0, description="docker: seconds the old container gets to finish on SIGTERM")
+    proxy: Proxy = Field(default_factory=Proxy, description="docker: the reverse proxy on `port`")
+    canary: Canary | None = Field(None, description="docker: every deploy is a canary first (`--no-canary` "
+                                  "skips it); unset: switch at once after the health gate")
     # kubernetes
     namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
                            description="kubernetes: namespace")
@@ -84,4 +117,7 @@ class Environment(_Section):
     def _gpus_for_target(self) -> "Environment":
         if self.target == "kubernetes" and self.gpus == "all":
             raise ValueError("gpus: `all` works only for docker; give kubernetes a count")
+        if self.target == "kubernetes" and self.canary is not None:
+            raise ValueError("canary: works only for docker; on kubernetes use the cluster's progressive "
+                             "delivery (docs/deploy.md)")
         return self
