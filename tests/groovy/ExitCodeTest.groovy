@@ -119,6 +119,16 @@ class ExitCodeTest {
     }
 
     @Test
+    void aDeployCanaryIsAskedForOrRefusedAndOtherwiseLeftToTheConfig() {
+        f.h.runStep('mlciDeploy', [environment: 'prod', canary: true])
+        f.h.runStep('mlciDeploy', [environment: 'prod', canary: false])
+        f.h.runStep('mlciDeploy', [environment: 'prod'])
+        assert f.mlciCalls()*.argv == [['deploy', '--config=mlci.yaml', '--env=prod', '--canary', '--json'],
+                                       ['deploy', '--config=mlci.yaml', '--env=prod', '--no-canary', '--json'],
+                                       ['deploy', '--config=mlci.yaml', '--env=prod', '--json']]
+    }
+
+    @Test
     void theReportIsPublishedAndSetsTheDescription() {
         f.answer('report', [stdout: [headline: 'roc_auc 0.991 (+0.004 vs production): blessed'], files: [
             '.mlci/jenkins/report/report.html': '<html>report</html>', '.mlci/jenkins/report/summary.md': '| metric |',
