@@ -1,0 +1,66 @@
+"""The first step of every scikit-learn model mlci trains: the column-type contract
+(mlci.columns) applied to a frame, so the saved pipeline gives the same answer for the same
+row however it arrives (a training frame, a CSV cell, a JSON value, alone or in a batch).
+
+``ColumnTypes`` keeps the frame's columns and order and makes each column's values what its
+role says: numeric, boolean and datetime columns become float64 (datetimes as seconds since
+1970 UTC, booleans as 1/0, placeholders and every kind of missing value as NaN); categorical
+columns become text with NaN for every missing value. It learns nothing from the data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from mlci import columns
+
+
+class ColumnTypes(TransformerMixin, BaseEstimator):
+    def __init__(self, roles: dict[str, str] | None = None, na_values: dict[str, list[str]] | None = None):
+        self.roles = roles
+        self.na_values = na_values
+
+    def fit(self, X: Any, y: Any = None) -> "ColumnTypes":
+        return self
+
+    def numeric_only(self) -> bool:
+        """Every column is already a number: arrays pass through unchanged (the server's fast path)."""
+        return all(r == columns.NUMERIC for r in (self.roles or {}).values()) and not self.na_values
+
+    def transform(self, X: Any) -> Any:
+        import numpy as np
+        import pandas as pd
+
+        if not isinstance(X, pd.DataFrame):
+            if self.numeric_only():
+                return np.asarray(X, dtype=np.float64)
+            X = pd.DataFrame(X, columns=list(self.roles or {}))
+        X = X.copy()
+        na_all = self.na_values or {}
+        for name, role in (self.roles or {}).items():
+            if name not in X.columns:
+                continue
+            col = X[name]
+            na = set(na_all.get(name, ())) | set(na_all.get("*", ()))
+            try:
+                if role == columns.NUMERIC:
+                    X[name] = _numbers(col, na)
+                elif role == columns.DATETIME:
+                    X[name] = columns.to_seconds_series(col, na)
+                elif role == columns.BOOLEAN:
+                    X[name] = col.map(lambda v: columns.boolean(v, na)).astype("float64")
+                else:
+                    X[name] = col.map(columns.category_text).astype(object)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"column {name!r} ({role}): cannot use value {str(exc)[:60]}") from None
+        return X
+
+
+def _numbers(col: Any, na: set[str]) -> Any:
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.astype("float64")
+    return col.map(lambda v: columns.number(v, na)).astype("float64")
