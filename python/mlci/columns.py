@@ -80,7 +80,7 @@ def category_text(value: Any) -> Any:
     if is_missing(value):
         return math.nan
     if isinstance(value, str):
-        return value
+        return value if value.strip() else math.nan  # an empty text is an empty CSV cell: missing
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return "true" if value else "false"
     if isinstance(value, float) or type(value).__name__.startswith("float"):

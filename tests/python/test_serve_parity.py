@@ -1,0 +1,165 @@
+"""Same answers in production as in training: `mlci serve` over HTTP equals the saved pipeline's
+predict / predict_proba in Python on every row, one row at a time and in batches, on the fast
+path and with --engine sklearn, for both examples and a generated project with every column role."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mixed_data import COLORS, mixed_project, records
+from serve_fixtures import Server
+
+from conftest import REPO
+
+ENGINES = [(), ("--engine", "sklearn")]
+
+
+def trained(root: Path, mlci) -> Path:
+    r = mlci("train", "-c", root / "mlci.yaml", cwd=root)
+    assert r.returncode == 0, r.stderr
+    return next((root / ".mlci" / "runs").glob("*/model"))
+
+
+def example(name: str, root: Path, mlci) -> tuple[Path, pd.DataFrame]:
+    """The example project as shipped (its mlci.yaml, its generated data), trained."""
+    spec = importlib.util.spec_from_file_location("make_data", REPO / "examples" / "make_data.py")
+    make_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_data)
+    shutil.copy(REPO / "examples" / name / "mlci.yaml", root / "mlci.yaml")
+    getattr(make_data, name.replace("-", "_"))(root / "data")
+    model_dir = trained(root, mlci)
+    rows = pd.read_parquet(model_dir.parent / "test.parquet")
+    return model_dir, rows
+
+
+def same(got, want) -> None:
+    want = np.asarray(want)
+    if want.dtype.kind == "f":
+        np.testing.assert_allclose(np.asarray(got, dtype=float), want, rtol=1e-9, atol=1e-9)
+    else:
+        assert list(got) == want.tolist()
+
+
+def check_parity(model_dir: Path, X: pd.DataFrame, bodies=None) -> None:
+    """Every row alone and all rows together, on both engines, equal the pipeline's answers."""
+    from mlci import model
+
+    pipeline = model.load(model_dir)
+    want = pipeline.predict(X)
+    proba = pipeline.predict_proba(X) if hasattr(pipeline, "predict_proba") else None
+    query = "?proba=true" if proba is not None else ""
+    recs = records(X)
+    for engine in ENGINES:
+        srv = Server(model_dir, *engine)
+        try:
+            for i, rec in enumerate(recs):
+                status, out = srv.post({"dataframe_records": [rec]}, path=f"/invocations{query}")
+                assert status == 200, out
+                same(out["predictions"], want[i:i + 1])
+                if proba is not None:
+                    same(out["probabilities"], proba[i:i + 1])
+            for body, ctype in [({"dataframe_records": recs}, "application/json"),
+                                ({"dataframe_split": {"columns": list(X.columns),
+                                                      "data": [list(r.values()) for r in recs]}}, "application/json"),
+                                (X.to_csv(index=False), "text/csv"), *(bodies or [])]:
+                status, out = srv.post(body, ctype, path=f"/invocations{query}")
+                assert status == 200, out
+                same(out["predictions"], want)
+                if proba is not None:
+                    same(out["probabilities"], proba)
+        finally:
+            srv.stop()
+
+
+@pytest.mark.parametrize("name", ["breast-cancer", "diabetes"])
+def test_both_examples_serve_the_pipelines_answers(name, tmp_path, mlci):
+    model_dir, rows = example(name, tmp_path, mlci)
+    target = json.loads((model_dir / "signature.json").read_text())["target"]
+    X = rows.drop(columns=[target])
+    if name == "breast-cancer":
+        X.iloc[3, 2] = np.nan  # a missing value takes scikit-learn's own route
+    else:
+        X.loc[X.index[:3], "sex"] = [None, "unknown", "female"]  # missing and unseen categories
+    check_parity(model_dir, X)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    from conftest import run_cli
+
+    root = tmp_path_factory.mktemp("mixed")
+    mixed_project(root)
+    model_dir = trained(root, run_cli)
+    X = pd.read_csv(root / "data" / "train.csv").drop(columns=["label"]).sample(60, random_state=1)
+    X.loc[X.index[:4], "color"] = ["purple", None, "RED", "blue"]  # unseen, missing, unseen, seen
+    return model_dir, X.reset_index(drop=True)
+
+
+def test_every_column_role_serves_the_pipelines_answers(mixed):
+    """Generated rows: numbers with NaN and `?`, text with missing and unseen categories, booleans
+    with missing values, dates as text with and without offsets, an ignored identifier column."""
+    model_dir, X = mixed
+    parquet = io.BytesIO()
+    X.astype({"hp": str}).to_parquet(parquet)
+    dates_as_numbers = records(X)
+    for rec in dates_as_numbers:  # the same instants as seconds since 1970
+        if rec["day"] is not None:
+            rec["day"] = pd.Timestamp(rec["day"]).tz_localize("UTC").timestamp() \
+                if pd.Timestamp(rec["day"]).tzinfo is None else pd.Timestamp(rec["day"]).timestamp()
+    numbers_as_text = [{**rec, "num": None if rec["num"] is None else repr(rec["num"]), "unused": "x"}
+                       for rec in records(X)]
+    check_parity(model_dir, X, bodies=[
+        (parquet.getvalue(), "application/vnd.apache.parquet"),
+        ({"dataframe_records": dates_as_numbers}, "application/json"),
+        ({"dataframe_records": numbers_as_text}, "application/json"),
+    ])
+
+
+@pytest.fixture(scope="module")
+def mixed_server(mixed):
+    srv = Server(mixed[0])
+    yield srv
+    srv.stop()
+
+
+_number = st.one_of(st.none(), st.floats(-5, 5, allow_nan=False), st.just(float("nan")))
+row_strategy = st.fixed_dictionaries({
+    "row_id": st.text(max_size=5),
+    "num": st.one_of(_number, st.floats(-5, 5).map(repr)),
+    "color": st.one_of(st.none(), st.sampled_from(COLORS + ["purple", ""])),
+    "flag": st.one_of(st.none(), st.booleans()),
+    "day": st.one_of(st.none(),
+                     st.datetimes(min_value=pd.Timestamp("2020-06-01").to_pydatetime(),
+                                  max_value=pd.Timestamp("2023-06-01").to_pydatetime()).map(
+                         lambda d: d.isoformat()),
+                     st.floats(1.59e9, 1.69e9)),
+    "hp": st.one_of(_number, st.just("?"), st.floats(40, 210).map(lambda v: str(round(v, 1)))),
+    "code": st.integers(0, 4),
+})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(row_strategy, min_size=1, max_size=8))
+def test_random_rows_alone_and_together_get_the_pipelines_answers(mixed, mixed_server, rows):
+    from mlci import model
+
+    pipeline = model.load(mixed[0])
+    frame = pd.DataFrame.from_records(rows)
+    proba = pipeline.predict_proba(frame)
+    wire_rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+    status, out = mixed_server.post({"dataframe_records": wire_rows}, path="/invocations?proba=true")
+    assert status == 200, out
+    same(out["probabilities"], proba)
+    status, out = mixed_server.post({"dataframe_records": wire_rows[:1]}, path="/invocations?proba=true")
+    assert status == 200, out
+    same(out["probabilities"], proba[:1])
