@@ -116,5 +116,6 @@ class Server:
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+            self.stderr = self.banner + self.proc.stderr.read()  # what the server logged
             self.proc.stderr.close()
             self.proc.stdout.close()
