@@ -163,3 +163,23 @@ def test_random_rows_alone_and_together_get_the_pipelines_answers(mixed, mixed_s
     status, out = mixed_server.post({"dataframe_records": wire_rows[:1]}, path="/invocations?proba=true")
     assert status == 200, out
     same(out["probabilities"], proba[:1])
+
+
+def test_image_verify_compares_the_servers_answers_with_the_models(mixed, mixed_server, tmp_path):
+    """The check `mlci image verify` runs against the container before a push (here against a
+    local `mlci serve`: the same comparison over the same HTTP)."""
+    from serve_fixtures import train_model
+
+    from mlci.image.verify import parity
+
+    model_dir, X = mixed
+    result = parity(mixed_server.port, model_dir, X)
+    assert result == {"rows": 60, "single_rows": 20, "passed": True, "problems": []}
+    served = train_model(tmp_path / "a", seed=0)
+    other = train_model(tmp_path / "b", seed=1)  # same columns, other trees
+    srv = Server(served["dir"])
+    try:
+        result = parity(srv.port, other["dir"], other["X"])
+    finally:
+        srv.stop()
+    assert not result["passed"] and result["problems"][0].startswith("alone: row ")
