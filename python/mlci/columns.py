@@ -75,16 +75,25 @@ def is_missing(value: Any) -> bool:
         return False
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values (np.bool_ is not a bool, np.int64 not an int)."""
+    if type(value).__module__ != "numpy" or not hasattr(value, "item"):
+        return value
+    if type(value).__name__ == "datetime64":  # .item() of nanoseconds is an int, not a time
+        return value.astype("datetime64[us]").item()
+    return value.item()
+
+
 def category_text(value: Any) -> Any:
     """A category as text (NaN when missing): 1, 1.0 and "1" are one category."""
+    value = _plain(value)
     if is_missing(value):
         return math.nan
     if isinstance(value, str):
         return value if value.strip() else math.nan  # an empty text is an empty CSV cell: missing
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) or type(value).__name__.startswith("float"):
-        value = float(value)
+    if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     return str(value)
 
@@ -92,6 +101,7 @@ def category_text(value: Any) -> Any:
 def number(value: Any, na: Iterable[str] = ()) -> float:
     """A number from a number or numeric text; NaN when missing or a placeholder. ValueError
     for anything else (the caller names the column and row)."""
+    value = _plain(value)
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (int, float)):
@@ -108,6 +118,7 @@ def number(value: Any, na: Iterable[str] = ()) -> float:
 
 def boolean(value: Any, na: Iterable[str] = ()) -> float:
     """1.0 / 0.0 / NaN from true/false, 1/0 or their text."""
+    value = _plain(value)
     if is_missing(value):
         return math.nan
     if isinstance(value, str):
@@ -119,15 +130,15 @@ def boolean(value: Any, na: Iterable[str] = ()) -> float:
         if text == "" or value.strip() in na:
             return math.nan
         raise ValueError(value)
-    if isinstance(value, (bool, int, float)) or type(value).__name__ in ("bool_", "int64", "float64"):
-        if value in (0, 1):
-            return float(value)
+    if isinstance(value, (bool, int, float)) and value in (0, 1):
+        return float(value)
     raise ValueError(value)
 
 
 def seconds(value: Any, na: Iterable[str] = ()) -> float:
     """Seconds since 1970-01-01 UTC from a number (taken as such), ISO 8601 text or a
     datetime; naive times are UTC. NaN when missing; ValueError otherwise."""
+    value = _plain(value)
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, (int, float)):

@@ -183,3 +183,17 @@ def test_image_verify_compares_the_servers_answers_with_the_models(mixed, mixed_
     finally:
         srv.stop()
     assert not result["passed"] and result["problems"][0].startswith("alone: row ")
+
+
+def test_numbers_and_dates_take_the_fast_path_with_the_same_answers(tmp_path, mlci):
+    """Dates arrive as seconds and `?` as NaN from the wire parser, so a model of numbers and
+    dates is served from arrays (compiled forest) and still equals the pipeline."""
+    mixed_project(tmp_path, features={"include": ["num", "day", "hp"]})
+    model_dir = trained(tmp_path, mlci)
+    srv = Server(model_dir)
+    try:
+        assert json.loads(srv.request("GET", "/health")[2])["engine"] == "compiled-forest"
+    finally:
+        srv.stop()
+    X = pd.read_csv(tmp_path / "data" / "train.csv")[["num", "day", "hp"]].head(40)
+    check_parity(model_dir, X)

@@ -26,8 +26,9 @@ class ColumnTypes(TransformerMixin, BaseEstimator):
         return self
 
     def numeric_only(self) -> bool:
-        """Every column is already a number: arrays pass through unchanged (the server's fast path)."""
-        return all(r == columns.NUMERIC for r in (self.roles or {}).values()) and not self.na_values
+        """Every column is a number (or a time, which the server's wire parser has already made
+        seconds): a float array passes through unchanged (the server's fast path)."""
+        return all(r in (columns.NUMERIC, columns.DATETIME) for r in (self.roles or {}).values())
 
     def transform(self, X: Any) -> Any:
         import numpy as np

@@ -98,7 +98,8 @@ class Schema:
 
     @property
     def all_numeric(self) -> bool:
-        return all(k == NUMERIC for k in self.kinds)
+        """Every value arrives as a float (times as seconds since 1970): the fast path may take it."""
+        return all(k in (NUMERIC, DATE) for k in self.kinds)
 
     def describe(self) -> str:
         return ", ".join(self.names[:20]) + (f", ... ({len(self.names)} columns)" if len(self.names) > 20 else "")
