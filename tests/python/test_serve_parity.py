@@ -197,3 +197,53 @@ def test_numbers_and_dates_take_the_fast_path_with_the_same_answers(tmp_path, ml
         srv.stop()
     X = pd.read_csv(tmp_path / "data" / "train.csv")[["num", "day", "hp"]].head(40)
     check_parity(model_dir, X)
+
+
+COMMAND_TRAIN = '''
+import json, os, shutil
+import pandas as pd
+train = pd.read_parquet(os.environ["MLCI_TRAIN_DATA"])
+roles = json.loads(os.environ["MLCI_ROLES"])
+# the script sees every feature in its role's type: numbers (dates as seconds), text categories
+assert all(str(train[c].dtype) == "float64" for c, r in roles.items() if r != "categorical"), train.dtypes
+json.dump({"mean": float(train["num"].mean())}, open(os.path.join(os.environ["MLCI_OUTPUT_DIR"], "m.json"), "w"))
+shutil.copy("predict.py", os.environ["MLCI_OUTPUT_DIR"])
+'''
+COMMAND_PREDICT = '''
+import json, os
+import numpy as np
+def load(d):
+    return json.load(open(os.path.join(d, "m.json")))
+def predict(model, df):
+    color = (df["color"] == "red").to_numpy(float) + df["color"].isna().to_numpy(float) * 2
+    return (df["num"].fillna(model["mean"]).to_numpy() + df["day"].fillna(0).to_numpy() / 1e8
+            + df["hp"].fillna(-1).to_numpy() / 100 + df["flag"].fillna(0.5).to_numpy() + color)
+'''
+
+
+def test_a_command_model_gets_the_same_columns_in_training_and_serving(tmp_path, mlci):
+    config = mixed_project(tmp_path, task="regression")
+    (tmp_path / "train.py").write_text(COMMAND_TRAIN)
+    (tmp_path / "predict.py").write_text(COMMAND_PREDICT)
+    import yaml
+
+    cfg = yaml.safe_load(config.read_text())
+    cfg["model"] = {"trainer": "command", "command": "python train.py"}
+    config.write_text(yaml.safe_dump(cfg))
+    model_dir = trained(tmp_path, mlci)
+    from mlci.model import load_any
+
+    X = pd.read_csv(tmp_path / "data" / "train.csv").drop(columns=["label", "row_id"]).head(30)
+    model = load_any(model_dir)
+    want = model.predict(X)
+    assert np.isfinite(want).all() and len(set(np.round(want, 6))) > 20
+    srv = Server(model_dir)
+    try:
+        for body in ({"dataframe_records": records(X)}, X.to_csv(index=False)):
+            status, out = srv.post(body, "application/json" if isinstance(body, dict) else "text/csv")
+            assert status == 200, out
+            same(out["predictions"], want)
+        status, out = srv.post({"dataframe_records": records(X.iloc[:1])})
+        same(out["predictions"], want[:1])
+    finally:
+        srv.stop()

@@ -23,7 +23,19 @@ class ColumnTypes(TransformerMixin, BaseEstimator):
         self.na_values = na_values
 
     def fit(self, X: Any, y: Any = None) -> "ColumnTypes":
+        import numpy as np
+
+        names = list(getattr(X, "columns", None) if hasattr(X, "columns") else (self.roles or {}))
+        self.feature_names_in_ = np.asarray([str(n) for n in names], dtype=object)
+        self.n_features_in_ = len(names)
         return self
+
+    def get_feature_names_out(self, input_features: Any = None) -> Any:
+        """The same columns (so a Pipeline's feature names, and the report's importance, go through)."""
+        import numpy as np
+
+        names = input_features if input_features is not None else getattr(self, "feature_names_in_", None)
+        return np.asarray(list(names if names is not None else (self.roles or {})), dtype=object)
 
     def numeric_only(self) -> bool:
         """Every column is a number (or a time, which the server's wire parser has already made
