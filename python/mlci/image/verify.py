@@ -225,8 +225,7 @@ def verify(cfg: Any, target: Target, on_step: Callable[[str], None] | None = Non
     name = f"mlci-verify-{uuid.uuid4().hex[:10]}"
     result: dict[str, Any] = {"image_id": built["image_id"], "tag": built["tag"], "model": built["model"]}
     try:
-        _exercise(client, built, name, port_key, examples, target, result, step, vcfg,
-                  list(cfg.model.trusted_types))
+        _exercise(client, built, name, port_key, examples, target, result, step, cfg)
     except CheckFailed as exc:
         result.update(passed=False, error=str(exc), gates=[{"gate": "startup", "passed": False, "detail": str(exc)}])
         target.write(VERIFY_FILE, result)
@@ -239,9 +238,9 @@ def verify(cfg: Any, target: Target, on_step: Callable[[str], None] | None = Non
 
 
 def _exercise(client: Any, built: dict[str, Any], name: str, port_key: str, examples: list[dict[str, Any]],
-              target: Target, result: dict[str, Any], step: Callable[[str], None], vcfg: Any,
-              trusted: list[str]) -> None:
+              target: Target, result: dict[str, Any], step: Callable[[str], None], cfg: Any) -> None:
     """Start the container, check it, load it; always remove it."""
+    vcfg = cfg.image.verify
     import docker
     import requests
 
@@ -258,10 +257,10 @@ def _exercise(client: Any, built: dict[str, Any], name: str, port_key: str, exam
         result["startup_seconds"] = startup
         step(f"healthy on 127.0.0.1:{port} after {startup:.1f}s; checking {len(examples)} examples")
         result["examples"] = run_examples(port, examples, vcfg.tolerance)
-        rows = verification_rows(target)
+        rows = verification_rows(target, cfg)
         if rows is not None:
             step(f"comparing the image's answers with the model's on {len(rows)} rows")
-            result["parity"] = parity(port, target.model_dir, rows, trusted)
+            result["parity"] = parity(port, target.model_dir, rows, list(cfg.model.trusted_types))
         load = vcfg.load
         body = None
         ctype = "application/json"
@@ -289,7 +288,7 @@ def _exercise(client: Any, built: dict[str, Any], name: str, port_key: str, exam
     return None
 
 
-def verification_rows(target: Target) -> Any:
+def verification_rows(target: Target, cfg: Any = None) -> Any:
     """The run's test rows (features only), from the run directory or the store; None if neither has them."""
     import pandas as pd
 
@@ -302,7 +301,7 @@ def verification_rows(target: Target) -> Any:
 
             cache = target.records / "verification"
             if not (cache / "test.parquet").is_file():
-                store = open_configured(None, None)
+                store = open_configured(None, cfg)
                 store.download_run(target.run_id, cache, only=["test.parquet"])
             path = cache / "test.parquet"
         except Exception as exc:  # noqa: BLE001 - an older run without test rows: say so, go on
