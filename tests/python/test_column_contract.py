@@ -222,3 +222,31 @@ def test_old_signatures_without_roles_still_serve():
                       {"name": "c", "dtype": "bool", "categorical": False}]}
     assert signature_roles(old) == {"a": "numeric", "b": "categorical", "c": "boolean"}
     assert np.isnan(columns.number(None)) and columns.category_text(1.0) == columns.category_text("1")
+
+
+def test_parquet_timestamps_train_and_serve_from_iso_text(tmp_path, mlci):
+    """A Parquet timestamp column (naive and with a time zone) next to a categorical override:
+    training used to end in `float() argument must be ... not 'Timestamp'`."""
+    from mlci import model
+    from mlci.serve import build_app
+
+    frame = mixed_frame(300, seed=1, task="regression").drop(columns=["day", "row_id"])
+    frame["when"] = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.arange(300) * 37, unit="h")
+    frame["where_tz"] = frame["when"].dt.tz_localize("America/New_York")
+    frame["hp"] = pd.to_numeric(frame["hp"], errors="coerce")
+    (tmp_path / "data").mkdir()
+    frame.to_parquet(tmp_path / "data" / "train.parquet")
+    (tmp_path / "mlci.yaml").write_text(yaml.safe_dump({
+        "name": "ts", "task": "regression", "data": {"train": "data/train.parquet", "target": "label",
+                                                     "features": {"categorical": ["code"]}},
+        "model": {"estimator": "sklearn.ensemble.RandomForestRegressor", "params": {"n_estimators": 10}}}))
+    model_dir, _ = train(tmp_path, mlci)
+    assert roles(model_dir)["when"] == roles(model_dir)["where_tz"] == "datetime"
+    X = frame.drop(columns=["label"]).head(8)
+    want = model.load(model_dir).predict(X)
+    rows = records(X)
+    for r in rows:
+        r["when"], r["where_tz"] = r["when"].isoformat(), r["where_tz"].isoformat()
+    status, _, out = build_app(model_dir).handle("POST", "/invocations", "application/json",
+                                                 json.dumps({"dataframe_records": rows}).encode())
+    assert status == 200 and json.loads(out)["predictions"] == pytest.approx(list(want), abs=1e-9)
