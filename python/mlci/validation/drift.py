@@ -71,6 +71,17 @@ def _seconds(col: Any) -> Any:
     return pc.divide(pc.cast(pc.cast(col, pa.int64()), pa.float64()), per_second)
 
 
+def _mostly_numbers(col: Any, dates: bool, sample: int = 1000) -> bool:
+    """Text that is (mostly) numbers or dates, as mlci.columns decides for training data;
+    anything else is a changed type."""
+    from mlci.columns import MOSTLY_NUMERIC
+
+    values = parse_numbers(col.slice(0, sample), dates)
+    texts = col.slice(0, sample).null_count
+    given = len(values) - texts
+    return given > 0 and (len(values) - values.null_count) >= MOSTLY_NUMERIC * given
+
+
 def parse_numbers(col: Any, dates: bool) -> Any:
     """Text in a column the reference has as numbers (or dates: ISO 8601 or seconds since 1970),
     read as the column-type contract reads it (mlci.columns); text that is neither (a
@@ -397,7 +408,7 @@ class DriftCheck:
         self.as_text: dict[str, bool] = {}  # text here, numbers in the reference: {column: dates?}
         self._planned = False
 
-    def _plan(self, schema: Any) -> None:
+    def _plan(self, schema: Any, table: Any = None) -> None:
         import pyarrow as pa
 
         s = self.settings
@@ -419,7 +430,8 @@ class DriftCheck:
             if kind not in ("numeric", "categorical"):
                 self.skipped.append({"column": name, "reason": f"type {ref['dtype']} is not compared"})
                 continue
-            if kind == "numeric" and cur_kind == "categorical" and not pa.types.is_boolean(schema.field(name).type):
+            if (kind == "numeric" and cur_kind == "categorical" and not pa.types.is_boolean(schema.field(name).type)
+                    and table is not None and _mostly_numbers(table.column(name), is_time(ref["dtype"]))):
                 self.as_text[name] = is_time(ref["dtype"])
             elif cur_kind != kind:
                 self.type_changed[name] = f"type changed: reference {ref['dtype']}, current {schema.field(name).type}"
@@ -447,7 +459,7 @@ class DriftCheck:
     def jobs(self, table: Any) -> list[Any]:
         """One callable per compared column (independent; run them in any order)."""
         if not self._planned:
-            self._plan(table.schema)
+            self._plan(table.schema, table)
         return [lambda c=counter, n=name: c.update(parse_numbers(table.column(n), self.as_text[n])
                                                    if n in self.as_text else table.column(n))
                 for name, counter in self.counters.items()]
