@@ -122,6 +122,8 @@ def test_build_makes_a_labelled_non_root_image_that_serves_by_default(project, d
     assert "8080/tcp" in cfg["ExposedPorts"]
     assert "/health" in " ".join(cfg["Healthcheck"]["Test"])
     assert cfg["Cmd"] == ["python", "-m", "mlci", "serve", "--model", "/opt/model"]
+    # /health inside the image reports the registry's fingerprint (the label's), not a file hash
+    assert f"MLCI_MODEL_FINGERPRINT={labels['org.mlci.model.fingerprint']}" in cfg["Env"]
     dockerfile = (project["run_dir"] / "Dockerfile").read_text()
     assert "--no-index" in dockerfile and dockerfile.index("COPY model/") > dockerfile.index("COPY app/")
 
