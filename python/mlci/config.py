@@ -33,7 +33,11 @@ class Features(Section):
     include: list[str] | None = Field(None, description="only these columns are features")
     exclude: list[str] = Field(default_factory=list, description="columns never used as features")
     categorical: list[str] | None = Field(
-        None, description="columns treated as categorical; default: every non-numeric column")
+        None, description="columns one-hot encoded whatever their values (the rest keep the automatic role)")
+    numeric: list[str] | None = Field(
+        None, description="columns used as numbers whatever their values (the rest keep the automatic role)")
+    datetime: list[str] | None = Field(
+        None, description="columns read as dates or times (ISO 8601 text or seconds since 1970)")
 
 
 class Data(Section):
@@ -41,6 +45,8 @@ class Data(Section):
     test: str | None = Field(None, description="test data; without it `split` is used")
     target: str = Field(description="the column to predict")
     features: Features = Field(default_factory=Features)
+    na_values: list[str] = Field(
+        default_factory=list, description="texts that mean a missing value in any column (e.g. '?', '-')")
     schema_: str | None = Field(None, alias="schema", description="rules file for `mlci validate`")
     reference: str | None = Field(
         None, description="reference data for drift; default: the baseline model's training data")

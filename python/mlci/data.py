@@ -97,7 +97,8 @@ def feature_columns(df: "pd.DataFrame", config: "Config", source: str) -> list[s
     cols = [str(c) for c in df.columns]
     feats = config.data.features
     for key, names in (("include", feats.include or []), ("exclude", feats.exclude),
-                       ("categorical", feats.categorical or [])):
+                       ("categorical", feats.categorical or []), ("numeric", feats.numeric or []),
+                       ("datetime", feats.datetime or [])):
         for i, name in enumerate(names):
             if name not in cols:
                 raise ConfigError(f"{config.path.name}: data.features.{key}[{i}]: column `{name}` "
@@ -140,17 +141,6 @@ def split_xy(df: "pd.DataFrame", config: "Config", source: str) -> tuple["pd.Dat
     return df[features], y
 
 
-def categorical_columns(X: "pd.DataFrame", config: "Config") -> list[str]:
-    """Columns one-hot encoded: those named in data.features.categorical, else every column
-    that is not numeric or boolean."""
-    import pandas as pd
-
-    if config.data.features.categorical is not None:
-        return [c for c in X.columns if c in set(config.data.features.categorical)]
-    return [c for c in X.columns
-            if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
-
-
 def dtype_name(series: Any) -> str:
     import pandas as pd
 
@@ -160,4 +150,6 @@ def dtype_name(series: Any) -> str:
         return "int64"
     if pd.api.types.is_float_dtype(series):
         return "float64"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
     return "string"

@@ -29,22 +29,34 @@ def baseline_reference(project: Project) -> tuple[dict[str, Any] | None, dict[st
     """(reference statistics, baseline record) for drift: the statistics stored with the
     baseline model (production), unless data.reference is set or the data is the very data the
     baseline was trained on."""
-    if project.config.data.reference:
-        return None, None
+    stats, baseline, _ = baseline_statistics(project)
+    return stats, baseline
+
+
+def baseline_statistics(project: Project, data_hashes: list[str] | None = None
+                        ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
+    """As baseline_reference, for the data with these content hashes (default: data.train),
+    plus one line saying why there are no statistics when there are none."""
+    cfg = project.config
+    if cfg.data.reference:
+        return None, None, "data.reference is set"
     from mlci.evaluate import baseline_record
 
+    if not cfg.evaluate.baseline:
+        return None, None, "evaluate.baseline names no model to compare with"
     baseline = baseline_record(project)
     if baseline is None:
-        return None, None
+        return None, None, f"no `{cfg.evaluate.baseline}` version of {cfg.name} in the registry yet"
+    label = f"{baseline['name']} v{baseline['version']}"
     trained_on = ((baseline.get("lineage") or {}).get("data") or {}).get("train", {}).get("sha256")
-    if trained_on == project.data_hashes.get("train"):
-        return None, None
+    if trained_on and trained_on in (data_hashes if data_hashes is not None else [project.data_hashes.get("train")]):
+        return None, None, f"this is the data {label} was trained on"
     store = project.open_store()
     if "reference_stats.json" not in store.get_manifest(store_run_id(baseline)).get("files", {}):
-        return None, None
+        return None, None, f"{label} was published without training data statistics"
     dest = project.workspace / "cache" / "models" / baseline["name"] / str(baseline["version"])
     store.download_run(store_run_id(baseline), dest, only=["reference_stats.json"])
-    return read_json(dest / "reference_stats.json"), baseline
+    return read_json(dest / "reference_stats.json"), baseline, ""
 
 
 def validate_stage(project: Project, force: bool) -> tuple[dict[str, Any], bool, Path]:

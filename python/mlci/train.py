@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from mlci import columns
 from mlci import data as data_io
 from mlci.errors import DataError
 from mlci.model import META_FILE
@@ -34,11 +35,11 @@ def load_split(project: Project) -> Split:
     """The training and test rows, from data.train/test or the split settings."""
     cfg = project.config
     files = project.data_files()
-    train_df = data_io.read_table(files["train"], "data.train")
+    train_df = columns.apply_na_values(data_io.read_table(files["train"], "data.train"), cfg.data.na_values)
     X, y = data_io.split_xy(train_df, cfg, str(files["train"]))
     info: dict[str, Any] = {"train_rows": len(train_df)}
     if "test" in files:
-        test_df = data_io.read_table(files["test"], "data.test")
+        test_df = columns.apply_na_values(data_io.read_table(files["test"], "data.test"), cfg.data.na_values)
         X_test, y_test = data_io.split_xy(test_df, cfg, str(files["test"]))
         missing = [c for c in X.columns if c not in X_test.columns]
         if missing:
@@ -95,13 +96,19 @@ def train(project: Project, force: bool = False,
     t0 = time.perf_counter()
     split = load_split(project)
     t_load = time.perf_counter() - t0
-    categorical = data_io.categorical_columns(split.X_train, cfg)
+    decision = columns.decide(split.X_train, cfg.data.features, cfg.data.na_values,
+                              str(project.data_files()["train"]))
+    if decision.dropped:
+        split.X_train = split.X_train.drop(columns=decision.dropped)
+        split.X_test = split.X_test.drop(columns=decision.dropped)
+    categorical = [c for c, r in decision.roles.items() if r == columns.CATEGORICAL]
     classes = None
     if cfg.task == "classification":
         import numpy as np
 
         classes = np.unique(split.y_train)
-    signature = model_signature.build(split.X_train, categorical, cfg.data.target, cfg.task, classes)
+    signature = model_signature.build(split.X_train, decision.roles, cfg.data.target, cfg.task, classes,
+                                      decision.placeholders, cfg.data.na_values)
 
     project.runs_dir.mkdir(parents=True, exist_ok=True)
     tmp = project.runs_dir / f".tmp-{run_id}-{time.time_ns()}"
@@ -120,7 +127,8 @@ def train(project: Project, force: bool = False,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     summary = {"estimator": trained.estimator, "n_train": len(split.X_train), "n_test": len(split.X_test),
-               "features": len(split.X_train.columns), "categorical": categorical, **trained.summary}
+               "features": len(split.X_train.columns), "categorical": categorical,
+               **({"warnings": decision.warnings} if decision.warnings else {}), **trained.summary}
     return finish_run(project, tmp, run_id, fingerprint, started, summary, timings)
 
 
@@ -135,7 +143,10 @@ def write_run(job: Job, trained: Trained, fingerprint: str, tmp: Path) -> None:
     test[cfg.data.target] = split.y_test
     test.reset_index(drop=True).to_parquet(tmp / "test.parquet")
     # compact JSON: every distinct value per column makes the file large (and indenting slow)
-    write_reference_stats(reference_stats(split.X_train), tmp / "reference_stats.json")
+    # in the column-type contract's types (dates as timestamps), as new data is read for drift
+    typed = columns.typed_frame(split.X_train, model_signature.roles(job.signature),  # type: ignore[arg-type]
+                                model_signature.missing_texts(job.signature))  # type: ignore[arg-type]
+    write_reference_stats(reference_stats(typed), tmp / "reference_stats.json")
     categorical = [i["name"] for i in job.signature["inputs"] if i["categorical"]]
     write_json(tmp / "run.json", {
         "run_id": job.run_id, "name": cfg.name, "task": cfg.task, "fingerprint": fingerprint,

@@ -24,8 +24,9 @@ def train_model(directory: Path, *, task: str = "classification", n_estimators: 
     from sklearn.datasets import load_breast_cancer, load_diabetes
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
+    from mlci import columns
     from mlci import model as model_io
-    from mlci.data import dtype_name
+    from mlci.model import signature as model_signature
     from mlci.trainers.sklearn import build_pipeline
 
     if task == "classification":
@@ -42,14 +43,11 @@ def train_model(directory: Path, *, task: str = "classification", n_estimators: 
         frame["site"] = rng.choice(["north", "south", "east"], size=len(frame))
     X = frame.drop(columns=[target])
     y = frame[target]
-    cats = ["site"] if categorical else []
-    numeric = [c for c in X.columns if c not in cats]
-    pipeline = build_pipeline(est, numeric, cats)
+    roles = columns.decide(X).roles
+    pipeline = build_pipeline(est, roles)
     pipeline.fit(X.iloc[:400], y.iloc[:400])
-    signature = {"inputs": [{"name": c, "dtype": dtype_name(X[c]), "categorical": c in cats} for c in X.columns],
-                 "target": target, "task": task}
-    if task == "classification":
-        signature["classes"] = [int(c) for c in pipeline.classes_]
+    signature = model_signature.build(X, roles, target, task,
+                                      pipeline.classes_ if task == "classification" else None)
     model_io.save(pipeline, directory, signature, extra={"name": name, "run_id": "test"})
     return {"dir": directory, "X": X.iloc[400:].reset_index(drop=True), "pipeline": pipeline}
 
@@ -118,5 +116,6 @@ class Server:
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+            self.stderr = self.banner + self.proc.stderr.read()  # what the server logged
             self.proc.stderr.close()
             self.proc.stdout.close()

@@ -123,6 +123,8 @@ def test_build_makes_a_labelled_non_root_image_that_serves_by_default(project, d
     assert "8080/tcp" in cfg["ExposedPorts"]
     assert "/health" in " ".join(cfg["Healthcheck"]["Test"])
     assert cfg["Cmd"] == ["python", "-m", "mlci", "serve", "--model", "/opt/model"]
+    # /health inside the image reports the registry's fingerprint (the label's), not a file hash
+    assert f"MLCI_MODEL_FINGERPRINT={labels['org.mlci.model.fingerprint']}" in cfg["Env"]
     dockerfile = (project["run_dir"] / "Dockerfile").read_text()
     assert "--no-index" in dockerfile and dockerfile.index("COPY model/") > dockerfile.index("COPY app/")
 
@@ -151,6 +153,10 @@ def test_verify_push_and_pull_back_by_digest(project, docker_client, mlci):
     assert "verify: passed" in r.stderr
     result = json.loads((project["run_dir"] / "image-verify.json").read_text())
     assert result["passed"] and [e["passed"] for e in result["examples"]] == [True, True, True]
+    # the image's answers on the run's test rows equal the model's own (alone and in a batch)
+    parity = result["parity"]
+    assert parity["passed"] and parity["rows"] > 100 and parity["single_rows"] == 20, parity
+    assert {"gate": "parity", "passed": True, "value": f"{parity['rows']} rows", "detail": None} in result["gates"]
     load = result["load"]
     assert load["requests"] > 0 and load["errors"] == 0 and load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"]
     assert sum(load["histogram"]["counts"]) == load["requests"]
@@ -209,7 +215,8 @@ def test_a_registered_version_builds_and_verifies_by_name(project, docker_client
     # the model came from the store (owner-only files); the image's non-root user must read it
     r = mlci("image", "verify", "-c", cfg.name, "--model", "bc-image@1", cwd=root)
     assert r.returncode == 0, r.stderr
-    assert json.loads((records / "image-verify.json").read_text())["passed"]
+    verified = json.loads((records / "image-verify.json").read_text())
+    assert verified["passed"] and verified["parity"]["passed"]  # on the version's test rows, from the store
 
 
 def test_failing_examples_exit_1_remove_the_container_and_block_the_push(project, docker_client, mlci):

@@ -226,7 +226,7 @@ def test_missing_and_unexpected_columns_are_named(server, model):
     assert status == 400 and f"inputs.{cols[-1]}: expected 2 values like the other columns, got 1" in msg
 
 
-@pytest.mark.parametrize("value, shown", [("12.5", "a string '12.5'"), (True, "a boolean true"),
+@pytest.mark.parametrize("value, shown", [("12.5x", "a string '12.5x'"), (True, "a boolean true"),
                                           ([1], "a list [1]"), ({"v": 1}, 'an object {"v": 1}')])
 def test_wrong_types_are_named(server, model, value, shown):
     X, _ = expected(model, 2)
@@ -245,7 +245,7 @@ def test_csv_errors(server, model):
     lines = csv.splitlines()
     lines[2] = "abc," + lines[2].split(",", 1)[1]
     status, msg = bad(server, "\n".join(lines), "text/csv")
-    assert status == 400 and msg == "CSV line 3: column 'mean_radius' expected a number, got 'abc'"
+    assert status == 400 and msg == "CSV line 3: column 'mean_radius' expected a number, got a string 'abc'"
     lines = csv.splitlines()
     lines[1] += ",7"
     status, msg = bad(server, "\n".join(lines), "text/csv")
@@ -256,7 +256,8 @@ def test_csv_errors(server, model):
 def test_unsupported_content_type(server):
     status, msg = bad(server, "a=1", "application/x-www-form-urlencoded")
     assert status == 415
-    assert msg == "unsupported Content-Type 'application/x-www-form-urlencoded'; expected application/json or text/csv"
+    assert msg == ("unsupported Content-Type 'application/x-www-form-urlencoded'; expected application/json, "
+                   "text/csv or application/vnd.apache.parquet")
 
 
 def test_unknown_path_and_wrong_method(server):
@@ -335,9 +336,12 @@ def test_string_columns_take_the_pipeline_path(tmp_path):
         rows = X.to_dict(orient="records")
         rows[0]["site"] = "moon"  # unseen category: ignored, as in training
         assert srv.post({"dataframe_records": rows})[0] == 200
-        rows[0]["site"] = 3
+        rows[0]["site"] = 3  # a category compared as text: "3", unseen
+        assert srv.post({"dataframe_records": rows})[0] == 200
+        rows[0]["site"] = {"a": 1}
         status, out = srv.post({"dataframe_records": rows})
-        assert status == 400 and out["message"] == "dataframe_records[0]: column 'site' expected a string, got a number 3"
+        assert status == 400 and out["message"] == \
+            'dataframe_records[0]: column \'site\' expected a string, got an object {"a": 1}'
         assert json.loads(srv.request("GET", "/health")[2])["engine"] == "sklearn"
     finally:
         srv.stop()

@@ -50,6 +50,17 @@ def run(args: argparse.Namespace) -> int:
     if args.output != "-" and out.exists() and not args.force:
         raise UsageError(f"{out}: already exists; pass --force to overwrite")
     table = DataSource(Path(args.data)).read_all()
+    if Path(args.config).is_file():  # mlci.yaml's data.na_values, read as training reads them
+        import logging
+
+        from mlci import config as config_mod
+        from mlci.errors import ConfigError
+        from mlci.validation.infer import apply_na_values
+
+        try:
+            table = apply_na_values(table, config_mod.load(Path(args.config)).data.na_values)
+        except ConfigError as exc:  # inference does not need the config: say so, go on
+            logging.getLogger("mlci.schema").warning("data.na_values not applied: %s", exc)
     schema = infer_schema(table, margin=args.margin, max_categories=args.max_categories)
     text = dump_schema(schema)
     if args.output == "-":

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     trusted = trusted + [t for t in os.environ.get("MLCI_TRUSTED_TYPES", "").split(",") if t]
     name = info.get("name") or os.environ.get("MLCI_MODEL_NAME") or None
     version = info.get("version") or os.environ.get("MLCI_MODEL_VERSION") or None
+    fingerprint = info.get("fingerprint") or os.environ.get("MLCI_MODEL_FINGERPRINT") or None
     log = logging.getLogger("mlci.serve")
 
     def ready(app, port: int) -> None:  # noqa: ANN001
@@ -63,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
     from mlci.monitor.predlog_options import logging_options
 
     serve.run(Path(model_dir), args.host, args.port, args.workers, args.max_body_mb, args.engine,
-              trusted, on_ready=ready, name=name, version=version,
+              trusted, on_ready=ready, name=name, version=version, fingerprint=fingerprint,
               log_predictions=logging_options(args.config, args.log_predictions, args.log_sample_rate))
     return 0

@@ -48,7 +48,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.config}: file not found; pass --data and --schema to validate "
                          "without an mlci.yaml")
 
-    settings = config.validate_ if config else Validate()
+    if config:
+        from mlci.validation import project_settings
+
+        settings = project_settings(config)
+    else:
+        settings = Validate()
     if args.no_drift:
         settings = settings.model_copy(update={"drift": settings.drift.model_copy(update={"enabled": False})})
     target = None
@@ -72,12 +77,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         reference = (Path(args.reference) if args.reference else
                      config.resolve(config.data.reference) if config and config.data.reference else None)
-    if reference is None and config is not None and not args.data and settings.drift.enabled:
-        # As in `mlci run`: new data against the statistics stored with the baseline (production) model.
-        from mlci.pipeline import baseline_reference
+    drift_skipped = ""
+    if reference is None and config is not None and settings.drift.enabled:
+        # As in `mlci run`: new data (data.train, or --data) against the statistics stored with
+        # the baseline (production) model; or one line saying why not.
+        from mlci.pipeline import baseline_statistics
         from mlci.runs import Project
 
-        reference, baseline = baseline_reference(Project(config))
+        project = Project(config)
+        hashes = [project.hashes.sha256(Path(p)) for p in args.data if Path(p).is_file()] if args.data else None
+        reference, baseline, drift_skipped = baseline_statistics(project, hashes)
         if baseline:
             drift_reference = f"{baseline['name']} v{baseline['version']} (training data statistics)"
     out_dir = Path(args.out) if args.out else (config.root if config else Path.cwd()) / ".mlci" / "validation"
@@ -86,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                             junit=Path(args.junit) if args.junit else None)
     if drift_reference:
         result["drift_reference"] = drift_reference
+    if drift_skipped:
+        result["drift_skipped"] = f"no drift check against the baseline model: {drift_skipped}"
     result["outputs"] = {"json": str(out_dir / "validation.json"), "junit": str(out_dir / "validation.xml")}
     if args.json:
         ui.print_json(result)
@@ -110,6 +121,8 @@ def _print_summary(result: dict) -> None:
                         c["stats"].get("reason", "")
                     rows.append((ds["name"], f"drift.{c['column']}", c.get("severity", "warn"), "", shown))
     con = ui.console()
+    if result.get("drift_skipped"):
+        con.print(result["drift_skipped"], markup=False, soft_wrap=True)
     if rows:
         from rich.markup import escape
 

@@ -116,7 +116,8 @@ def build(cfg: Any, target: Target, on_line: Callable[[str], None] | None = None
         mlci_version=mlci.__version__, base=cfg.image.base, python=PYTHON,
         python_version=wheelhouse.python_version(), uid=UID, port=cfg.image.port, workers=cfg.image.workers,
         trusted=",".join(cfg.model.trusted_types), model_name=target.name,
-        model_version="" if target.version is None else str(target.version), labels=labels)
+        model_version="" if target.version is None else str(target.version),
+        model_fingerprint=target.fingerprint or "", labels=labels)
     repo = image_name(cfg)
     tag = f"{repo}:{target.tag}"
     with tempfile.TemporaryDirectory(prefix="mlci-image-") as tmp:

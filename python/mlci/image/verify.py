@@ -4,6 +4,9 @@
 2. wait for /health (the container exiting early fails with its last log lines);
 3. send each example in image.verify.examples and compare the answers (exact for classes and
    other non-numbers, image.verify.tolerance for numbers; an example may expect a status, e.g. 400);
+   then send the verification rows (the run's test rows, up to PARITY_ROWS; the first
+   PARITY_SINGLE one at a time, then all in one batch) and compare the image's answers with the
+   model's own in this process: classes exactly, numbers and probabilities within 1e-9;
 4. load-test /invocations with keep-alive connections for image.verify.load.seconds (bounded by
    load.max_requests), then apply the gates: min_rps, max_p99_ms, and zero errors.
 
@@ -29,6 +32,9 @@ from mlci.results import Failure, failure
 
 log = logging.getLogger(__name__)
 
+PARITY_ROWS = 500
+PARITY_SINGLE = 20
+PARITY_TOLERANCE = 1e-9
 HIST_BOUNDS_MS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 250, 500, 1000, 2500, 5000)
 
 
@@ -131,6 +137,13 @@ class VerifyGate(TypedDict):
     detail: NotRequired[str | None]
 
 
+class Parity(TypedDict):
+    rows: int
+    single_rows: int
+    passed: bool
+    problems: list[str]
+
+
 class VerifyResult(TypedDict):
     """image-verify.json, the result of `mlci image verify` (also its --json output)."""
 
@@ -143,6 +156,7 @@ class VerifyResult(TypedDict):
     startup_seconds: NotRequired[float]
     examples: NotRequired[list[ExampleResult]]
     load: NotRequired[LoadStats]
+    parity: NotRequired[Parity]          # the image's answers against the model's on the run's test rows
     logs_tail: NotRequired[list[str]]    # the container's last lines when it did not get through
     verified_at: NotRequired[str]
     error: NotRequired[str]              # why it did not start
@@ -280,7 +294,7 @@ def verify(cfg: Any, target: Target, on_step: Callable[[str], None] | None = Non
     result: VerifyResult = {"image_id": built["image_id"], "tag": built["tag"],  # type: ignore[typeddict-item]
                             "model": built["model"]}
     try:
-        _exercise(client, built, name, port_key, examples, target, result, step, vcfg)
+        _exercise(client, built, name, port_key, examples, target, result, step, cfg)
     except CheckFailed as exc:
         result.update(passed=False, error=str(exc), gates=[{"gate": "startup", "passed": False, "detail": str(exc)}])
         result["failures"] = exc.failures = verify_failures(result["gates"])
@@ -295,8 +309,9 @@ def verify(cfg: Any, target: Target, on_step: Callable[[str], None] | None = Non
 
 
 def _exercise(client: Any, built: dict[str, Any], name: str, port_key: str, examples: list[dict[str, Any]],
-              target: Target, result: VerifyResult, step: Callable[[str], None], vcfg: Any) -> None:
+              target: Target, result: VerifyResult, step: Callable[[str], None], cfg: Any) -> None:
     """Start the container, check it, load it; always remove it."""
+    vcfg = cfg.image.verify
     import docker
     import requests
 
@@ -313,6 +328,10 @@ def _exercise(client: Any, built: dict[str, Any], name: str, port_key: str, exam
         result["startup_seconds"] = startup
         step(f"healthy on 127.0.0.1:{port} after {startup:.1f}s; checking {len(examples)} examples")
         result["examples"] = run_examples(port, examples, vcfg.tolerance)
+        rows = verification_rows(target, cfg)
+        if rows is not None:
+            step(f"comparing the image's answers with the model's on {len(rows)} rows")
+            result["parity"] = parity(port, target.model_dir, rows, list(cfg.model.trusted_types))
         load = vcfg.load
         body = None
         ctype = "application/json"
@@ -340,12 +359,110 @@ def _exercise(client: Any, built: dict[str, Any], name: str, port_key: str, exam
     return None
 
 
+def verification_rows(target: Target, cfg: Any = None) -> Any:
+    """The run's test rows (features only), from the run directory or the store; None if neither has them."""
+    import pandas as pd
+
+    from mlci.model import read_signature
+
+    path = target.model_dir.parent / "test.parquet"
+    if not path.is_file() and target.run_id and target.registry_record is not None:
+        try:
+            from mlci.store import open_configured
+
+            cache = target.records / "verification"
+            if not (cache / "test.parquet").is_file():
+                store = open_configured(None, cfg)
+                store.download_run(target.run_id, cache, only=["test.parquet"])
+            path = cache / "test.parquet"
+        except Exception as exc:  # noqa: BLE001 - an older run without test rows: say so, go on
+            log.info("no verification rows for %s: %s", target.tag, exc)
+            return None
+    if not path.is_file():
+        return None
+    names = [str(i["name"]) for i in read_signature(target.model_dir).get("inputs", [])]
+    frame = pd.read_parquet(path)
+    if not names or any(n not in frame.columns for n in names):
+        return None
+    return frame[names].head(PARITY_ROWS).reset_index(drop=True)
+
+
+def _json_rows(frame: Any) -> list[dict[str, Any]]:
+    """Rows as a JSON client sends them: missing values as null, times as ISO 8601 text."""
+    import math
+
+    def plain(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or type(v).__name__ in ("NaTType", "NAType"):
+            return None
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        return v.item() if hasattr(v, "item") else v
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def parity(port: int, model_dir: Path, rows: Any, trusted: list[str] | None = None) -> dict[str, Any]:
+    """The server's answers on ``rows`` (one at a time for the first PARITY_SINGLE, then all at
+    once) against the model's own predict / predict_proba in this process."""
+    import numpy as np
+
+    from mlci.model import load_any
+
+    model = load_any(model_dir, trusted=trusted)
+    want = np.asarray(model.predict(rows))
+    proba = np.asarray(model.predict_proba(rows)) if hasattr(model, "predict_proba") and \
+        getattr(model, "classes_", None) is not None else None
+    records = _json_rows(rows)
+    path = "/invocations?proba=true" if proba is not None else "/invocations"
+    problems: list[str] = []
+
+    def post(batch: list[dict[str, Any]]) -> dict[str, Any] | None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("POST", path, body=json.dumps({"dataframe_records": batch}),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        if resp.status != 200:
+            problems.append(f"HTTP {resp.status}: {data[:200].decode(errors='replace')}")
+            return None
+        return json.loads(data)
+
+    def compare(out: dict[str, Any] | None, start: int, what: str) -> None:
+        if out is None:
+            return
+        n = len(out["predictions"])
+        exp = want[start:start + n]
+        got = np.asarray(out["predictions"])
+        if exp.dtype.kind == "f":
+            bad = ~np.isclose(got.astype(float), exp, rtol=PARITY_TOLERANCE, atol=PARITY_TOLERANCE)
+        else:
+            bad = np.asarray([g != e for g, e in zip(got.tolist(), exp.tolist())], dtype=bool)
+        if proba is not None and "probabilities" in out:
+            pbad = ~np.isclose(np.asarray(out["probabilities"], dtype=float), proba[start:start + n],
+                               rtol=PARITY_TOLERANCE, atol=PARITY_TOLERANCE).all(axis=1)
+            bad = bad | pbad
+        for i in np.flatnonzero(bad)[:3]:
+            problems.append(f"{what}: row {start + int(i)}: image {got[i]!r}, model {exp[i]!r}")
+
+    single = min(PARITY_SINGLE, len(records))
+    for i in range(single):
+        compare(post(records[i:i + 1]), i, "alone")
+    compare(post(records), 0, f"batch of {len(records)}")
+    return {"rows": len(records), "single_rows": single, "passed": not problems, "problems": problems[:10]}
+
+
 def gates(result: VerifyResult, load: Any) -> list[VerifyGate]:
     out: list[VerifyGate] = []
     examples = result.get("examples", [])
     failed = [e for e in examples if not e["passed"]]
     out.append({"gate": "examples", "passed": not failed, "value": f"{len(examples) - len(failed)}/{len(examples)}",
                 "detail": "; ".join(f"{e['name']}: {e['problem']}" for e in failed[:3]) or None})
+    if "parity" in result:
+        p = result["parity"]
+        out.append({"gate": "parity", "passed": p["passed"], "value": f"{p['rows']} rows",
+                    "detail": "; ".join(p["problems"][:3]) or None})
     stats = result["load"]
     out.append({"gate": "errors", "passed": stats["errors"] == 0, "value": stats["errors"], "threshold": 0,
                 "detail": stats.get("first_error")})

@@ -43,7 +43,13 @@ class CommandModel:
         missing = [c for c in self.inputs if c not in X.columns]
         if missing:
             raise UsageError(f"input is missing columns {', '.join(missing)}")
-        return X[self.inputs]
+        X = X[self.inputs]
+        if self.signature.get("inputs") and all("role" in i for i in self.signature["inputs"]):
+            # the column-type contract, as the script's training data had it (mlci.trainers.command)
+            from mlci.model.prepare import ColumnTypes
+
+            X = ColumnTypes(sig.roles(self.signature), sig.missing_texts(self.signature)).transform(X)  # type: ignore[arg-type]
+        return X
 
     def predict(self, X: Any) -> Any:
         import numpy as np

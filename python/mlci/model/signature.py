@@ -16,8 +16,10 @@ from mlci.model.files import SIGNATURE_FILE
 
 class Input(TypedDict):
     name: str
-    dtype: str
-    categorical: bool
+    dtype: str  # the training data's type (int64, float64, bool, datetime, string)
+    role: str  # numeric | categorical | boolean | datetime (mlci.columns); older models lack it
+    categorical: bool  # role == categorical (kept for readers of older signatures)
+    na_values: NotRequired[list[str]]  # texts read as missing in this column (placeholders)
 
 
 class Signature(TypedDict):
@@ -25,6 +27,7 @@ class Signature(TypedDict):
     target: str
     task: str
     classes: NotRequired[list[Any]]
+    na_values: NotRequired[list[str]]  # data.na_values: missing in every column
 
 
 def json_safe(values: Any) -> list[Any]:
@@ -32,17 +35,46 @@ def json_safe(values: Any) -> list[Any]:
     return [v.item() if hasattr(v, "item") else v for v in values]
 
 
-def build(X: Any, categorical: list[str], target: str, task: str, classes: Any = None) -> Signature:
-    """The signature of a model trained on the feature frame ``X``."""
+def build(X: Any, roles: dict[str, str], target: str, task: str, classes: Any = None,
+          placeholders: dict[str, list[str]] | None = None, na_values: list[str] | None = None) -> Signature:
+    """The signature of a model trained on the feature frame ``X``, whose columns have the
+    ``roles`` mlci.columns.decide gave them."""
     from mlci.data import dtype_name
 
-    sig: Signature = {
-        "inputs": [{"name": c, "dtype": dtype_name(X[c]), "categorical": c in categorical} for c in X.columns],
-        "target": target, "task": task,
-    }
+    inputs: list[Input] = []
+    for c in X.columns:
+        item: Input = {"name": c, "dtype": dtype_name(X[c]), "role": roles[c],
+                       "categorical": roles[c] == "categorical"}
+        if placeholders and placeholders.get(c):
+            item["na_values"] = list(placeholders[c])
+        inputs.append(item)
+    sig: Signature = {"inputs": inputs, "target": target, "task": task}
+    if na_values:
+        sig["na_values"] = list(na_values)
     if classes is not None:
         sig["classes"] = json_safe(classes)
     return sig
+
+
+def roles(sig: Signature) -> dict[str, str]:
+    """Each input's role; older signatures: categorical, else by dtype."""
+    out = {}
+    for i in sig.get("inputs", []):
+        role = i.get("role")
+        if role is None:
+            dtype = str(i.get("dtype", "")).lower()
+            role = ("categorical" if i.get("categorical") else "boolean" if dtype.startswith("bool")
+                    else "numeric" if dtype.startswith(("int", "uint", "float")) else "categorical")
+        out[str(i["name"])] = role
+    return out
+
+
+def missing_texts(sig: Signature) -> dict[str, list[str]]:
+    """Texts read as missing: per column, and data.na_values under "*"."""
+    out = {str(i["name"]): list(i["na_values"]) for i in sig.get("inputs", []) if i.get("na_values")}
+    if sig.get("na_values"):
+        out["*"] = list(sig["na_values"])
+    return out
 
 
 def read(directory: Path) -> Signature:

@@ -46,6 +46,8 @@ INERT_TYPES = frozenset({
     "sklearn._loss.loss.HalfBinomialLoss", "sklearn._loss.loss.HalfGammaLoss",
     "sklearn._loss.loss.HalfMultinomialLoss", "sklearn._loss.loss.HalfPoissonLoss",
     "sklearn._loss.loss.HalfSquaredError", "sklearn._loss.loss.HuberLoss", "sklearn._loss.loss.PinballLoss",
+    # mlci's own first pipeline step (the column-type contract): column names and roles only
+    "mlci.model.prepare.ColumnTypes",
 })
 
 

@@ -18,7 +18,8 @@ DEFAULT_MAX_BODY_MB = 256
 
 def build_app(model_dir: Path, workers: int = 1, max_body_mb: float = DEFAULT_MAX_BODY_MB,
               engine: str = "auto", trusted: list[str] | None = None, name: str | None = None,
-              version: str | None = None, log_predictions: dict | None = None):
+              version: str | None = None, log_predictions: dict | None = None,
+              fingerprint: str | None = None):
     """Load the model and return the App (endpoints + shared metrics).
 
     ``log_predictions``: keyword arguments of mlci.monitor.predlog.PredictionLog (``directory``,
@@ -27,7 +28,8 @@ def build_app(model_dir: Path, workers: int = 1, max_body_mb: float = DEFAULT_MA
     from mlci.serve.metrics import Metrics
     from mlci.serve.predictor import Predictor
 
-    predictor = Predictor(model_dir, trusted=trusted, engine=engine, name=name, version=version)
+    predictor = Predictor(model_dir, trusted=trusted, engine=engine, name=name, version=version,
+                          fingerprint=fingerprint)
     predlog = None
     if log_predictions:  # prediction logging (mlci.monitor): off the request path
         from mlci.monitor.predlog import PredictionLog
@@ -42,9 +44,11 @@ def build_app(model_dir: Path, workers: int = 1, max_body_mb: float = DEFAULT_MA
 def run(model_dir: Path, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
         max_body_mb: float = DEFAULT_MAX_BODY_MB, engine: str = "auto", trusted: list[str] | None = None,
         on_ready: Callable[[object, int], None] | None = None, name: str | None = None,
-        version: str | None = None, log_predictions: dict | None = None) -> None:
+        version: str | None = None, log_predictions: dict | None = None,
+        fingerprint: str | None = None) -> None:
     """Serve ``model_dir`` until SIGTERM/SIGINT."""
     from mlci.serve import http
 
-    app = build_app(model_dir, workers, max_body_mb, engine, trusted, name, version, log_predictions)
+    app = build_app(model_dir, workers, max_body_mb, engine, trusted, name, version, log_predictions,
+                    fingerprint)
     http.serve(app, host, port, workers, on_ready=(lambda p: on_ready(app, p)) if on_ready else None)

@@ -40,6 +40,7 @@ class App:
             "fingerprint": predictor.fingerprint, "task": predictor.task, "engine": predictor.engine,
             "inputs": len(predictor.schema.names)}).encode()
         self._version = json.dumps(_versions(predictor)).encode()
+        self._ignored_seen: set[tuple[str, ...]] = set()
 
     def handle(self, method: str, target: str, content_type: str | None, body: bytes,
                request_id: str | None = None) -> Response:
@@ -83,6 +84,8 @@ class App:
                 request = wire.parse(body, content_type, self.predictor.schema, params)
             except RecursionError:  # e.g. 100,000 nested '[': json's recursion limit, not a bug
                 raise wire.BadRequest("request body is nested too deeply") from None
+            if request.ignored:
+                self._ignored(request.ignored)
             labels, proba = self.predictor.predict(request.rows, request.proba)
             out = wire.predictions_body(labels, self.predictor.classes if proba is not None else None, proba)
         except wire.UnsupportedMediaType as exc:
@@ -99,6 +102,13 @@ class App:
         if self.predlog is not None and request_id is not None:
             self.predlog.log(request_id, body, content_type, out, time.perf_counter() - start)
         return 200, JSON, out
+
+    def _ignored(self, names: list[str]) -> None:
+        """Columns the model does not take are ignored, as MLflow does: said once per set."""
+        key = tuple(names)
+        if key not in self._ignored_seen and len(self._ignored_seen) < 100:
+            self._ignored_seen.add(key)
+            log.warning("ignoring request columns the model does not take: %s", ", ".join(names[:20]))
 
     def request_id(self, given: str | None) -> str | None:
         """The id echoed in X-Request-ID: the client's, or a new one when predictions are logged."""

@@ -34,10 +34,10 @@ COMPILED_MAX_ROWS = 512  # above this many rows scikit-learn's forest code is as
 
 class Predictor:
     def __init__(self, model_dir: Path, trusted: list[str] | None = None, engine: str = "auto",
-                 name: str | None = None, version: str | None = None):
+                 name: str | None = None, version: str | None = None, fingerprint: str | None = None):
         from mlci.model import load_any, read_signature, verify
 
-        self._name, self._version = name, version
+        self._name, self._version, self._fingerprint = name, version, fingerprint
 
         self.model_dir = Path(model_dir)
         self.meta = verify(self.model_dir)
@@ -73,8 +73,19 @@ class Predictor:
 
     @property
     def fingerprint(self) -> str:
-        from mlci.util import sha256_bytes
+        """The training fingerprint, as the registry records it: given (the registry version,
+        MLCI_MODEL_FINGERPRINT in an image), or from the run directory's run.json; a hash of the
+        model files only for a bare model directory."""
+        from mlci.util import read_json, sha256_bytes
 
+        if self._fingerprint:
+            return self._fingerprint
+        run_json = self.model_dir.parent / "run.json"
+        if run_json.is_file():
+            try:
+                return str(read_json(run_json)["fingerprint"])
+            except (ValueError, KeyError, OSError):
+                pass
         files = self.meta.get("files", {})
         return str(self.meta.get("fingerprint") or
                    sha256_bytes("".join(f"{k}={v};" for k, v in sorted(files.items())).encode())[:16])
@@ -206,6 +217,8 @@ def _compile(pipeline: Any, names: list[str]) -> tuple[list[Any], Any]:
     for _, step in steps[:-1]:
         if step is None or step == "passthrough":
             continue
+        if type(step).__name__ == "ColumnTypes" and step.numeric_only():
+            continue  # numbers stay numbers: the array is already what the next step gets
         if type(step).__name__ == "ColumnTransformer":
             funcs.append(_column_transformer(step, positions, width))
             width = None

@@ -45,7 +45,8 @@ def resolve_model(ref: str | None, config_path: str | None = "mlci.yaml",
     target = cache / name / str(record["version"]) / "model"
     if not (target / "MLmodel.json").is_file():
         download_model(store, record, cache)
-    return target, trusted, {"name": name, "version": str(record["version"])}
+    return target, trusted, {"name": name, "version": str(record["version"]),
+                             "fingerprint": str(record.get("fingerprint") or "")}
 
 
 def _model_dir(path: Path) -> Path:

@@ -9,15 +9,20 @@ Accepted request bodies (MLflow's scoring-server formats):
     {"inputs": ...}        same shapes as "instances"
     optional top-level "params": {"proba": true} asks for class probabilities
   Content-Type: text/csv   a header row naming the columns, then one row per line
+  Content-Type: application/vnd.apache.parquet   a Parquet file (as MLflow accepts)
 
 Response: {"predictions": [...]} and, when probabilities are asked for (``?proba=true`` or
 ``"params": {"proba": true}``), also "classes" and "probabilities" (one list per row, in the
 order of "classes").
 
-Every value is checked against the model signature: the column set must match exactly, each
-row must have one value per column, numbers where the signature says numbers. Anything else
-raises ``BadRequest`` with a message naming what was wrong and what was expected; the HTTP layer
-answers it with 400. Nothing here imports pandas: the result is plain rows in signature order.
+Every value is checked against the model signature's column roles (mlci.columns): every
+column the model takes must be there (columns it does not take are ignored, as MLflow does, and
+named in ``Request.ignored``); numeric columns take numbers or numeric text, and null, NaN or
+an empty CSV cell as a missing value, never Infinity; datetime columns take ISO 8601 text or
+seconds since 1970; boolean columns true/false (or 1/0, "true"/"false"); categorical columns
+text, numbers or booleans (compared as text). Anything else raises ``BadRequest`` naming the
+row, the column and the expected type; the HTTP layer answers it with 400. Nothing here
+imports pandas: the result is plain rows in signature order.
 """
 
 from __future__ import annotations
@@ -29,8 +34,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlci import columns as contract
+
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-NUMERIC, BOOL, TEXT = "number", "boolean", "string"
+NUMERIC, BOOL, TEXT, DATE = "number", "boolean", "string", "datetime"
+PARQUET = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
+_KIND = {contract.NUMERIC: NUMERIC, contract.BOOLEAN: BOOL, contract.CATEGORICAL: TEXT, contract.DATETIME: DATE}
+_EXPECTED = {NUMERIC: "a number", BOOL: "true or false", TEXT: "a string",
+             DATE: "an ISO 8601 date/time or seconds since 1970"}
 _SHOWN = 60
 
 
@@ -61,23 +72,34 @@ class Schema:
     names: list[str]
     kinds: list[str]
     dtypes: list[str]
+    na: list[frozenset[str]] = field(default_factory=list)  # texts read as missing, per column
     index: dict[str, int] = field(init=False)
     integer: list[bool] = field(init=False)
 
     def __post_init__(self) -> None:
         self.index = {n: i for i, n in enumerate(self.names)}
-        self.integer = [d.lower().startswith(("int", "uint", "long")) for d in self.dtypes]
+        self.integer = [d.lower().startswith(("int", "uint", "long")) and k == NUMERIC
+                        for d, k in zip(self.dtypes, self.kinds)]
+        if not self.na:
+            self.na = [frozenset()] * len(self.names)
 
     @classmethod
     def from_signature(cls, signature: dict[str, Any]) -> "Schema":
+        from mlci.model.signature import missing_texts, roles
+
         inputs = signature.get("inputs") or []
         names = [str(c["name"]) for c in inputs]
         dtypes = [str(c.get("dtype", "float64")) for c in inputs]
-        return cls(names, [column_kind(d) for d in dtypes], dtypes)
+        role = roles(signature)  # type: ignore[arg-type]
+        missing = missing_texts(signature)  # type: ignore[arg-type]
+        everywhere = frozenset(missing.get("*", ()))
+        na = [everywhere | frozenset(missing.get(n, ())) for n in names]
+        return cls(names, [_KIND.get(role[n], TEXT) for n in names], dtypes, na)
 
     @property
     def all_numeric(self) -> bool:
-        return all(k == NUMERIC for k in self.kinds)
+        """Every value arrives as a float (times as seconds since 1970): the fast path may take it."""
+        return all(k in (NUMERIC, DATE) for k in self.kinds)
 
     def describe(self) -> str:
         return ", ".join(self.names[:20]) + (f", ... ({len(self.names)} columns)" if len(self.names) > 20 else "")
@@ -89,6 +111,7 @@ class Request:
 
     rows: list[list[Any]]
     proba: bool = False
+    ignored: list[str] = field(default_factory=list)  # columns the model does not take
 
 
 def _short(value: Any) -> str:
@@ -122,23 +145,26 @@ def parse(body: bytes, content_type: str | None, schema: Schema, query: dict[str
     """Parse and check one request body against ``schema``. Raises BadRequest."""
     media = (content_type or "application/json").split(";", 1)[0].strip().lower()
     proba = _truthy(query.get("proba", "")) if query else False
+    extra: set[str] = set()
     if media in ("application/json", "text/json", ""):
-        rows, params = _parse_json(body, schema)
+        rows, params = _parse_json(body, schema, extra)
         if "proba" in params:
             proba = proba or _truthy(params["proba"])
     elif media in ("text/csv", "application/csv"):
-        rows = _parse_csv(body, schema)
+        rows = _parse_csv(body, schema, extra)
+    elif media in PARQUET:
+        rows = _parse_parquet(body, schema, extra)
     else:
-        raise UnsupportedMediaType(
-            f"unsupported Content-Type {media!r}; expected application/json or text/csv")
+        raise UnsupportedMediaType(f"unsupported Content-Type {media!r}; expected application/json, "
+                                   "text/csv or application/vnd.apache.parquet")
     if not rows:
         raise BadRequest("the request has no rows; expected at least one")
-    return Request(rows, proba)
+    return Request(rows, proba, sorted(extra))
 
 
 # --- JSON ------------------------------------------------------------------------------------
 
-def _parse_json(body: bytes, schema: Schema) -> tuple[list[list[Any]], dict[str, Any]]:
+def _parse_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[list[list[Any]], dict[str, Any]]:
     try:
         doc = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -161,23 +187,23 @@ def _parse_json(body: bytes, schema: Schema) -> tuple[list[list[Any]], dict[str,
     key = keys[0]
     value = doc[key]
     if key == "dataframe_split":
-        rows = _split(value, schema)
+        rows = _split(value, schema, extra)
     elif key == "dataframe_records":
         if not isinstance(value, list):
             raise BadRequest(f"dataframe_records: expected a list of objects, got {_json_type(value)}")
-        rows = _records(value, schema, key)
+        rows = _records(value, schema, key, extra)
     else:
-        rows = _tensor_like(value, schema, key)
+        rows = _tensor_like(value, schema, key, extra)
     return rows, params
 
 
-def _split(value: Any, schema: Schema) -> list[list[Any]]:
+def _split(value: Any, schema: Schema, extra: set[str]) -> list[list[Any]]:
     where = "dataframe_split"
     if not isinstance(value, dict):
         raise BadRequest(f"{where}: expected an object with columns and data, got {_json_type(value)}")
-    extra = [k for k in value if k not in ("columns", "data", "index")]
-    if extra:
-        raise BadRequest(f"{where}: unknown key {extra[0]!r}; expected columns, data (and optionally index)")
+    unknown = [k for k in value if k not in ("columns", "data", "index")]
+    if unknown:
+        raise BadRequest(f"{where}: unknown key {unknown[0]!r}; expected columns, data (and optionally index)")
     if "data" not in value:
         raise BadRequest(f"{where}: missing key 'data' (a list of rows)")
     data = value["data"]
@@ -188,7 +214,7 @@ def _split(value: Any, schema: Schema) -> list[list[Any]]:
         return _lists(data, schema, f"{where}.data")
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise BadRequest(f"{where}.columns: expected a list of column names")
-    order = _column_order(columns, schema, f"{where}.columns")
+    order = _column_order(columns, schema, f"{where}.columns", extra)
     width = len(columns)
     rows = []
     for i, row in enumerate(data):
@@ -200,7 +226,7 @@ def _split(value: Any, schema: Schema) -> list[list[Any]]:
     return rows
 
 
-def _column_order(columns: list[str], schema: Schema, where: str) -> list[int] | None:
+def _column_order(columns: list[str], schema: Schema, where: str, extra: set[str]) -> list[int] | None:
     """Positions of the signature's columns in ``columns``; None when already in order."""
     if columns == schema.names:
         return None
@@ -208,26 +234,26 @@ def _column_order(columns: list[str], schema: Schema, where: str) -> list[int] |
     if len(given) != len(columns):
         dup = next(c for c in columns if columns.count(c) > 1)
         raise BadRequest(f"{where}: column {dup!r} appears more than once")
-    _check_names(given, schema, where)
+    _check_names(given, schema, where, extra)
     pos = {c: j for j, c in enumerate(columns)}
     return [pos[n] for n in schema.names]
 
 
-def _check_names(given: set[str], schema: Schema, where: str) -> None:
+def _check_names(given: set[str], schema: Schema, where: str, extra: set[str]) -> None:
+    """Every column the model takes is there (else a 400); the others go into ``extra``."""
     missing = [n for n in schema.names if n not in given]
-    unexpected = sorted(given - set(schema.names))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing[:10]))}"
-                         + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else ""))
-        if unexpected:
+    unexpected = sorted(given.difference(schema.names))
+    if missing:
+        parts = [f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing[:10]))}"
+                 + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")]
+        if unexpected:  # likely a misspelling of a missing one
             parts.append(f"unexpected column{'s' if len(unexpected) > 1 else ''} "
                          f"{', '.join(map(repr, unexpected[:10]))}")
         raise BadRequest(f"{where}: {'; '.join(parts)}; the model expects: {schema.describe()}")
+    extra.update(unexpected)
 
 
-def _records(value: list[Any], schema: Schema, where: str) -> list[list[Any]]:
+def _records(value: list[Any], schema: Schema, where: str, extra: set[str]) -> list[list[Any]]:
     rows = []
     names = schema.names
     expected_keys = set(names)
@@ -235,7 +261,7 @@ def _records(value: list[Any], schema: Schema, where: str) -> list[list[Any]]:
         if not isinstance(rec, dict):
             raise BadRequest(f"{where}[{i}]: expected an object of column -> value, got {_json_type(rec)}")
         if len(rec) != len(names) or not expected_keys.issuperset(rec):
-            _check_names(set(rec), schema, f"{where}[{i}]")
+            _check_names(set(rec), schema, f"{where}[{i}]", extra)
         rows.append(_check_row([rec[n] for n in names], schema, f"{where}[{i}]"))
     return rows
 
@@ -253,10 +279,10 @@ def _lists(value: list[Any], schema: Schema, where: str) -> list[list[Any]]:
     return rows
 
 
-def _tensor_like(value: Any, schema: Schema, where: str) -> list[list[Any]]:
+def _tensor_like(value: Any, schema: Schema, where: str, extra: set[str]) -> list[list[Any]]:
     """instances / inputs: a list of rows (objects or lists), or an object of columns -> lists."""
     if isinstance(value, dict):
-        _check_names(set(value), schema, where)
+        _check_names(set(value), schema, where, extra)
         cols = []
         length = None
         for n in schema.names:
@@ -272,7 +298,7 @@ def _tensor_like(value: Any, schema: Schema, where: str) -> list[list[Any]]:
     if not isinstance(value, list):
         raise BadRequest(f"{where}: expected a list of rows or an object of columns, got {_json_type(value)}")
     if value and all(isinstance(r, dict) for r in value):
-        return _records(value, schema, where)
+        return _records(value, schema, where, extra)
     if value and len(schema.names) == 1 and not isinstance(value[0], (list, dict)):
         return [_check_row([v], schema, f"{where}[{i}]") for i, v in enumerate(value)]
     if value and isinstance(value[0], dict):
@@ -281,7 +307,8 @@ def _tensor_like(value: Any, schema: Schema, where: str) -> list[list[Any]]:
 
 
 def _check_row(row: list[Any], schema: Schema, where: str) -> list[Any]:
-    """Check each value against its column's kind; numbers' nulls become NaN."""
+    """Each value as its column's role takes it (the common cases inline, for speed): numbers'
+    missing values become NaN; anything that cannot be converted is a 400."""
     kinds = schema.kinds
     for j, v in enumerate(row):
         kind = kinds[j]
@@ -289,27 +316,57 @@ def _check_row(row: list[Any], schema: Schema, where: str) -> list[Any]:
         if kind == NUMERIC:
             if t is int:
                 continue
-            if t is float:
-                if schema.integer[j] and not v.is_integer() and not math.isnan(v):
+            if t is float and v - v == 0:  # finite
+                if schema.integer[j] and not v.is_integer():
                     raise BadRequest(f"{where}: column {schema.names[j]!r} expected an integer, got {v!r}")
                 continue
-            if v is None:
-                row[j] = math.nan
+        elif kind == TEXT:
+            if t is str or v is None:
                 continue
         elif kind == BOOL:
             if t is bool or v is None:
                 continue
-        elif t is str or v is None:
-            continue
-        expected = {NUMERIC: "a number", BOOL: "true or false", TEXT: "a string"}[kind]
-        raise BadRequest(f"{where}: column {schema.names[j]!r} expected {expected}, "
-                         f"got {_json_type(v)} {_short(v)}")
+        row[j] = _convert(v, j, schema, where)
     return row
+
+
+def _convert(v: Any, j: int, schema: Schema, where: str) -> Any:
+    """One value of column ``j`` that is not already in its plain form (mlci.columns)."""
+    kind = schema.kinds[j]
+    try:
+        if isinstance(v, (list, dict)):
+            raise ValueError(v)
+        if kind == NUMERIC:
+            if isinstance(v, bool):
+                raise ValueError(v)
+            x = contract.number(v, schema.na[j])
+            if math.isinf(x):
+                raise BadRequest(f"{where}: column {schema.names[j]!r} expected a finite number or null "
+                                 f"(a missing value), got {_short(v)}")
+            if schema.integer[j] and not math.isnan(x) and not x.is_integer():
+                raise BadRequest(f"{where}: column {schema.names[j]!r} expected an integer, got {_short(v)}")
+            return x
+        if kind == DATE:
+            x = contract.seconds(v, schema.na[j])
+            if math.isinf(x):
+                raise ValueError(v)
+            return x
+        if kind == BOOL:
+            x = contract.boolean(v, schema.na[j])
+            return None if math.isnan(x) else x == 1.0
+        if isinstance(v, str) and (v.strip() == "" or v.strip() in schema.na[j]):
+            return None
+        return v  # a categorical number or boolean: compared as text by the model
+    except BadRequest:
+        raise
+    except (ValueError, TypeError, OverflowError):
+        raise BadRequest(f"{where}: column {schema.names[j]!r} expected {_EXPECTED[kind]}, "
+                         f"got {_json_type(v)} {_short(v)}") from None
 
 
 # --- CSV -------------------------------------------------------------------------------------
 
-def _parse_csv(body: bytes, schema: Schema) -> list[list[Any]]:
+def _parse_csv(body: bytes, schema: Schema, extra: set[str]) -> list[list[Any]]:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -322,7 +379,7 @@ def _parse_csv(body: bytes, schema: Schema) -> list[list[Any]]:
     except csv.Error as exc:
         raise BadRequest(f"malformed CSV: {exc}") from None
     header = [h.strip() for h in header]
-    order = _column_order(header, schema, "CSV header")
+    order = _column_order(header, schema, "CSV header", extra)
     width = len(header)
     rows = []
     try:
@@ -339,37 +396,33 @@ def _parse_csv(body: bytes, schema: Schema) -> list[list[Any]]:
 
 
 def _convert_csv_row(values: list[str], schema: Schema, line_no: int) -> list[Any]:
+    """CSV cells are text: an empty cell is a missing value, the rest as _convert takes them."""
+    where = f"CSV line {line_no}"
     out: list[Any] = []
     for j, s in enumerate(values):
-        kind = schema.kinds[j]
         s = s.strip()
-        if kind == NUMERIC:
-            if s == "":
-                out.append(math.nan)
-                continue
-            try:
-                value = float(s)
-                if schema.integer[j] and not value.is_integer() and not math.isnan(value):
-                    raise ValueError
-                out.append(value)
-            except ValueError:
-                expected = "an integer" if schema.integer[j] else "a number"
-                raise BadRequest(f"CSV line {line_no}: column {schema.names[j]!r} expected {expected}, "
-                                 f"got {_short(s)}") from None
-        elif kind == BOOL:
-            low = s.lower()
-            if low in ("true", "1"):
-                out.append(True)
-            elif low in ("false", "0"):
-                out.append(False)
-            elif low == "":
-                out.append(None)
-            else:
-                raise BadRequest(f"CSV line {line_no}: column {schema.names[j]!r} expected true or false, "
-                                 f"got {_short(s)}")
+        if s == "":
+            out.append(math.nan if schema.kinds[j] in (NUMERIC, DATE) else None)
+        elif schema.kinds[j] == TEXT:
+            out.append(None if s in schema.na[j] else s)
         else:
-            out.append(s if s != "" else None)
+            out.append(_convert(s, j, schema, where))
     return out
+
+
+# --- Parquet ------------------------------------------------------------------------------------
+
+def _parse_parquet(body: bytes, schema: Schema, extra: set[str]) -> list[list[Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(body))
+    except (pa.ArrowException, OSError) as exc:
+        raise BadRequest(f"the body is not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    _check_names(set(table.column_names), schema, "Parquet columns", extra)
+    cols = [table.column(n).to_pylist() for n in schema.names]
+    return [_check_row(list(r), schema, f"Parquet row {i}") for i, r in enumerate(zip(*cols))]
 
 
 # --- responses ---------------------------------------------------------------------------------

@@ -94,7 +94,8 @@ def command_argv(command: str, root: Path) -> list[str]:
 
 
 def contract_env(project: Any, run_id: str, scratch: Path, out_dir: Path, features: list[str],
-                 categorical: list[str], classes: list[Any] | None, device: Any) -> dict[str, str]:
+                 categorical: list[str], classes: list[Any] | None, device: Any,
+                 signature: dict[str, Any]) -> dict[str, str]:
     cfg = project.config
     env = {
         "MLCI_TRAIN_DATA": str(scratch / "train.parquet"),
@@ -102,6 +103,7 @@ def contract_env(project: Any, run_id: str, scratch: Path, out_dir: Path, featur
         "MLCI_TARGET": cfg.data.target,
         "MLCI_FEATURES": json.dumps(features),
         "MLCI_CATEGORICAL": json.dumps(categorical),
+        "MLCI_ROLES": json.dumps(model_signature.roles(signature)),  # type: ignore[arg-type]
         "MLCI_PARAMS": json.dumps(cfg.model.params, default=str),
         "MLCI_OUTPUT_DIR": str(out_dir),
         "MLCI_SEED": str(cfg.split.seed),
@@ -261,11 +263,17 @@ def fit(job: Job) -> Trained:
     log_path = project.workspace / "logs" / f"train-{job.run_id}.log"
     scratch.mkdir(parents=True)
     job.model_dir.mkdir()
+    # the columns in their roles' types (mlci.model.prepare), as the server hands them to predict.py
+    from mlci.model.prepare import ColumnTypes
+
+    types = ColumnTypes(model_signature.roles(job.signature),  # type: ignore[arg-type]
+                        model_signature.missing_texts(job.signature))  # type: ignore[arg-type]
     for name, X, y in (("train", split.X_train, split.y_train), ("test", split.X_test, split.y_test)):
-        frame = X.copy()
+        frame = types.transform(X)
         frame[cfg.data.target] = y
         frame.reset_index(drop=True).to_parquet(scratch / f"{name}.parquet")
-    env = contract_env(project, job.run_id, scratch, job.model_dir, features, categorical, classes, job.device)
+    env = contract_env(project, job.run_id, scratch, job.model_dir, features, categorical, classes, job.device,
+                       job.signature)
 
     job.step(f"running {' '.join(shlex.quote(a) for a in argv)} on {len(split.X_train)} rows"
              + (f" ({job.device.describe()})" if job.device is not None else ""))

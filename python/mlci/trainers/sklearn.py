@@ -60,21 +60,28 @@ def make_estimator(cls: type, params: dict[str, Any], seed: int) -> Any:
     return cls(**params)
 
 
-def build_pipeline(estimator: Any, numeric: list[str], categorical: list[str]) -> Any:
-    """Numeric columns: median imputation. Categorical columns: one-hot encoding (missing
-    values are their own category; categories unseen in training are ignored)."""
+def build_pipeline(estimator: Any, roles: dict[str, str], na_values: dict[str, list[str]] | None = None) -> Any:
+    """First the column-type contract (mlci.model.prepare.ColumnTypes: every value as its
+    role says). Then numeric, boolean and datetime columns: median imputation; categorical
+    columns: one-hot encoding (a missing value is its own category when training saw one;
+    categories unseen in training, and a missing value training never saw, are ignored)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
+    from mlci.model.prepare import ColumnTypes
+
+    categorical = [c for c, r in roles.items() if r == "categorical"]
+    numeric = [c for c, r in roles.items() if r != "categorical"]
     parts = []
     if numeric:
         parts.append(("num", SimpleImputer(strategy="median", keep_empty_features=True), numeric))
     if categorical:
         parts.append(("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical))
     pre = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
-    return Pipeline([("preprocess", pre), ("model", estimator)])
+    return Pipeline([("columns", ColumnTypes(dict(roles), dict(na_values or {}))), ("preprocess", pre),
+                     ("model", estimator)])
 
 
 def fit(job: Job) -> Trained:
@@ -83,9 +90,8 @@ def fit(job: Job) -> Trained:
     est_path = cfg.model.estimator or DEFAULT_ESTIMATORS[cfg.task]
     cls = resolve_estimator(est_path, cfg.task)
     estimator = make_estimator(cls, cfg.model.params, cfg.split.seed)
-    categorical = [i["name"] for i in job.signature["inputs"] if i["categorical"]]
-    numeric = [i["name"] for i in job.signature["inputs"] if not i["categorical"]]
-    pipeline = build_pipeline(estimator, numeric, categorical)
+    pipeline = build_pipeline(estimator, model.signature.roles(job.signature),  # type: ignore[arg-type]
+                              model.signature.missing_texts(job.signature))  # type: ignore[arg-type]
 
     job.step(f"fitting {cls.__name__} on {len(X_train)} rows")
     t0 = time.perf_counter()

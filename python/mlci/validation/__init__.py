@@ -90,8 +90,18 @@ def validate_project(config: Any, out_dir: Path, reference_stats: dict[str, Any]
     reference: Any = reference_stats
     if reference is None and data.reference:
         reference = config.resolve(data.reference)
-    return run_validation(datasets, schema=schema, settings=config.validate_, reference=reference,
+    return run_validation(datasets, schema=schema, settings=project_settings(config), reference=reference,
                           target=data.target, out_dir=Path(out_dir), junit=junit)
+
+
+def project_settings(config: Any) -> Any:
+    """The `validate:` section, with the columns data.features excludes (ids) left out of drift."""
+    settings = config.validate_
+    excluded = [c for c in config.data.features.exclude if c not in settings.drift.exclude]
+    if not excluded:
+        return settings
+    drift = settings.drift.model_copy(update={"exclude": [*settings.drift.exclude, *excluded]})
+    return settings.model_copy(update={"drift": drift})
 
 
 def reference_stats(df_or_path: Any, settings: Any = None, chunk_rows: int | None = None) -> dict[str, Any]:

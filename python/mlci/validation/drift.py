@@ -50,7 +50,58 @@ def column_kind(arrow_type: Any) -> str | None:
         return "categorical"
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         return "numeric"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "numeric"  # seconds since 1970 UTC, as the column-type contract uses dates
     return None
+
+
+def is_time(type_name: str) -> bool:
+    return type_name.startswith(("timestamp", "date"))
+
+
+def _seconds(col: Any) -> Any:
+    """A timestamp or date column as float64 seconds since 1970 (UTC; naive times as UTC)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.type
+    if pa.types.is_date32(t):
+        return pc.multiply(pc.cast(pc.cast(col, pa.int32()), pa.float64()), 86400.0)
+    if pa.types.is_date64(t):
+        return pc.divide(pc.cast(pc.cast(col, pa.int64()), pa.float64()), 1000.0)
+    per_second = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit]
+    return pc.divide(pc.cast(pc.cast(col, pa.int64()), pa.float64()), per_second)
+
+
+def _mostly_numbers(col: Any, dates: bool, sample: int = 1000) -> bool:
+    """Text that is (mostly) numbers or dates, as mlci.columns decides for training data;
+    anything else is a changed type."""
+    from mlci.columns import MOSTLY_NUMERIC
+
+    values = parse_numbers(col.slice(0, sample), dates)
+    texts = col.slice(0, sample).null_count
+    given = len(values) - texts
+    return given > 0 and (len(values) - values.null_count) >= MOSTLY_NUMERIC * given
+
+
+def parse_numbers(col: Any, dates: bool) -> Any:
+    """Text in a column the reference has as numbers (or dates: ISO 8601 or seconds since 1970),
+    read as the column-type contract reads it (mlci.columns); text that is neither (a
+    placeholder such as `?`) is a missing value, as in training."""
+    import pyarrow as pa
+
+    from mlci.columns import number, seconds
+
+    convert = seconds if dates else number
+
+    def one(v: Any) -> float | None:
+        try:
+            x = convert(v)
+        except (ValueError, TypeError, OverflowError):
+            return None
+        return None if x != x else x
+
+    return pa.array([one(v) for v in col.to_pylist()], type=pa.float64())
 
 
 def numeric_values(col: Any) -> Any:
@@ -61,6 +112,8 @@ def numeric_values(col: Any) -> Any:
 
     if col.null_count:
         col = pc.drop_null(col)
+    if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
+        col = _seconds(col)
     if not pa.types.is_floating(col.type) or col.type != pa.float64():
         col = pc.cast(col, pa.float64())
     if isinstance(col, pa.ChunkedArray):
@@ -384,9 +437,12 @@ class DriftRule:
         self.counters: dict[str, Any] = {}
         self.skipped: list[dict[str, str]] = []
         self.type_changed: dict[str, str] = {}
+        self.as_text: dict[str, bool] = {}  # text here, numbers in the reference: {column: dates?}
         self._planned = False
 
-    def _plan(self, schema: Any) -> None:
+    def _plan(self, schema: Any, table: Any = None) -> None:
+        import pyarrow as pa
+
         s = self.settings
         present = set(schema.names)
         wanted = s.columns if s.columns is not None else list(self.stats["columns"])
@@ -406,7 +462,10 @@ class DriftRule:
             if kind not in ("numeric", "categorical"):
                 self.skipped.append({"column": name, "reason": f"type {ref['dtype']} is not compared"})
                 continue
-            if cur_kind != kind:
+            if (kind == "numeric" and cur_kind == "categorical" and not pa.types.is_boolean(schema.field(name).type)
+                    and table is not None and _mostly_numbers(table.column(name), is_time(ref["dtype"]))):
+                self.as_text[name] = is_time(ref["dtype"])
+            elif cur_kind != kind:
                 self.type_changed[name] = f"type changed: reference {ref['dtype']}, current {schema.field(name).type}"
                 continue
             if kind == "categorical" and ref.get("high_cardinality"):
@@ -432,8 +491,10 @@ class DriftRule:
     def jobs(self, table: Any) -> list[Any]:
         """One callable per compared column (independent; run them in any order)."""
         if not self._planned:
-            self._plan(table.schema)
-        return [lambda c=counter, n=name: c.update(table.column(n)) for name, counter in self.counters.items()]
+            self._plan(table.schema, table)
+        return [lambda c=counter, n=name: c.update(parse_numbers(table.column(n), self.as_text[n])
+                                                   if n in self.as_text else table.column(n))
+                for name, counter in self.counters.items()]
 
     def result(self) -> DriftResult:
         s = self.settings

@@ -15,12 +15,18 @@ Defaults (docs/validation.md), chosen so a fresh sample from the same source pas
   int column is an identifier, so it gets no `max` (new data brings larger ids).
 - regex: a string column whose every value matches one well-known pattern (email, uuid,
   ISO date, digits only, upper-case code).
+- text that is mostly numbers with a few placeholders (`?`, `-`; mlci.columns decides, as
+  training does) is logged as a warning naming the column and the placeholders: list them in
+  data.na_values and infer again to get a numeric column.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 from mlci.validation.schema import ColumnSchema, Schema, TableSchema
 
@@ -80,6 +86,14 @@ def infer_schema(table: Any, *, margin: float = 0.1, max_categories: int = 20) -
                 else:
                     new_lo, new_hi = _round_out(new_lo, "down"), _round_out(new_hi, "up")
                 spec["min"], spec["max"] = new_lo, new_hi
+        if dtype == "string" and count:
+            from mlci.columns import placeholders_in
+
+            found = placeholders_in(col.to_pandas())
+            if found:
+                log.warning("column `%s` is numbers with the text %s (placeholders for a missing value?): "
+                            "list them in mlci.yaml's data.na_values to read them as missing values",
+                            name, ", ".join(map(repr, found)))
         if dtype in ("string", "bool") and count:
             vc = pc.value_counts(pc.drop_null(col))
             counts = vc.field("counts").to_pylist()
@@ -98,6 +112,28 @@ def infer_schema(table: Any, *, margin: float = 0.1, max_categories: int = 20) -
                     break
         columns[name] = ColumnSchema(**spec)
     return Schema(columns=columns, table=TableSchema(min_rows=1, columns="strict"))
+
+
+def apply_na_values(table: Any, na_values: list[str]) -> Any:
+    """data.na_values in an Arrow table: those texts become nulls, and text columns that are
+    then all numbers become float64 (as training reads them, mlci.columns.apply_na_values)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not na_values:
+        return table
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        col = table.column(i)
+        col = pc.if_else(pc.is_in(pc.utf8_trim_whitespace(col), value_set=pa.array(na_values, col.type)),
+                         pa.scalar(None, col.type), col)
+        try:
+            col = pc.cast(col, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        table = table.set_column(i, field.name, col)
+    return table
 
 
 def _round_out(value: float, direction: str) -> float:
