@@ -319,7 +319,7 @@ def test_every_mlci_command_not_marked_illustrative_runs_on_the_example(example_
     problems = []
     for cmd in runnable:
         proc = subprocess.run([sys.executable, "-m", "mlci", *cmd.argv], cwd=example_project, env=cli_env(),
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             problems.append(f"{cmd.where}: mlci {shlex.join(cmd.argv)} exited {proc.returncode}: "
                             f"{proc.stderr.strip().splitlines()[-1:] or ''}")
@@ -353,3 +353,18 @@ def test_links_and_file_references_resolve() -> None:
                 if not (REPO / word).exists():
                     problems.append(f"{doc.relative_to(REPO)}:{n}: {word}: no such file in the repository")
     assert not problems, "\n".join(problems)
+
+
+def test_a_block_that_names_its_file_is_that_file() -> None:
+    """A snippet whose first line is `// <path>: ...` (or `# <path>`) shows that file of the repository whole."""
+    named = 0
+    for doc in DOCS:
+        for b in blocks(doc):
+            m = re.match(r"^(?://|#)\s*((?:docs|examples|docker|resources)/[\w./-]+)[:\s]", b.text)
+            if not m:
+                continue
+            named += 1
+            path = REPO / m.group(1)
+            assert path.is_file(), f"{b.where}: names {m.group(1)}, which does not exist"
+            assert b.text.strip() == path.read_text().strip(), f"{b.where}: differs from {m.group(1)}"
+    assert named >= 1
