@@ -368,3 +368,13 @@ def test_a_block_that_names_its_file_is_that_file() -> None:
             assert path.is_file(), f"{b.where}: names {m.group(1)}, which does not exist"
             assert b.text.strip() == path.read_text().strip(), f"{b.where}: differs from {m.group(1)}"
     assert named >= 1
+
+
+def test_every_image_recipe_has_a_support_status() -> None:
+    """docker/README.md names every recipe under docker/ and says whether it is supported."""
+    table = (REPO / "docker" / "README.md").read_text()
+    for recipe in sorted(p.name for p in (REPO / "docker").iterdir() if p.is_dir()):
+        row = next((line for line in table.splitlines() if line.startswith(f"| `{recipe}/`")), None)
+        assert row is not None, f"docker/{recipe} is not in docker/README.md"
+        assert re.search(r"supported|unsupported|test environment only", row), row
+    assert table.count("the one agent image") == 1
