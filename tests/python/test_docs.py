@@ -378,3 +378,62 @@ def test_every_image_recipe_has_a_support_status() -> None:
         assert row is not None, f"docker/{recipe} is not in docker/README.md"
         assert re.search(r"supported|unsupported|test environment only", row), row
     assert table.count("the one agent image") == 1
+
+
+# ------------------------------------------------------------------------- docs/jenkins.md for admins
+
+def _plugin_of() -> dict[str, str]:
+    """The plugin of each step, as the pipeline harness declares it (tests/groovy/harness/PipelineHarness.groovy)."""
+    text = (REPO / "tests" / "groovy" / "harness" / "PipelineHarness.groovy").read_text()
+    block = text[text.index("PLUGIN_OF = ["):]
+    block = block[:block.index("]")]
+    return dict(re.findall(r"(\w+): '([\w-]+)'", block))
+
+
+def _steps_used_by_the_library() -> set[str]:
+    sources = [*(REPO / "vars").glob("*.groovy"), *(REPO / "src").rglob("*.groovy")]
+    text = "\n".join(re.sub(r"//.*|/\*.*?\*/", "", p.read_text(), flags=re.S) for p in sources)
+    return {step for step in _plugin_of()
+            if re.search(rf"(?:(?<![\w.])|\bscript\.){step}\s*[({{]", text)}
+
+
+def _plugin_table() -> dict[str, str]:
+    """docs/jenkins.md's plugin table: the plugin ids in its first column -> the whole row."""
+    rows = {}
+    for line in (REPO / "docs" / "jenkins.md").read_text().splitlines():
+        if line.startswith("| `") and "|" in line[1:]:
+            for plugin in re.findall(r"`([\w-]+)`", line.split("|")[1]):
+                rows[plugin] = line
+    return rows
+
+
+def test_every_plugin_step_the_library_uses_is_in_the_plugin_table_with_a_minimum_version() -> None:
+    plugin_of, table = _plugin_of(), _plugin_table()
+    used = _steps_used_by_the_library()
+    assert {"sh", "input", "lock", "milestone", "withCredentials", "libraryResource", "publishHTML"} <= used
+    problems = []
+    for step in sorted(used):
+        plugin = plugin_of[step]
+        row = table.get(plugin)
+        if row is None:
+            problems.append(f"step `{step}` (plugin {plugin}) is used by the library; {plugin} is not in the plugin table")
+        elif f"`{step}`" not in row:
+            problems.append(f"step `{step}` is used by the library; the row of {plugin} does not name it")
+        elif not re.search(r"\|\s*(\d[\w.]*|bom-[\d.x]+)\s*\|", row):
+            problems.append(f"the row of {plugin} has no minimum version")
+    assert not problems, "\n".join(problems)
+
+
+def test_one_canonical_set_of_credential_ids() -> None:
+    """Every credentials id in a Groovy snippet of the docs is one of the ids docs/jenkins.md's credentials table lists."""
+    jenkins = (REPO / "docs" / "jenkins.md").read_text()
+    section = jenkins[jenkins.index("### Credentials"):]
+    canonical = set(re.findall(r"^\| `([\w-]+)` \|", section[:section.index("\n#", 1)], flags=re.M))
+    assert {"mlci-s3", "mlci-registry", "mlci-forge-token", "mlci-jenkins-api"} <= canonical
+    problems = []
+    for doc in [*DOCS, *JENKINSFILES]:
+        for n, line in enumerate(doc.read_text().splitlines(), 1):
+            for used in re.findall(r"[cC]redentialsId: '([^']+)'", line):
+                if used not in canonical:
+                    problems.append(f"{doc.relative_to(REPO)}:{n}: credentials id '{used}' is not one of {sorted(canonical)}")
+    assert not problems, "\n".join(problems)
