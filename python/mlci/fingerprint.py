@@ -17,7 +17,7 @@ import shlex
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 
 from mlci.util import sha256_file, write_text
@@ -168,6 +168,16 @@ def code_version(root: Path, exclude: set[Path], cache: HashCache, patterns: lis
             "by_file": dict(entries)}
 
 
+class TrainInputs(TypedDict):
+    """What a training fingerprint is made of (runs.Project.train_inputs writes it into stages/train.json;
+    inputs_changes reads two of them)."""
+
+    data: dict[str, str]  # role (train, test) -> sha256
+    config: dict[str, Any]  # the config sections training reads (task, data, split, model)
+    code: dict[str, str] | str  # relative path -> sha256; the code version's hash where only that is known
+    versions: dict[str, str]  # mlci and the key libraries
+
+
 def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(obj, dict) and obj:
         out: dict[str, Any] = {}
@@ -187,7 +197,7 @@ def _code_hash(code: Any) -> Any:
     return digest(sorted([path, sha] for path, sha in code.items())) if isinstance(code, dict) else code
 
 
-def inputs_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def inputs_changes(before: TrainInputs, after: TrainInputs) -> list[str]:
     """What changed between two records of a training's inputs ({data, config, code, versions}), as
     `dvc status` names it: data files, config fields (dotted, old -> new), code files, library versions."""
     changes = []

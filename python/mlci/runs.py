@@ -95,15 +95,15 @@ class Project:
         return fp.digest({"data": self.data_hashes, "config": self.section("task", "data", "validate"),
                           "reference": reference, "mlci": self.versions["mlci"]})
 
-    def train_inputs(self) -> dict[str, Any]:
+    def train_inputs(self) -> fp.TrainInputs:
         """What the training fingerprint is made of, recorded in stages/train.json so the next training
         can say what changed (fingerprint.inputs_changes): data hashes, config, code files (or, inside a
         container given only the code version, its hash) and library versions."""
         cfg = self.section("task", "data", "split", "model")
         cfg["data"] = {k: v for k, v in cfg["data"].items() if k not in ("schema", "reference")}
         data = {k: v for k, v in self.data_hashes.items() if k in ("train", "test")}
-        return {"data": data, "config": cfg, "code": self._code_version.get("by_file", self.code["hash"]),
-                "versions": self.versions}
+        return fp.TrainInputs(data=data, config=cfg, code=self._code_version.get("by_file", self.code["hash"]),
+                              versions=self.versions)
 
     def train_fingerprint(self) -> str:
         inputs = self.train_inputs()
@@ -174,7 +174,7 @@ class Run:
         return None
 
     def record(self, stage: str, fingerprint: str, exit_code: int, started: float,
-               summary: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+               summary: dict[str, Any] | None = None, inputs: fp.TrainInputs | None = None) -> dict[str, Any]:
         rec = {"stage": stage, "fingerprint": fingerprint, "exit_code": exit_code,
                "status": "ok" if exit_code == 0 else "failed",
                "started": started, "duration_s": round(time.time() - started, 3), "summary": summary or {}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import threading
 from typing import Any, Callable, Iterable, Iterator
@@ -20,8 +21,6 @@ LOG_WIDTH = 1000
 
 def console() -> Any:
     """Rich on stderr. On a terminal it fits the terminal; elsewhere (COLUMNS unset) it is LOG_WIDTH wide."""
-    import os
-
     from rich.console import Console
 
     width = None
