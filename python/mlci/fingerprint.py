@@ -17,7 +17,7 @@ import shlex
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 
 from mlci.util import sha256_file, write_text
@@ -164,4 +164,68 @@ def code_version(root: Path, exclude: set[Path], cache: HashCache, patterns: lis
     dirty = None
     if commit:
         dirty = bool((_git(root, "status", "--porcelain", "--", ".") or "").strip())
-    return {"hash": digest(entries), "files": len(entries), "git_commit": commit, "git_dirty": dirty}
+    return {"hash": digest(entries), "files": len(entries), "git_commit": commit, "git_dirty": dirty,
+            "by_file": dict(entries)}
+
+
+class TrainInputs(TypedDict):
+    """What a training fingerprint is made of (runs.Project.train_inputs writes it into stages/train.json;
+    inputs_changes reads two of them)."""
+
+    data: dict[str, str]  # role (train, test) -> sha256
+    config: dict[str, Any]  # the config sections training reads (task, data, split, model)
+    code: dict[str, str] | str  # relative path -> sha256; the code version's hash where only that is known
+    versions: dict[str, str]  # mlci and the key libraries
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict) and obj:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _code_hash(code: Any) -> Any:
+    """The code version's hash from either form a record holds (per-file hashes, or the hash itself)."""
+    return digest(sorted([path, sha] for path, sha in code.items())) if isinstance(code, dict) else code
+
+
+def inputs_changes(before: TrainInputs, after: TrainInputs) -> list[str]:
+    """What changed between two records of a training's inputs ({data, config, code, versions}), as
+    `dvc status` names it: data files, config fields (dotted, old -> new), code files, library versions."""
+    changes = []
+    old_data, new_data = before.get("data") or {}, after.get("data") or {}
+    for role in sorted(set(old_data) | set(new_data)):
+        if role not in old_data:
+            changes.append(f"data.{role} added")
+        elif role not in new_data:
+            changes.append(f"data.{role} removed")
+        elif old_data[role] != new_data[role]:
+            changes.append(f"data.{role} changed")
+    old_cfg, new_cfg = _flat(before.get("config") or {}), _flat(after.get("config") or {})
+    for key in sorted(set(old_cfg) | set(new_cfg)):
+        if old_cfg.get(key) != new_cfg.get(key):
+            changes.append(f"config {key}: {_short(old_cfg.get(key))} -> {_short(new_cfg.get(key))}")
+    old_code, new_code = before.get("code"), after.get("code")
+    if isinstance(old_code, dict) and isinstance(new_code, dict):
+        for path in sorted(set(old_code) | set(new_code)):
+            if path not in old_code:
+                changes.append(f"code {path} added")
+            elif path not in new_code:
+                changes.append(f"code {path} removed")
+            elif old_code[path] != new_code[path]:
+                changes.append(f"code {path} changed")
+    elif _code_hash(old_code) != _code_hash(new_code):
+        changes.append("code changed")
+    old_v, new_v = before.get("versions") or {}, after.get("versions") or {}
+    for name in sorted(set(old_v) | set(new_v)):
+        if old_v.get(name) != new_v.get(name):
+            changes.append(f"{name} {old_v.get(name) or 'absent'} -> {new_v.get(name) or 'absent'}")
+    return changes

@@ -131,6 +131,8 @@ def run_pipeline(project: Project, force: bool = False, promote: bool = False, a
                 shutil.copyfile(src, run.file(name))
         status = "up to date" if out["status"] == "up to date" else "ran"
         detail = f"run {out['run_id']}: {out.get('estimator', '').rsplit('.', 1)[-1]} on {out.get('n_train')} rows"
+        if out.get("retrain_reasons"):
+            detail += "; retrained: " + "; ".join(out["retrain_reasons"])
         return StageResult("train", status, 0, detail, data=out)
 
     def do_evaluate() -> StageResult:
@@ -146,8 +148,11 @@ def run_pipeline(project: Project, force: bool = False, promote: bool = False, a
     def do_publish() -> StageResult:
         out = publish_mod.publish(project, run_box[0], force=force, actor=actor)
         status = "ran" if out["status"] == "registered" else "up to date"
-        return StageResult("publish", status, 0, f"{project.config.name} v{out['version']} ({out['status']})",
-                           data=out)
+        detail = f"{project.config.name} v{out['version']} ({out['status']})"
+        if out["status"] == "already registered":  # e.g. --force: the same inputs reproduce the same model
+            detail = (f"{project.config.name}: nothing new registered, same training inputs as v{out['version']} "
+                      "(already registered; a new candidate needs new data, config or code)")
+        return StageResult("publish", status, 0, detail, data=out)
 
     def do_promote() -> StageResult:
         from mlci.registry import Registry, default_actor

@@ -66,7 +66,7 @@ class Project:
         return out
 
     @cached_property
-    def code(self) -> dict[str, Any]:
+    def _code_version(self) -> dict[str, Any]:
         if os.environ.get("MLCI_CODE_VERSION"):  # computed by the host for `train --in-container`
             return json.loads(os.environ["MLCI_CODE_VERSION"])
         exclude = {self.config.path, *self.data_files().values()}
@@ -74,6 +74,11 @@ class Project:
         result = fp.code_version(self.config.root, exclude, self.hashes, patterns)
         self.hashes.save()
         return result
+
+    @property
+    def code(self) -> dict[str, Any]:
+        """The code version (hash, file count, git commit), without the per-file hashes."""
+        return {k: v for k, v in self._code_version.items() if k != "by_file"}
 
     @cached_property
     def versions(self) -> dict[str, str]:
@@ -90,11 +95,33 @@ class Project:
         return fp.digest({"data": self.data_hashes, "config": self.section("task", "data", "validate"),
                           "reference": reference, "mlci": self.versions["mlci"]})
 
-    def train_fingerprint(self) -> str:
+    def train_inputs(self) -> fp.TrainInputs:
+        """What the training fingerprint is made of, recorded in stages/train.json so the next training
+        can say what changed (fingerprint.inputs_changes): data hashes, config, code files (or, inside a
+        container given only the code version, its hash) and library versions."""
         cfg = self.section("task", "data", "split", "model")
         cfg["data"] = {k: v for k, v in cfg["data"].items() if k not in ("schema", "reference")}
         data = {k: v for k, v in self.data_hashes.items() if k in ("train", "test")}
-        return fp.digest({"data": data, "config": cfg, "code": self.code["hash"], "versions": self.versions})
+        return fp.TrainInputs(data=data, config=cfg, code=self._code_version.get("by_file", self.code["hash"]),
+                              versions=self.versions)
+
+    def train_fingerprint(self) -> str:
+        inputs = self.train_inputs()
+        return fp.digest({**inputs, "code": self.code["hash"]})
+
+    def retrain_reasons(self, run_id: str, force: bool) -> list[str]:
+        """Why training runs now: what changed since the last training in this workspace (LATEST)."""
+        latest = self.runs_dir / "LATEST"
+        previous = latest.read_text().strip() if latest.is_file() else None
+        if previous == run_id:
+            return ["forced (--force); the inputs are those of the last training"] if force else \
+                ["the last training of these inputs did not finish"]
+        record = Run(previous, self.runs_dir / previous).stage("train") if previous else None
+        if record is None:
+            return ["no earlier training in this workspace"]
+        if "inputs" not in record:
+            return [f"inputs differ from run {previous} (its record does not say what they were)"]
+        return fp.inputs_changes(record["inputs"], self.train_inputs()) or [f"inputs differ from run {previous}"]
 
     def run_id(self) -> str:
         return self.train_fingerprint()[:16]
@@ -147,10 +174,12 @@ class Run:
         return None
 
     def record(self, stage: str, fingerprint: str, exit_code: int, started: float,
-               summary: dict[str, Any] | None = None) -> dict[str, Any]:
+               summary: dict[str, Any] | None = None, inputs: fp.TrainInputs | None = None) -> dict[str, Any]:
         rec = {"stage": stage, "fingerprint": fingerprint, "exit_code": exit_code,
                "status": "ok" if exit_code == 0 else "failed",
                "started": started, "duration_s": round(time.time() - started, 3), "summary": summary or {}}
+        if inputs is not None:
+            rec["inputs"] = inputs
         write_json(self.path / "stages" / f"{stage}.json", rec)
         return rec
 

@@ -83,6 +83,7 @@ def train(project: Project, force: bool = False,
     if done and not force and (final / "model" / META_FILE).is_file():
         project.set_latest(run_id)
         return {"run_id": run_id, "status": "up to date", "fingerprint": fingerprint, **done["summary"]}
+    reasons = project.retrain_reasons(run_id, force)
     if device is None:
         from mlci.devices import for_training
 
@@ -90,7 +91,8 @@ def train(project: Project, force: bool = False,
     if (cfg.train.in_container if in_container is None else in_container) and not os.environ.get("MLCI_IN_CONTAINER"):
         from mlci.trainers.container import train_in_container
 
-        return train_in_container(project, device, image=image, force=force, on_output=on_output)
+        return {**train_in_container(project, device, image=image, force=force, on_output=on_output),
+                "retrain_reasons": reasons}
 
     step("loading data")
     t0 = time.perf_counter()
@@ -129,7 +131,7 @@ def train(project: Project, force: bool = False,
     summary = {"estimator": trained.estimator, "n_train": len(split.X_train), "n_test": len(split.X_test),
                "features": len(split.X_train.columns), "categorical": categorical,
                **({"warnings": decision.warnings} if decision.warnings else {}), **trained.summary}
-    return finish_run(project, tmp, run_id, fingerprint, started, summary, timings)
+    return {**finish_run(project, tmp, run_id, fingerprint, started, summary, timings), "retrain_reasons": reasons}
 
 
 def write_run(job: Job, trained: Trained, fingerprint: str, tmp: Path) -> None:
@@ -176,6 +178,6 @@ def finish_run(project: Project, tmp: Path, run_id: str, fingerprint: str, start
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    Run(run_id, final).record("train", fingerprint, 0, started, summary)
+    Run(run_id, final).record("train", fingerprint, 0, started, summary, inputs=project.train_inputs())
     project.set_latest(run_id)
     return {"run_id": run_id, "status": "trained", "fingerprint": fingerprint, "fit_s": timings["fit"], **summary}

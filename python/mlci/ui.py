@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import threading
 from typing import Any, Callable, Iterable, Iterator
@@ -13,10 +14,26 @@ QUIET = False  # -q: the CLI sets it; then only errors reach stderr
 PRINTED_JSON = False  # a command printed its result: the CLI edge adds none of its own
 
 
+# Width of a console that is not a terminal (a Jenkins log, a file): wide enough that no table cell is
+# cut or folded (digests, timestamps, reasons arrive whole); a log has no width to fit.
+LOG_WIDTH = 1000
+
+
 def console() -> Any:
+    """Rich on stderr. On a terminal it fits the terminal; elsewhere (COLUMNS unset) it is LOG_WIDTH wide."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, quiet=QUIET)
+    width = None
+    if not os.environ.get("COLUMNS") and not _is_terminal(sys.stderr):
+        width = LOG_WIDTH
+    return Console(stderr=True, highlight=False, quiet=QUIET, width=width)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def print_json(obj: Any) -> None:

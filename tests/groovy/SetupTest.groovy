@@ -35,11 +35,11 @@ class SetupTest {
     @Test
     void theArgumentsTravelAsEnvironmentNeverAsShellText() {
         String odd = "x'; touch PWNED; \$(id)"
-        f.h.runStep('mlciSetup', [mlci: odd, version: odd, requirement: odd, indexUrl: odd, findLinks: odd, venv: odd,
+        f.h.runStep('mlciSetup', [mlci: odd, version: odd, requirement: odd, requirementsFile: odd, indexUrl: odd, findLinks: odd, venv: odd,
                                   noIndex: true, systemSitePackages: true])
         Map sh = f.h.shCalls[0]
         assert sh.script == 'sh .mlci/jenkins/mlciSetup/bootstrap.sh'
-        ['MLCI_BIN', 'MLCI_VERSION', 'MLCI_REQUIREMENT', 'MLCI_INDEX_URL', 'MLCI_FIND_LINKS', 'MLCI_VENV'].each {
+        ['MLCI_BIN', 'MLCI_VERSION', 'MLCI_REQUIREMENT', 'MLCI_REQUIREMENTS_FILE', 'MLCI_INDEX_URL', 'MLCI_FIND_LINKS', 'MLCI_VENV'].each {
             assert sh.env[it] == odd
         }
         assert sh.env.MLCI_NO_INDEX == '1' && sh.env.MLCI_SYSTEM_SITE_PACKAGES == '1'
@@ -63,6 +63,68 @@ class SetupTest {
         Map out = f.h.runStep('mlciSetup', [version: '2.0.0', doctor: false])
         assert f.h.result == 'SUCCESS': f.h.log
         assert out == [mlci: venvMlci.canonicalPath, version: '2.0.0']
+    }
+
+    /** No mlci on this agent: PATH without the fake CLI, and no venv. */
+    private void agentWithoutMlci() {
+        f.h.globalEnv.PATH = '/usr/local/bin:/usr/bin:/bin'
+    }
+
+    @Test
+    void withNothingSetItRefusesToInstallMlciByNameFromWhateverIndexTheAgentHas() {
+        agentWithoutMlci()
+        f.h.runStep('mlciSetup', [doctor: false])
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage.startsWith('mlciSetup: bad input: mlci setup: error: no mlci on this agent, and installing ' +
+            '`mlci` by name from a package index is refused'): f.h.errorMessage
+        ['docker/agent', 'findLinks', 'noIndex', 'requirementsFile', '--hash'].each { assert f.h.errorMessage.contains(it) }
+        assert !new File(f.h.workspace, '.mlci/venv').exists(): 'nothing may be installed'
+    }
+
+    @Test
+    void aPinnedVersionOrAnIndexWithoutHashesIsRefusedToo() {
+        agentWithoutMlci()
+        f.h.runStep('mlciSetup', [version: '0.1.0', indexUrl: 'https://pypi.example.invalid/simple', doctor: false])
+        assert f.h.result == 'FAILURE' && f.h.errorMessage.contains('is refused'): f.h.log
+        assert !new File(f.h.workspace, '.mlci/venv').exists()
+    }
+
+    @Test
+    void aWheelhouseThatAlsoConsultsAnIndexIsRefused() {
+        agentWithoutMlci()
+        f.h.runStep('mlciSetup', [findLinks: f.dir.path, doctor: false])
+        assert f.h.result == 'FAILURE' && f.h.errorMessage.contains('noIndex: true'): f.h.log
+        assert !new File(f.h.workspace, '.mlci/venv').exists()
+    }
+
+    @Test
+    void aRequirementsFileWithoutHashesIsRefused() {
+        agentWithoutMlci()
+        new File(f.h.workspace, 'ci').mkdirs()
+        new File(f.h.workspace, 'ci/mlci.txt').text = 'mlci==0.1.0\n'
+        f.h.runStep('mlciSetup', [requirementsFile: 'ci/mlci.txt', doctor: false])
+        assert f.h.result == 'FAILURE'
+        assert f.h.errorMessage.contains('ci/mlci.txt has no --hash=sha256: pins'): f.h.errorMessage
+    }
+
+    /** A pinned, hashed requirements file from the team's index: pip runs in hash-checking mode (recorded by a stand-in python). */
+    @Test
+    void aRequirementsFileWithHashesInstallsInHashCheckingMode() {
+        agentWithoutMlci()
+        new File(f.h.workspace, 'ci').mkdirs()
+        new File(f.h.workspace, 'ci/mlci.txt').text = 'mlci==0.1.0 --hash=sha256:' + ('a' * 64) + '\n'
+        File bin = new File(f.h.workspace, '.mlci/venv/bin')
+        bin.mkdirs()
+        new File(bin, 'python').with {
+            it.text = '#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/pip-argv"\n' +
+                "printf '#!/bin/sh\\necho mlci 0.1.0\\n' > \"\$(dirname \"\$0\")/mlci\"; chmod +x \"\$(dirname \"\$0\")/mlci\"\n"
+            it.setExecutable(true)
+        }
+        Map out = f.h.runStep('mlciSetup', [requirementsFile: 'ci/mlci.txt', indexUrl: 'https://pypi.team.example/simple', doctor: false])
+        assert f.h.result == 'SUCCESS': f.h.log
+        assert out.version == '0.1.0'
+        assert new File(bin, 'pip-argv').readLines() == ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
+            '--index-url', 'https://pypi.team.example/simple', '--require-hashes', '-r', 'ci/mlci.txt']
     }
 
     /**

@@ -23,7 +23,11 @@ trap 'rm -rf "$report" "$report.err" "$tree"' EXIT
 mkdir -p "$tree/docs/examples"
 cp -R vars src "$tree/"
 for jf in Jenkinsfile.example docs/examples/Jenkinsfile*; do
-  { printf 'import org.jenkinsci.plugins.workflow.libs.Library; '; cat "$jf"; } >"$tree/$jf"
+  if grep -q '@Library' "$jf"; then
+    { printf 'import org.jenkinsci.plugins.workflow.libs.Library; '; cat "$jf"; } >"$tree/$jf"
+  else  # a Jenkinsfile that uses only the CLI (docs/examples/Jenkinsfile.nightly-cli)
+    cp "$jf" "$tree/$jf"
+  fi
 done
 cp="${cp/:src:/:$tree/src:}"
 "$java" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dlogback.configurationFile="$jars/logback.xml" -cp "$cp" org.codenarc.CodeNarc \

@@ -76,6 +76,15 @@ def run(args: argparse.Namespace) -> int:
         ui.print_json(events)
     else:
         ui.table(f"{args.name}: history", ["time", "event", "version", "alias", "actor", "reason", "build"],
-                 [[e.get("time"), e.get("event"), e.get("version"), e.get("alias"), e.get("actor"),
+                 [[e.get("time"), e.get("event"), _moved(e), e.get("alias"), e.get("actor"),
                    e.get("reason"), (e.get("build") or {}).get("url")] for e in events])
     return 0
+
+
+def _moved(event: dict) -> str:
+    """`v2 -> v1` for an alias move (promote, rollback) that replaced a version, else the version."""
+    version = event.get("version")
+    previous = event.get("from_version")
+    if event.get("alias") and previous is not None and previous != version:
+        return f"v{previous} -> v{version}"
+    return "" if version is None else f"v{version}"

@@ -42,4 +42,6 @@ def run(args: argparse.Namespace) -> int:
         where = f" in {out['container']['image']}" if out.get("container") else ""
         con.print(f"[green]train[/]: trained {out['estimator']} on {out['n_train']} rows{on}{where} in "
                   f"{out['fit_s']:.2f}s -> {project.runs_dir / out['run_id']}")
+        for reason in out.get("retrain_reasons") or []:
+            con.print(f"  because: {reason}", markup=False)
     return 0
