@@ -181,7 +181,9 @@ def test_logging_options_from_config_and_flags(model, tmp_path, mlci):
     cfg = tmp_path / "mlci.yaml"
     cfg.write_text("name: bc\ntask: classification\ndata: {train: x.csv, target: y}\n"
                    "monitor:\n  log: {dir: plogs, sample_rate: 1.0, max_bytes: 4096, keep_files: 2, flush_seconds: 0.05}\n")
-    srv = Server(model["dir"], "-c", str(cfg), cwd=tmp_path)
+    # one worker, so all 120 records (over 4 KiB) land in one worker's files: which of several
+    # workers takes a request is the kernel's choice
+    srv = Server(model["dir"], "-c", str(cfg), "--workers", "1", cwd=tmp_path)
     try:
         for i in range(120):
             assert srv.post(body(model, 1, i % 100))[0] == 200
