@@ -4,6 +4,7 @@
                                            conditional write (never two with one number)
   models/<name>/fingerprints/<fp>.json     claim: a training fingerprint is registered once
   models/<name>/aliases/<alias>.json       {version, history}, moved with compare-and-swap
+  models/<name>/latest.json                a hint: the last version registered (latest_number)
   models/<name>/events/<time>-<id>.json    append-only audit log (who, when, build, why)
 """
 
@@ -172,6 +173,37 @@ class Registry:
                 out.append(int(stem))
         return sorted(out)
 
+    def latest_number(self) -> int:
+        """The highest version number (0 when none) in constant store requests: the hint
+        ``latest.json`` that each registration writes, then a look at the numbers just above it.
+        The hint is never trusted alone (a slower registration may write an older number last):
+        the look upward corrects it. Without a hint (a registry from before it) one listing."""
+        try:
+            hint = json.loads(self.store.get_bytes(f"{self.prefix}/latest.json")).get("version")
+        except (KeyMissing, ValueError, AttributeError):
+            hint = None
+        if not isinstance(hint, int) or isinstance(hint, bool) or hint < 0 or (
+                hint > 0 and not self.store.exists(f"{self.prefix}/versions/{hint}.json")):
+            numbers = self.version_numbers()
+            return numbers[-1] if numbers else 0
+        n = hint
+        while self.store.exists(f"{self.prefix}/versions/{n + 1}.json"):
+            n += 1
+        return n
+
+    def page(self, limit: int, before: int | None = None) -> list[VersionRecord]:
+        """Up to ``limit`` versions, newest first, below ``before`` (default: from the latest).
+        One GET per version shown, whatever the model's history holds."""
+        n = (before - 1) if before is not None else self.latest_number()
+        out: list[VersionRecord] = []
+        while n >= 1 and len(out) < limit:
+            try:
+                out.append(self._json(f"{self.prefix}/versions/{n}.json"))
+            except KeyMissing:  # a number removed by hand: skip it
+                pass
+            n -= 1
+        return out
+
     def get(self, version: int) -> VersionRecord:
         try:
             return self._json(f"{self.prefix}/versions/{version}.json")
@@ -210,10 +242,10 @@ class Registry:
         if ref.lstrip("v").isdigit():
             return self.get(int(ref.lstrip("v")))
         if ref == "latest":
-            numbers = self.version_numbers()
-            if not numbers:
+            latest = self.latest_number()
+            if not latest:
                 raise NotFoundError(f"model `{self.name}` is not registered in {self.store.uri}")
-            return self.get(numbers[-1])
+            return self.get(latest)
         if not set(ref) <= ALIAS_CHARS or ref[:1] in ("", ".", "-"):
             raise UsageError(f"model reference {self.name}@{ref}: expected a version number, 'latest' "
                              "or an alias name (letters, digits, '-', '_' or '.')")
@@ -295,14 +327,14 @@ class Registry:
                 return found, True
         crashpoints.step("register:claim")
         actor = actor or default_actor()
-        numbers = self.version_numbers()
-        n = (numbers[-1] if numbers else 0) + 1
+        n = self.latest_number() + 1  # constant requests; put-if-absent keeps numbers unique
         while True:
             full = {**record, "name": self.name, "version": n, "created": now(), "actor": actor,
                     "build": build_info()}
             if self.store.put_if_absent(f"{self.prefix}/versions/{n}.json", dumps(full)):
                 break
             n += 1
+        self.store.put_bytes(f"{self.prefix}/latest.json", dumps({"version": n}))  # a hint, see latest_number
         crashpoints.step("register:version")
         self._register_event(full, record)
         crashpoints.step("register:event")

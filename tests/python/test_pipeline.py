@@ -42,7 +42,7 @@ def test_changing_one_param_reruns_train_and_after_but_not_validate(tmp_path, ml
     assert r.returncode == 0, r.stderr
     assert stages(r) == {"validate": "up to date", "train": "ran", "evaluate": "ran", "publish": "ran"}
     versions = json.loads(mlci("registry", "list", "bc", "--json", cwd=tmp_path).stdout)
-    assert [v["version"] for v in versions] == [1, 2]
+    assert [v["version"] for v in versions] == [2, 1]  # newest first
 
 
 def test_changing_one_data_row_reruns_everything(tmp_path, mlci):
@@ -181,7 +181,7 @@ def test_second_model_is_compared_with_production(tmp_path, mlci):
     assert evaluation["failed"] == [gate["reason"]]
     assert f"regression {production_f1 - gate['value']:.4f} (allowed 0.01)" in gate["reason"]
     versions = json.loads(mlci("registry", "list", "bc", "--json", cwd=tmp_path).stdout)
-    assert [v["version"] for v in versions] == [1, 2]
+    assert [v["version"] for v in versions] == [2, 1]  # newest first
 
 
 def test_a_rerun_after_promote_does_not_compare_the_model_with_itself(tmp_path, mlci):

@@ -7,8 +7,11 @@ import argparse
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = sub.add_parser("list", help="versions of a model (or all models without NAME)")
+    p = sub.add_parser("list", help="versions of a model, newest first (or all models without NAME)")
     p.add_argument("name", nargs="?")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="show the newest N versions (default 20)")
+    p.add_argument("--before", type=int, metavar="V", help="the page of versions older than V")
+    p.add_argument("--all", action="store_true", help="every version (one listing of the store)")
     p2 = sub.add_parser("show", help="one version: NAME, NAME@VERSION or NAME@ALIAS")
     p2.add_argument("ref")
     p3 = sub.add_parser("history", help="the audit log of a model")
@@ -31,7 +34,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "list":
         registry = open_registry(args, args.name)
-        versions = registry.versions()
+        if args.limit < 1:
+            from mlci.errors import UsageError
+
+            raise UsageError(f"--limit {args.limit}: expected a number of versions, at least 1")
+        versions = list(reversed(registry.versions())) if args.all else registry.page(args.limit, args.before)
+        if not versions and args.before is not None and registry.latest_number():
+            from mlci.errors import NotFoundError
+
+            raise NotFoundError(f"model `{args.name}` has no version before v{args.before}")
         if not versions:
             from mlci.errors import NotFoundError
 
@@ -43,11 +54,14 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             ui.print_json([{**v, "aliases": by_version.get(v["version"], [])} for v in versions])
             return 0
-        metric_names = list((versions[-1].get("metrics") or {}))[:3]
+        metric_names = list((versions[0].get("metrics") or {}))[:3]
         ui.table(f"{args.name}: versions", ["version", "aliases", "blessed", *metric_names, "created", "actor", "run"],
                  [[v["version"], ", ".join(by_version.get(v["version"], [])), "yes" if v.get("blessed") else "no",
                    *[ui.fmt((v.get("metrics") or {}).get(m)) for m in metric_names],
                    v.get("created"), v.get("actor"), v.get("run_id")] for v in versions])
+        oldest = versions[-1]["version"]
+        if not args.all and oldest > 1 and len(versions) == args.limit:
+            ui.console().print(f"newest {len(versions)} shown; older: --before {oldest}, every version: --all")
         return 0
     if args.action == "show":
         name, ref = parse_ref(args.ref)
