@@ -194,7 +194,9 @@ class Registry:
     def page(self, limit: int, before: int | None = None) -> list[VersionRecord]:
         """Up to ``limit`` versions, newest first, below ``before`` (default: from the latest).
         One GET per version shown, whatever the model's history holds."""
-        n = (before - 1) if before is not None else self.latest_number()
+        n = self.latest_number()
+        if before is not None:
+            n = min(n, before - 1)
         out: list[VersionRecord] = []
         while n >= 1 and len(out) < limit:
             try:
