@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlci.deploy import core
+from mlci.deploy.settings import LOG_MOUNT
 from mlci.errors import CheckFailed, DataError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def drift_check(cfg: Any, registry: Any, rel: core.Release, env: Any) -> Callabl
     """For a server that logs predictions: a function of its container giving the drift check
     (None while nothing is logged). None where logging is off, or the version has no reference
     statistics (then there is nothing to compare with; the canary still watches the rest)."""
-    log_dir = env.env.get("MLCI_LOG_PREDICTIONS")
+    log_dir = env.env.get("MLCI_LOG_PREDICTIONS") or (LOG_MOUNT if env.prediction_logs else None)
     if not log_dir or env.canary is None or not env.canary.drift:
         return None
     from mlci.monitor.drift import fetch_reference_stats, live_drift

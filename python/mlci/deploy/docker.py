@@ -24,9 +24,11 @@ import logging
 import os
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any, Callable
 
 from mlci.deploy import core
+from mlci.deploy.settings import LOG_MOUNT
 from mlci.errors import CheckFailed, InfraError, UsageError
 from mlci.retry import retry
 
@@ -78,8 +80,41 @@ def live_url(env: Any) -> str:
     return (env.url or f"http://{endpoint_host(env)}:{env.port}").rstrip("/")
 
 
+def prediction_log_dir(cfg: Any, env_name: str, env: Any) -> Path | None:
+    """The environment's prediction-log directory on the Docker host, made ready for the image's
+    user: created owned by it, or refused (exit 2, before anything changes) when that user could
+    not write a record there; without the check every record would be dropped silently. Only
+    a local daemon's directories can be checked; on a remote host the directory is taken as is."""
+    if not env.prediction_logs:
+        return None
+    from mlci.image.build import UID
+
+    path = Path(env.prediction_logs).expanduser()
+    path = path if path.is_absolute() else cfg.root / path
+    address = daemon_address(env)
+    if address and not address.startswith("unix://"):
+        return path
+    where = f"deploy.{env_name}.prediction_logs"
+    if not path.exists():
+        path.mkdir(parents=True)
+        try:
+            os.chown(path, UID, UID)
+        except PermissionError:
+            path.chmod(0o777)  # not root: let the image's user write all the same
+    if not path.is_dir():
+        raise UsageError(f"{where}: {path} is not a directory")
+    st = path.stat()
+    mode = st.st_mode
+    if not ((st.st_uid == UID and mode & 0o300 == 0o300) or (st.st_gid == UID and mode & 0o030 == 0o030)
+            or mode & 0o003 == 0o003):
+        raise UsageError(f"{where}: {path} is owned by uid {st.st_uid} (mode {oct(mode & 0o777)}); the model image "
+                         f"runs as uid {UID} and could not write a record there: `chown {UID} {path}`, or name a "
+                         "directory mlci may create")
+    return path
+
+
 def run_options(cfg: Any, env_name: str, env: Any, rel: core.Release, role: str) -> dict[str, Any]:
-    """Keyword arguments for ``containers.create`` (limits, GPUs, labels, env)."""
+    """Keyword arguments for ``containers.create`` (limits, GPUs, labels, env, the log volume)."""
     import docker
 
     opts: dict[str, Any] = {
@@ -87,6 +122,10 @@ def run_options(cfg: Any, env_name: str, env: Any, rel: core.Release, role: str)
         "labels": {LABEL_MODEL: rel.model, LABEL_VERSION: str(rel.version), LABEL_ENV: env_name,
                    LABEL_DIGEST: rel.digest, LABEL_ROLE: role},
     }
+    logs = prediction_log_dir(cfg, env_name, env)
+    if logs is not None:
+        opts["volumes"] = {str(logs): {"bind": LOG_MOUNT, "mode": "rw"}}
+        opts["environment"]["MLCI_LOG_PREDICTIONS"] = LOG_MOUNT
     if env.cpus:
         opts["nano_cpus"] = int(env.cpus * 1e9)
     if env.memory:

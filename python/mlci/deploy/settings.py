@@ -60,6 +60,9 @@ class Canary(_Section):
                         "(monitor.drift settings)")
 
 
+LOG_MOUNT = "/var/log/mlci/predictions"  # where a deployed server logs predictions inside its container
+
+
 class Environment(_Section):
     target: Literal["docker", "kubernetes"] = Field(description="where the model runs")
     model: str | None = Field(
@@ -85,6 +88,11 @@ class Environment(_Section):
     restart: Literal["no", "always", "unless-stopped", "on-failure"] = Field(
         "unless-stopped", description="docker: restart policy")
     stop_timeout: int = Field(10, ge=0, description="docker: seconds the old container gets to finish on SIGTERM")
+    prediction_logs: str | None = Field(
+        None, description="docker: a host directory (relative to mlci.yaml) the server logs predictions into, "
+                          "mounted at /var/log/mlci/predictions with MLCI_LOG_PREDICTIONS set; `mlci deploy` "
+                          "creates it owned by the image's user (uid 10001) or refuses, before anything changes, "
+                          "an existing one that user could not write")
     proxy: Proxy = Field(default_factory=Proxy, description="docker: the reverse proxy on `port`")
     canary: Canary | None = Field(None, description="docker: every deploy is a canary first (`--no-canary` "
                                   "skips it); unset: switch at once after the health gate")

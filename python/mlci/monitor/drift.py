@@ -78,6 +78,10 @@ def load_current(path: Path, stats: dict[str, Any], since: float | None = None) 
     path = Path(path)
     if not path.exists():
         raise DataError(f"--current {path}: no such file or directory")
+    if path.is_dir() and not any(path.iterdir()):
+        raise DataError(f"--current {path}: the directory is empty: no prediction logs (*.jsonl) yet; is the "
+                        "server logging there (mlci serve --log-predictions, MLCI_LOG_PREDICTIONS, "
+                        "deploy.<env>.prediction_logs)?")
     if predlogs.is_log_path(path):
         read = predlogs.read_logs(path, since)
         frame = predlogs.inputs_frame(read)
