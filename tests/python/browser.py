@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import shutil
 import subprocess
 import tempfile
@@ -26,9 +25,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def chromium() -> str:
     exe = shutil.which("chromium")
     if exe is None:
-        if os.environ.get("MLCI_REQUIRE_SERVICES") == "1":
-            pytest.fail("chromium is not installed (tests/setup.d/40-chromium.sh installs it)")
-        pytest.skip("chromium is not installed (tests/setup.d/40-chromium.sh installs it)")
+        from conftest import missing_part
+
+        missing_part("Chromium", "tests/setup.d/40-chromium.sh installs it")
     return exe
 
 
