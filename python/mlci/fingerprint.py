@@ -197,31 +197,30 @@ def _code_hash(code: Any) -> Any:
     return digest(sorted([path, sha] for path, sha in code.items())) if isinstance(code, dict) else code
 
 
+def _entry_changes(template: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """`<name> added|removed|changed` for each entry of two name -> hash maps that differs."""
+    out = []
+    for name in sorted(set(old) | set(new)):
+        if name not in old:
+            out.append(template.format(name, "added"))
+        elif name not in new:
+            out.append(template.format(name, "removed"))
+        elif old[name] != new[name]:
+            out.append(template.format(name, "changed"))
+    return out
+
+
 def inputs_changes(before: TrainInputs, after: TrainInputs) -> list[str]:
     """What changed between two records of a training's inputs ({data, config, code, versions}), as
     `dvc status` names it: data files, config fields (dotted, old -> new), code files, library versions."""
-    changes = []
-    old_data, new_data = before.get("data") or {}, after.get("data") or {}
-    for role in sorted(set(old_data) | set(new_data)):
-        if role not in old_data:
-            changes.append(f"data.{role} added")
-        elif role not in new_data:
-            changes.append(f"data.{role} removed")
-        elif old_data[role] != new_data[role]:
-            changes.append(f"data.{role} changed")
+    changes = _entry_changes("data.{} {}", before.get("data") or {}, after.get("data") or {})
     old_cfg, new_cfg = _flat(before.get("config") or {}), _flat(after.get("config") or {})
     for key in sorted(set(old_cfg) | set(new_cfg)):
         if old_cfg.get(key) != new_cfg.get(key):
             changes.append(f"config {key}: {_short(old_cfg.get(key))} -> {_short(new_cfg.get(key))}")
     old_code, new_code = before.get("code"), after.get("code")
     if isinstance(old_code, dict) and isinstance(new_code, dict):
-        for path in sorted(set(old_code) | set(new_code)):
-            if path not in old_code:
-                changes.append(f"code {path} added")
-            elif path not in new_code:
-                changes.append(f"code {path} removed")
-            elif old_code[path] != new_code[path]:
-                changes.append(f"code {path} changed")
+        changes += _entry_changes("code {} {}", old_code, new_code)
     elif _code_hash(old_code) != _code_hash(new_code):
         changes.append("code changed")
     old_v, new_v = before.get("versions") or {}, after.get("versions") or {}

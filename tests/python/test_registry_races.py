@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from s3_fixtures import S3_KINDS, s3_store_env
@@ -208,17 +209,24 @@ def model_blob(cfg: Path) -> Path:
     return next((cfg.parent / ".mlci" / "runs").glob("*/model/model.skops"))
 
 
-def test_gc_never_deletes_a_blob_a_publish_in_progress_reuses(where, tmp_path):
-    uri, env = where
-    cfg = make_project(tmp_path / "p")
+def ghost_model(uri: str, cfg: Path, tmp_path: Path) -> Any:
+    """The store at ``uri`` with model `ghost`: v1 holds the same model file the project trains
+    (which gc may drop with --keep 1), v2 something else. Returns the store."""
     store = open_store(uri)
-    ghost = Registry(store, "ghost")  # an old version of another model holds the same model file
+    ghost = Registry(store, "ghost")
     store.publish_run("ghost-run", {"model/model.skops": model_blob(cfg)})
     ghost.register({"run_id": "ghost-run", "fingerprint": "g1"}, actor="t")
     extra = tmp_path / "other.bin"
     extra.write_bytes(b"something else")
     store.publish_run("ghost-run-2", {"model/other.bin": extra})
     ghost.register({"run_id": "ghost-run-2", "fingerprint": "g2"}, actor="t")
+    return store
+
+
+def test_gc_never_deletes_a_blob_a_publish_in_progress_reuses(where, tmp_path):
+    uri, env = where
+    cfg = make_project(tmp_path / "p")
+    store = ghost_model(uri, cfg, tmp_path)
 
     flag = tmp_path / "go"
     env = {**env, "MLCI_STORE": uri}
@@ -239,14 +247,7 @@ def test_gc_never_deletes_a_blob_a_publish_in_progress_reuses(where, tmp_path):
 def test_a_publish_waits_while_gc_deletes_then_uploads_what_gc_took(where, tmp_path):
     uri, env = where
     cfg = make_project(tmp_path / "p")
-    store = open_store(uri)
-    ghost = Registry(store, "ghost")
-    store.publish_run("ghost-run", {"model/model.skops": model_blob(cfg)})
-    ghost.register({"run_id": "ghost-run", "fingerprint": "g1"}, actor="t")
-    extra = tmp_path / "other.bin"
-    extra.write_bytes(b"something else")
-    store.publish_run("ghost-run-2", {"model/other.bin": extra})
-    ghost.register({"run_id": "ghost-run-2", "fingerprint": "g2"}, actor="t")
+    store = ghost_model(uri, cfg, tmp_path)
 
     flag = tmp_path / "go"
     env = {**env, "MLCI_STORE": uri}
