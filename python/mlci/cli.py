@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mlci.commands.run", "run the whole pipeline, skipping stages whose inputs are unchanged"),
     "check": ("mlci.commands.check", "run the team's own code checks (lint, unit tests)"),
     "validate": ("mlci.commands.validate", "validate data against rules and check drift"),
+    "data": ("mlci.commands.data", "has the training data changed? (from its listing: nothing downloaded)"),
     "train": ("mlci.commands.train", "train the model described in mlci.yaml"),
     "evaluate": ("mlci.commands.evaluate", "score the model and apply the gates"),
     "publish": ("mlci.commands.publish", "upload the run to the store and register a model version"),

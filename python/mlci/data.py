@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlci.config import Config
+    from mlci.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -36,54 +37,164 @@ def _duplicates(names: list[str]) -> list[str]:
     return sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
 
 
-def read_table(path: Path, what: str = "data") -> "pd.DataFrame":
-    """Read a CSV or Parquet file into a DataFrame, or raise DataError with one clear line."""
+def _parquet_table(src: Any, label: str) -> Any:
+    """A Parquet file (a path or an open binary file) as an Arrow table, its columns checked."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(src)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{label}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    dup = _duplicates(table.column_names)
+    if dup:
+        raise DataError(f"{label}: duplicate column names: {', '.join(dup)}")
+    nested = [f"`{f.name}` ({f.type})" for f in table.schema if pa.types.is_nested(f.type)]
+    if nested:
+        raise DataError(f"{label}: nested columns are not supported: {', '.join(nested)[:200]}; "
+                        "flatten them into one column per value, or leave them out of the file")
+    return table
+
+
+def _csv_frame(src: Any, label: str, name: str, what: str) -> "pd.DataFrame":
+    """A CSV file (a path or an open binary file; ``name`` gives the delimiter and compression)."""
+    import io
+
     import pandas as pd
 
+    suffixes = [s.lower() for s in Path(name).suffixes]
+    compression = {".gz": "gzip", ".bz2": "bz2"}.get(suffixes[-1] if suffixes else "")
+    sep = "\t" if ".tsv" in suffixes else ","
+    try:
+        if not hasattr(src, "read"):
+            with open(src, newline="", encoding="utf-8") as f:
+                header = next(csv.reader(f, delimiter=sep), [])
+        else:
+            raw = src
+            if compression == "gzip":
+                import gzip
+                raw = gzip.GzipFile(fileobj=src)
+            elif compression == "bz2":
+                import bz2
+                raw = bz2.BZ2File(src)
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            header = next(csv.reader(text, delimiter=sep), [])
+            text.detach()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{label}: not UTF-8 text (byte {exc.start})") from None
+    if hasattr(src, "seek"):
+        src.seek(0)
+    header = [h.strip() for h in header]
+    if not any(header):
+        raise DataError(f"{label}: no header row (the first line is empty)")
+    dup = _duplicates(header)
+    if dup:
+        raise DataError(f"{label}: duplicate column names: {', '.join(dup)}")
+    try:
+        return pd.read_csv(src, sep=sep, skipinitialspace=True, compression=compression)
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1].split("C error: ")[-1]
+        raise DataError(f"{label}: malformed CSV: {detail}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{label}: not UTF-8 text (byte {exc.start})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{label}: file is empty ({what})") from None
+
+
+def read_table(path: Path, what: str = "data") -> "pd.DataFrame":
+    """Read a CSV or Parquet file into a DataFrame, or raise DataError with one clear line."""
     _check_file(path, what)
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-        dup = _duplicates(table.column_names)
-        if dup:
-            raise DataError(f"{path}: duplicate column names: {', '.join(dup)}")
-        nested = [f"`{f.name}` ({f.type})" for f in table.schema if pa.types.is_nested(f.type)]
-        if nested:
-            raise DataError(f"{path}: nested columns are not supported: {', '.join(nested)[:200]}; "
-                            "flatten them into one column per value, or leave them out of the file")
-        df = table.to_pandas()
+        df = _parquet_table(path, str(path)).to_pandas()
     elif suffix in CSV_SUFFIXES:
-        sep = "\t" if suffix == ".tsv" else ","
-        try:
-            with open(path, newline="", encoding="utf-8") as f:
-                header = next(csv.reader(f, delimiter=sep), [])
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-        header = [h.strip() for h in header]
-        if not any(header):
-            raise DataError(f"{path}: no header row (the first line is empty)")
-        dup = _duplicates(header)
-        if dup:
-            raise DataError(f"{path}: duplicate column names: {', '.join(dup)}")
-        try:
-            df = pd.read_csv(path, sep=sep, skipinitialspace=True)
-        except pd.errors.ParserError as exc:
-            detail = str(exc).strip().splitlines()[-1].split("C error: ")[-1]
-            raise DataError(f"{path}: malformed CSV: {detail}") from None
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{path}: file is empty ({what})") from None
+        df = _csv_frame(path, str(path), path.name, what)
     else:
         raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; expected .csv or .parquet")
     if len(df) == 0:
         raise DataError(f"{path}: has a header but no rows ({what})")
+    return df
+
+
+def _same_columns(source: "Source", columns: list[tuple[str, list[str]]]) -> None:
+    """Every part of a source has the same columns, or one line naming two parts that differ."""
+    first_name, first = columns[0]
+    for name, cols in columns[1:]:
+        if set(cols) != set(first):
+            only_first = sorted(set(first) - set(cols))
+            only_this = sorted(set(cols) - set(first))
+            diff = "; ".join(x for x in (f"{first_name} has {', '.join(only_first)}" if only_first else "",
+                                         f"{name} has {', '.join(only_this)}" if only_this else "") if x)
+            raise DataError(f"{source.label}: mixed schemas across parts: {diff} ({source.what}); "
+                            "every file of a source needs the same columns")
+
+
+def unify_tables(source: "Source", tables: list[tuple[str, Any]]) -> Any:
+    """The parts' Arrow tables as one: the same columns in every part (in the first part's order),
+    types unified where Arrow widens them losslessly (null -> any, int32 -> int64), else one line
+    naming the column and two parts."""
+    import pyarrow as pa
+
+    _same_columns(source, [(name, list(t.column_names)) for name, t in tables])
+    order = tables[0][1].column_names
+    tables = [(name, t.select(order)) for name, t in tables]
+    try:
+        schema = pa.unify_schemas([t.schema for _, t in tables], promote_options="permissive")
+        return pa.concat_tables([t.cast(schema) for _, t in tables])
+    except (pa.ArrowException, ValueError, TypeError):
+        base_name, base = tables[0]
+        for name, t in tables[1:]:
+            for f in t.schema:
+                other = base.schema.field(f.name).type
+                if f.type != other and not (pa.types.is_null(f.type) or pa.types.is_null(other)):
+                    raise DataError(f"{source.label}: mixed schemas across parts: column `{f.name}` is {other} "
+                                    f"in {base_name} but {f.type} in {name} ({source.what})") from None
+        raise
+
+
+def with_partitions(table: Any, values: dict[str, Any], label: str) -> Any:
+    """An Arrow table or batch with the hive partition columns added (constant per part)."""
+    import pyarrow as pa
+
+    for column, value in values.items():
+        if column in table.schema.names:
+            raise DataError(f"{label}: column `{column}` is both in the file and a partition folder")
+        kind = pa.int64() if isinstance(value, int) else pa.float64() if isinstance(value, float) else pa.string()
+        table = table.append_column(pa.field(column, kind), pa.array([value] * table.num_rows, type=kind))
+    return table
+
+
+def read_source(source: "Source") -> "pd.DataFrame":
+    """A data source (sources.Source: a file, a directory or glob of files, objects in S3) as one
+    DataFrame, with hive partition columns; one clear line for anything wrong."""
+    single = source.single_file
+    if single is not None:
+        return read_table(single, source.what)
+    import pandas as pd
+
+    from mlci.sources import iter_parts
+
+    partitions = source.partition_values()
+    if source.format == "parquet":
+        tables = [(part.name, with_partitions(_parquet_table(fh, source.display(part)),
+                                              partitions.get(part.name, {}), source.display(part)))
+                  for part, fh in iter_parts(source)]
+        df = unify_tables(source, tables).to_pandas()
+    else:
+        frames = []
+        for part, fh in iter_parts(source):
+            frame = _csv_frame(fh, source.display(part), part.name, source.what)
+            for column, value in partitions.get(part.name, {}).items():
+                if column in frame.columns:
+                    raise DataError(f"{source.display(part)}: column `{column}` is both in the file "
+                                    "and a partition folder")
+                frame[column] = value
+            frames.append((part.name, frame))
+        _same_columns(source, [(name, [str(c) for c in f.columns]) for name, f in frames])
+        order = list(frames[0][1].columns)
+        df = pd.concat([f[order] for _, f in frames], ignore_index=True)
+    if len(df) == 0:
+        raise DataError(f"{source.label}: has columns but no rows ({source.what})")
     return df
 
 

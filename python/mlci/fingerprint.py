@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shlex
 import subprocess
 from importlib import metadata
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 
-from mlci.util import sha256_file, write_text
+from mlci.util import glob_regex, sha256_file, write_text
 
 # never part of the code version: mlci's own workspace and tool caches (they change by running)
 IGNORED_PARTS = {".mlci", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".ipynb_checkpoints",
@@ -92,23 +91,6 @@ DEFAULT_CODE = (
 )
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """A glob over relative POSIX paths: `*` and `?` stay within a folder, `**/` spans folders."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out, i = out + "(?:.*/)?", i + 3
-        elif pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pattern[i] == "?":
-            out, i = out + "[^/]", i + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out + r"\Z")
-
-
 def command_files(command: str | None, root: Path) -> list[str]:
     """The files a `trainer: command` names (e.g. `Rscript train.R --fast` -> train.R), relative to root."""
     if not command:
@@ -141,7 +123,7 @@ def code_version(root: Path, exclude: set[Path], cache: HashCache, patterns: lis
     not ignored; outside git every file but .mlci/ and tool caches) and that match ``patterns``
     (see code_patterns), hashed by content, minus ``exclude`` (the config and data files, which
     are fingerprinted on their own)."""
-    matchers = [_glob_regex(p) for p in patterns]
+    matchers = [glob_regex(p) for p in patterns]
     listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
     if listing is not None:
         files = [root / p for p in listing.split("\0") if p]

@@ -9,6 +9,8 @@ and a version created without its event or claim is completed, not registered ag
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +30,33 @@ def run_files(run: Run) -> dict[str, Path]:
         rel = path.relative_to(run.path)
         if path.is_file() and rel.parts[0] not in SKIP and not rel.name.startswith("."):
             files[rel.as_posix()] = path
+    return files
+
+
+def kept_data_files(project: Project, run: Run, scratch: Path) -> dict[str, Path]:
+    """store.keep_data: the data the run was trained on, as store keys -> local files. A single file
+    keeps its name (data/train.csv); a directory, glob or object prefix keeps its parts' names
+    (data/train/date=2026-11-30/part-0.parquet); objects are first read into ``scratch``, exactly
+    the versions training read (run's data.json)."""
+    from mlci.sources import open_source
+
+    parts = read_json(run.file("data.json")) if run.file("data.json").is_file() else {}
+    files: dict[str, Path] = {}
+    for role, source in project.data_sources.items():
+        single = source.single_file
+        if single is not None:
+            files[f"data/{role}{single.suffix}"] = single
+            continue
+        if not source.remote:
+            files.update({f"data/{role}/{p.name}": Path(p.location) for p in source.parts()})
+            continue
+        pinned = open_source(source.spec, None, source.what, parts.get(role))
+        for part in pinned.parts():
+            dest = scratch / role / part.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with pinned.open(part) as fh, open(dest, "wb") as out:
+                shutil.copyfileobj(fh, out, 8 << 20)
+            files[f"data/{role}/{part.name}"] = dest
     return files
 
 
@@ -60,9 +89,9 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
         return {"name": cfg.name, **summary, "status": "already registered"}
 
     files = run_files(run)
-    if cfg.store.keep_data:
-        for role, path in project.data_files().items():
-            files[f"data/{role}{path.suffix}"] = path
+    kept = tempfile.TemporaryDirectory(prefix="mlci-keep-data-") if cfg.store.keep_data else None
+    if kept is not None:
+        files.update(kept_data_files(project, run, Path(kept.name)))
     meta = {"name": cfg.name, "fingerprint": info["fingerprint"]}
     store.check_conditional_writes()  # an endpoint that ignores them would hand out v1 twice
     if on_bytes:
@@ -98,6 +127,8 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
         crashpoints.step("publish:registered")
     finally:
         store.release_lease(manifest["lease"])
+        if kept is not None:
+            kept.cleanup()
     summary = {"version": version["version"], "store": store.uri, "uploaded": manifest["uploaded"],
                "files": len(manifest["files"]), "blessed": version.get("blessed")}
     write_json(run.file("publish.json"), summary)

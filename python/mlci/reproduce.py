@@ -14,13 +14,13 @@ from mlci import config as config_mod
 from mlci.errors import UsageError
 from mlci.registry import Registry, store_run_id
 from mlci.store.base import Store
-from mlci.util import sha256_file
+from mlci.util import read_json, sha256_file
 
 log = logging.getLogger(__name__)
 
 
 def _data_file(store: Store, record: dict[str, Any], role: str, entry: dict[str, Any], work: Path) -> Path:
-    """The data file with the recorded hash: from the store (keep_data) or its recorded path."""
+    """A single data file with the recorded hash: from the store (keep_data) or its recorded path."""
     manifest = store.get_manifest(store_run_id(record))["files"]
     stored = next((k for k in manifest if k.startswith(f"data/{role}.")), None)
     if stored:
@@ -33,6 +33,43 @@ def _data_file(store: Store, record: dict[str, Any], role: str, entry: dict[str,
     raise UsageError(f"{record['name']} v{record['version']}: the {role} data ({entry['path']}, sha256 "
                      f"{entry['sha256'][:12]}) is neither in the store nor unchanged on disk; "
                      "publish with store.keep_data: true to make versions reproducible")
+
+
+def _data_source(store: Store, record: dict[str, Any], role: str, entry: dict[str, Any], work: Path,
+                 parts: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]] | None]:
+    """(data setting, pinned parts) for a source of several files or objects: the store's copy
+    (keep_data); the exact object versions read (versioned bucket); the objects or files as they
+    are when their ETags or hashes still match; else one line saying why it cannot be read."""
+    from mlci.sources import open_source
+
+    run_id = store_run_id(record)
+    if any(k.startswith(f"data/{role}/") for k in store.get_manifest(run_id)["files"]):
+        store.download_run(run_id, work, only=[f"data/{role}/"])
+        return str(work / "data" / role), None
+    label = f"{record['name']} v{record['version']}"
+    if entry.get("kind") == "s3":
+        if parts and all(p.get("version_id") for p in parts):
+            return entry["path"], parts
+        now = {p.name: p.etag for p in open_source(entry["path"], None, f"data.{role}").parts()}
+        changed = [p["name"] for p in parts if now.get(p["name"]) != p.get("etag")]
+        changed += sorted(set(now) - {p["name"] for p in parts})
+        if changed:
+            raise UsageError(f"{label}: the {role} data in {entry['path']} changed since training "
+                             f"({changed[0]}{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}) "
+                             "and the bucket keeps no old versions; enable bucket versioning or publish "
+                             "with store.keep_data: true")
+        return entry["path"], parts
+    source = open_source(entry["path"], None, f"data.{role}")
+    now_sha = {p["name"]: p.get("sha256") for p in source.part_records(_NoCache())}
+    if now_sha != {p["name"]: p.get("sha256") for p in parts}:
+        raise UsageError(f"{label}: the {role} data ({entry['path']}) changed on disk since training; "
+                         "publish with store.keep_data: true to make versions reproducible")
+    return entry["path"], None
+
+
+class _NoCache:
+    def sha256(self, path: Path) -> str:
+        return sha256_file(path)
 
 
 def reproduce(store: Store, name: str, ref: str) -> dict[str, Any]:
@@ -49,9 +86,18 @@ def reproduce(store: Store, name: str, ref: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mlci-reproduce-") as tmp:
         work = Path(tmp)
         data = dict(cfg["data"])
+        pins: dict[str, list[dict[str, Any]]] = {}
+        recorded_parts: dict[str, Any] = {}
+        if any("parts" in (lineage["data"].get(r) or {}) for r in ("train", "test")):
+            store.download_run(store_run_id(record), work / "lineage", only=["data.json"])
+            recorded_parts = read_json(work / "lineage" / "data.json")
         for role in ("train", "test"):
             entry = lineage["data"].get(role)
-            if entry:
+            if entry and "parts" in entry:
+                data[role], pinned = _data_source(store, record, role, entry, work, recorded_parts.get(role, []))
+                if pinned is not None:
+                    pins[role] = pinned
+            elif entry:
                 data[role] = str(_data_file(store, record, role, entry, work))
         data["schema"] = None
         data["reference"] = None
@@ -60,6 +106,7 @@ def reproduce(store: Store, name: str, ref: str) -> dict[str, Any]:
         (work / "mlci.yaml").write_text(yaml.safe_dump(cfg))
         project = Project(config_mod.load(work / "mlci.yaml"))
         project.workspace = work / ".mlci"
+        project.pins = pins
         out = train(project, force=True)
         run = project.run(out["run_id"])
         store.download_run(store_run_id(record), work / "original", only=["model/", "test.parquet"])

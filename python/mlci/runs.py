@@ -37,33 +37,67 @@ class Project:
     def __post_init__(self) -> None:
         self.workspace = Path(os.environ.get("MLCI_WORKSPACE") or self.config.root / ".mlci")
         self.hashes = fp.HashCache(self.workspace / "cache" / "hashes.json")
+        self.pins: dict[str, list[dict[str, Any]]] = {}
 
     # --- inputs ---------------------------------------------------------------------------
+    DATA_ROLES = ("train", "test", "reference")
+
+    @cached_property
+    def data_sources(self) -> dict[str, Any]:
+        """data.train, data.test and data.reference as sources (mlci.sources): local files,
+        directories, globs or object storage. ``pins`` (role -> part records) fixes a role to
+        exact parts, as `mlci reproduce` does."""
+        from mlci.sources import open_source
+
+        out = {}
+        for role in self.DATA_ROLES:
+            spec = getattr(self.config.data, role)
+            if spec:
+                out[role] = open_source(spec, self.config.root, f"data.{role}", self.pins.get(role))
+        return out
+
     def data_files(self) -> dict[str, Path]:
-        files = {"train": self.config.resolve(self.config.data.train)}
-        if self.config.data.test:
-            files["test"] = self.config.resolve(self.config.data.test)
+        """The local files the data settings name (every file of a local directory or glob,
+        by role and name; nothing for object storage) and data.schema."""
+        files: dict[str, Path] = {}
+        for role, source in self.data_sources.items():
+            if source.remote:
+                continue
+            single = source.single_file
+            if single is not None:
+                files[role] = single
+            else:
+                files.update({f"{role}/{p.name}": Path(p.location) for p in source.parts()})
         if self.config.data.schema_:
             files["schema"] = self.config.resolve(self.config.data.schema_)
-        if self.config.data.reference:
-            files["reference"] = self.config.resolve(self.config.data.reference)
         return files
 
     @cached_property
     def data_hashes(self) -> dict[str, str]:
-        from mlci.data import _check_file
-
-        out = {}
-        for role, path in self.data_files().items():
-            if role in ("train", "test", "reference"):
-                _check_file(path, f"data.{role}")
-            elif not path.is_file():
+        """role -> fingerprint of its data (a single file's sha256; a listing's digest) and data.schema's sha256."""
+        out = {role: source.fingerprint(self.hashes) for role, source in self.data_sources.items()}
+        if self.config.data.schema_:
+            path = self.config.resolve(self.config.data.schema_)
+            if not path.is_file():
                 from mlci.errors import ConfigError
 
-                raise ConfigError(f"{self.config.path.name}: data.{role}: {path} not found")
-            out[role] = self.hashes.sha256(path)
+                raise ConfigError(f"{self.config.path.name}: data.schema: {path} not found")
+            out["schema"] = self.hashes.sha256(path)
         self.hashes.save()
         return out
+
+    def data_lineage(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(run.json's `data`: per role its path and fingerprint, and for several files or objects
+        their count and bytes; data.json: per role the parts read, with ETags and version ids)."""
+        summary, parts = {}, {}
+        for role, source in self.data_sources.items():
+            summary[role] = source.summary(self.data_hashes[role])
+            if source.single_file is None:
+                parts[role] = source.part_records(self.hashes)
+        if self.config.data.schema_:
+            summary["schema"] = {"path": str(self.config.resolve(self.config.data.schema_)),
+                                 "sha256": self.data_hashes["schema"]}
+        return summary, parts
 
     @cached_property
     def _code_version(self) -> dict[str, Any]:

@@ -34,16 +34,18 @@ from mlci.util import utc_now, write_json
 def load_split(project: Project) -> Split:
     """The training and test rows, from data.train/test or the split settings."""
     cfg = project.config
-    files = project.data_files()
-    train_df = columns.apply_na_values(data_io.read_table(files["train"], "data.train"), cfg.data.na_values)
-    X, y = data_io.split_xy(train_df, cfg, str(files["train"]))
+    sources = project.data_sources
+    train_src = sources["train"]
+    train_df = columns.apply_na_values(data_io.read_source(train_src), cfg.data.na_values)
+    X, y = data_io.split_xy(train_df, cfg, train_src.label)
     info: dict[str, Any] = {"train_rows": len(train_df)}
-    if "test" in files:
-        test_df = columns.apply_na_values(data_io.read_table(files["test"], "data.test"), cfg.data.na_values)
-        X_test, y_test = data_io.split_xy(test_df, cfg, str(files["test"]))
+    if "test" in sources:
+        test_src = sources["test"]
+        test_df = columns.apply_na_values(data_io.read_source(test_src), cfg.data.na_values)
+        X_test, y_test = data_io.split_xy(test_df, cfg, test_src.label)
         missing = [c for c in X.columns if c not in X_test.columns]
         if missing:
-            raise DataError(f"{files['test']}: missing feature columns {', '.join(missing)}")
+            raise DataError(f"{test_src.label}: missing feature columns {', '.join(missing)}")
         info["split"] = "file"
         return Split(X, X_test[list(X.columns)], y, y_test, info)
     from sklearn.model_selection import train_test_split
@@ -52,14 +54,14 @@ def load_split(project: Project) -> Split:
     if cfg.task == "classification" and cfg.split.stratify:
         counts = y.value_counts()
         if counts.min() < 2:
-            raise DataError(f"{files['train']}: class {counts.idxmin()!r} of `{cfg.data.target}` has a "
+            raise DataError(f"{train_src.label}: class {counts.idxmin()!r} of `{cfg.data.target}` has a "
                             "single row; stratified splitting needs at least two (set split.stratify: false)")
         stratify = y
     try:
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=cfg.split.test_size, random_state=cfg.split.seed, stratify=stratify)
     except ValueError as exc:
-        raise DataError(f"{files['train']}: cannot split {len(X)} rows with test_size="
+        raise DataError(f"{train_src.label}: cannot split {len(X)} rows with test_size="
                         f"{cfg.split.test_size}: {exc}") from None
     info["split"] = "random"
     return Split(X_train, X_test, y_train, y_test, info)
@@ -99,7 +101,7 @@ def train(project: Project, force: bool = False,
     split = load_split(project)
     t_load = time.perf_counter() - t0
     decision = columns.decide(split.X_train, cfg.data.features, cfg.data.na_values,
-                              str(project.data_files()["train"]))
+                              project.data_sources["train"].label)
     if decision.dropped:
         split.X_train = split.X_train.drop(columns=decision.dropped)
         split.X_test = split.X_test.drop(columns=decision.dropped)
@@ -150,11 +152,13 @@ def write_run(job: Job, trained: Trained, fingerprint: str, tmp: Path) -> None:
                                 model_signature.missing_texts(job.signature))  # type: ignore[arg-type]
     write_reference_stats(reference_stats(typed), tmp / "reference_stats.json")
     categorical = [i["name"] for i in job.signature["inputs"] if i["categorical"]]
+    data_summary, data_parts = project.data_lineage()
+    if data_parts:  # the files or objects read, with ETags and version ids (mlci reproduce reads these)
+        write_json(tmp / "data.json", data_parts)
     write_json(tmp / "run.json", {
         "run_id": job.run_id, "name": cfg.name, "task": cfg.task, "fingerprint": fingerprint,
         "created": utc_now(), "estimator": trained.estimator, "params": trained.params,
-        "data": {role: {"path": str(p), "sha256": project.data_hashes.get(role)}
-                 for role, p in project.data_files().items()},
+        "data": data_summary,
         "split": split.info, "features": list(split.X_train.columns), "categorical": categorical,
         "n_train": len(split.X_train), "n_test": len(split.X_test), "code": project.code,
         "versions": project.versions, "config": cfg.normalized(),

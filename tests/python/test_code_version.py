@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mlci import fingerprint as fp
+from mlci.util import glob_regex
 from projects import classification_project, write_config
 
 
@@ -95,4 +96,4 @@ def test_a_code_list_in_mlci_yaml_says_exactly_what_counts(tmp_path, mlci):
     ("src/*.py", "src/a/b.py", False), ("src/**/*.py", "src/b.py", True), ("model.cfg", "x/model.cfg", False),
 ])
 def test_code_globs(pattern, path, matches):
-    assert bool(fp._glob_regex(pattern).match(path)) is matches
+    assert bool(glob_regex(pattern).match(path)) is matches

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", action="append", metavar="PATH",
-                        help="data to validate, CSV or Parquet (repeatable); default: data.train and data.test")
+                        help="data to validate: a CSV or Parquet file, a directory, a glob or s3://bucket/prefix/ (repeatable); default: data.train and data.test")
     parser.add_argument("--schema", metavar="PATH", help="rules file; default: data.schema")
     ref = parser.add_mutually_exclusive_group()
-    ref.add_argument("--reference", metavar="PATH", help="reference data for drift; default: data.reference")
+    ref.add_argument("--reference", metavar="PATH", help="reference data for drift (a file, directory, glob or s3:// source); default: data.reference")
     ref.add_argument("--reference-stats", metavar="PATH",
                      help="reference statistics (reference_stats.json) instead of reference data")
     parser.add_argument("--junit", metavar="PATH", help="also write the JUnit XML here")
@@ -57,13 +58,17 @@ def run(args: argparse.Namespace) -> int:
     if args.no_drift:
         settings = settings.model_copy(update={"drift": settings.drift.model_copy(update={"enabled": False})})
     target = None
+    from mlci.sources import open_source
+
+    datasets: list[tuple[str, Any]]
     if args.data:
-        datasets = [(Path(p).stem if len(args.data) > 1 else "data", Path(p)) for p in args.data]
+        datasets = [(Path(p.rstrip("/")).stem if len(args.data) > 1 else "data", open_source(p, Path.cwd(), "--data"))
+                    for p in args.data]
     else:
         assert config is not None
-        datasets = [("train", config.resolve(config.data.train))]
+        datasets = [("train", open_source(config.data.train, config.root, "data.train"))]
         if config.data.test:
-            datasets.append(("test", config.resolve(config.data.test)))
+            datasets.append(("test", open_source(config.data.test, config.root, "data.test")))
         target = config.data.target
     if config and args.data:
         target = config.data.target
@@ -75,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
         reference = read_stats(Path(args.reference_stats))
     else:
-        reference = (Path(args.reference) if args.reference else
-                     config.resolve(config.data.reference) if config and config.data.reference else None)
+        reference = (open_source(args.reference, Path.cwd(), "--reference") if args.reference else
+                     open_source(config.data.reference, config.root, "data.reference")
+                     if config and config.data.reference else None)
     drift_skipped = ""
     if reference is None and config is not None and settings.drift.enabled:
         # As in `mlci run`: new data (data.train, or --data) against the statistics stored with
@@ -85,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         from mlci.runs import Project
 
         project = Project(config)
-        hashes = [project.hashes.sha256(Path(p)) for p in args.data if Path(p).is_file()] if args.data else None
+        hashes = [source.fingerprint(project.hashes) for _, source in datasets] if args.data else None
         reference, baseline, drift_skipped = baseline_statistics(project, hashes)
         if baseline:
             drift_reference = f"{baseline['name']} v{baseline['version']} (training data statistics)"

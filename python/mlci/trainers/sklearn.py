@@ -101,7 +101,7 @@ def fit(job: Job) -> Trained:
         msg = str(exc).splitlines()[0]
         if "parameter" in msg:
             raise ConfigError(f"model.params: {msg}") from None
-        raise DataError(f"{job.project.data_files()['train']}: training failed: {msg}") from None
+        raise DataError(f"{job.project.data_sources['train'].label}: training failed: {msg}") from None
     fit_s = time.perf_counter() - t0
 
     job.step("saving model")

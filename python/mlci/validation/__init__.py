@@ -82,14 +82,16 @@ def validate_project(config: Any, out_dir: Path, reference_stats: dict[str, Any]
 
     Without a schema the basic rules still run: target present, no column all-null, rows > 0.
     """
+    from mlci.sources import open_source
+
     data = config.data
-    datasets = [("train", config.resolve(data.train))]
+    datasets: list[tuple[str, Any]] = [("train", open_source(data.train, config.root, "data.train"))]
     if data.test:
-        datasets.append(("test", config.resolve(data.test)))
+        datasets.append(("test", open_source(data.test, config.root, "data.test")))
     schema = config.resolve(data.schema_) if data.schema_ else None
     reference: Any = reference_stats
     if reference is None and data.reference:
-        reference = config.resolve(data.reference)
+        reference = open_source(data.reference, config.root, "data.reference")
     return run_validation(datasets, schema=schema, settings=project_settings(config), reference=reference,
                           target=data.target, out_dir=Path(out_dir), junit=junit)
 

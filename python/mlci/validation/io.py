@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from mlci.errors import DataError
 
@@ -74,8 +74,16 @@ class DataSource:
     chunk_rows: int | None = None
     text_columns: set[str] = field(default_factory=set)
     fmt: str = ""
+    opener: Callable[[], Any] | None = None  # a part of a source (mlci.sources): opens it, `path` names it
+    label: str = ""
 
     def __post_init__(self) -> None:
+        self.label = self.label or str(self.path)
+        if self.opener is not None:
+            from mlci.sources import data_format
+
+            self.fmt = data_format(self.label) or "csv"
+            return
         self.path = Path(self.path)
         self.fmt = detect_format(self.path)
         if self.fmt == "csv":
@@ -86,18 +94,22 @@ class DataSource:
                 raise DataError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
 
     # -- helpers -------------------------------------------------------------------------
+    def _input(self) -> Any:
+        """What pyarrow reads: the path, or a new file object over the part."""
+        return self.opener() if self.opener is not None else self.path
+
     def _fail(self, exc: BaseException, what: str | None = None) -> DataError:
         kind = what or ("CSV" if self.fmt == "csv" else "Parquet")
         msg = _first_line(exc)
         if "magic bytes" in msg or "file size is 0" in msg.lower():
             msg = "not a Parquet file (or truncated): " + msg
-        return DataError(f"{self.path}: cannot read {kind}: {msg}")
+        return DataError(f"{self.label}: cannot read {kind}: {msg}")
 
     def _csv_options(self, block_size: int | None = None) -> tuple[Any, Any, Any]:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        suffixes = [s.lower() for s in self.path.suffixes if s.lower() not in COMPRESSED]
+        suffixes = [s.lower() for s in Path(self.label).suffixes if s.lower() not in COMPRESSED]
         delimiter = "\t" if suffixes and suffixes[-1] == ".tsv" else ","
         read = pacsv.ReadOptions(block_size=block_size) if block_size else pacsv.ReadOptions()
         parse = pacsv.ParseOptions(delimiter=delimiter)
@@ -118,7 +130,7 @@ class DataSource:
 
         read, parse, convert = self._csv_options(block_size=1 << 16)
         try:
-            reader = pacsv.open_csv(self.path, read_options=read, parse_options=parse,
+            reader = pacsv.open_csv(self._input(), read_options=read, parse_options=parse,
                                     convert_options=convert)
             return list(reader.schema.names)
         except _arrow_errors() as exc:
@@ -130,17 +142,17 @@ class DataSource:
 
         for f in schema:
             if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type):
-                raise DataError(f"{self.path}: column `{f.name}` holds bytes that are not valid UTF-8 "
+                raise DataError(f"{self.label}: column `{f.name}` holds bytes that are not valid UTF-8 "
                                 "text; save the file as UTF-8")
 
     def _check_names(self, names: list[str]) -> None:
         seen: set[str] = set()
         for n in names:
             if n in seen:
-                raise DataError(f"{self.path}: duplicate column name `{n}`")
+                raise DataError(f"{self.label}: duplicate column name `{n}`")
             seen.add(n)
         if not names:
-            raise DataError(f"{self.path}: no columns")
+            raise DataError(f"{self.label}: no columns")
 
     # -- reading -------------------------------------------------------------------------
     def read_all(self) -> Any:
@@ -152,7 +164,7 @@ class DataSource:
             for _ in range(1000):
                 read, parse, convert = self._csv_options()
                 try:
-                    table = pacsv.read_csv(self.path, read_options=read, parse_options=parse,
+                    table = pacsv.read_csv(self._input(), read_options=read, parse_options=parse,
                                            convert_options=convert)
                     break
                 except _arrow_errors() as exc:
@@ -167,7 +179,7 @@ class DataSource:
 
                     table = ds.dataset(self.path, format="parquet").to_table()
                 else:
-                    table = pq.read_table(self.path)
+                    table = pq.read_table(self._input())
             except _arrow_errors() as exc:
                 raise self._fail(exc) from None
         self._check_names(list(table.column_names))
@@ -201,7 +213,7 @@ class DataSource:
                 it = dataset.to_batches(batch_size=self.chunk_rows)
                 schema = dataset.schema
             else:
-                pf = pq.ParquetFile(self.path)
+                pf = pq.ParquetFile(self._input())
                 self._check_names(list(pf.schema_arrow.names))
                 it = pf.iter_batches(batch_size=self.chunk_rows)
                 schema = pf.schema_arrow
@@ -227,13 +239,13 @@ class DataSource:
         names = self._csv_header()
         self._check_names(names)
         # Arrow streams CSV by bytes; size blocks so that a block holds about chunk_rows rows
-        with self.path.open("rb") as fh:
+        with (self.opener() if self.opener is not None else self.path.open("rb")) as fh:
             head = fh.read(1 << 16)
         per_row = max(8, len(head) / max(1, head.count(b"\n")))
         block = int(min(max(per_row * self.chunk_rows, 1 << 16), 1 << 30))
         read, parse, convert = self._csv_options(block_size=block)
         try:
-            reader = pacsv.open_csv(self.path, read_options=read, parse_options=parse,
+            reader = pacsv.open_csv(self._input(), read_options=read, parse_options=parse,
                                     convert_options=convert)
         except _arrow_errors() as exc:
             column = self._retype_from(exc, names)
@@ -289,8 +301,17 @@ def iter_source(source: Any, chunk_rows: int | None = None) -> tuple[str, Any]:
     """(label, object with batches()) for a path, a pyarrow Table or a pandas DataFrame."""
     import pyarrow as pa
 
+    from mlci.sources import Source, open_source
+
     if isinstance(source, (str, Path)):
-        return str(source), DataSource(Path(source), chunk_rows=chunk_rows)
+        if Path(source).is_file():
+            return str(source), DataSource(Path(source), chunk_rows=chunk_rows)
+        source = open_source(str(source), None, "data")
+    if isinstance(source, Source):
+        single = source.single_file
+        if single is not None:
+            return str(single), DataSource(single, chunk_rows=chunk_rows)
+        return source.label, PartsSource(source, chunk_rows)
     if isinstance(source, pa.Table):
         return "(table)", _TableSource(source, chunk_rows)
     if hasattr(source, "columns") and hasattr(source, "dtypes"):
@@ -310,3 +331,67 @@ class _TableSource:
             return
         batches = self.table.to_batches(max_chunksize=self.chunk_rows)
         yield from batches or [_empty_batch(self.table.schema)]
+
+
+@dataclass
+class PartsSource:
+    """A source of several files or objects (mlci.sources): each part read as a DataSource, hive
+    partition columns added, Parquet parts cast to one schema (or one line naming the parts that
+    differ), the same columns required of every part."""
+
+    source: Any
+    chunk_rows: int | None = None
+    text_columns: set[str] = field(default_factory=set)
+
+    def _part(self, part: Any) -> DataSource:
+        ds = DataSource(Path(part.name), self.chunk_rows, self.text_columns,
+                        opener=lambda: self.source.open(part), label=self.source.display(part))
+        return ds
+
+    def _schema(self) -> Any:
+        """The unified Arrow schema of Parquet parts (their footers only)."""
+        import pyarrow.parquet as pq
+
+        from mlci.data import unify_tables, with_partitions
+
+        partitions = self.source.partition_values()
+        empty = []
+        for part in self.source.parts():
+            try:
+                with self.source.open(part) as fh:
+                    schema = pq.ParquetFile(fh).schema_arrow
+            except _arrow_errors() as exc:
+                raise self._part(part)._fail(exc) from None
+            empty.append((part.name, with_partitions(schema.empty_table(), partitions.get(part.name, {}),
+                                                     self.source.display(part))))
+        return unify_tables(self.source, empty).schema
+
+    def batches(self) -> Iterator[Any]:
+        import pyarrow as pa
+
+        from mlci.data import with_partitions
+
+        partitions = self.source.partition_values()
+        schema = self._schema() if self.source.format == "parquet" else None
+        first: list[str] | None = None
+        tables = []
+        for part in self.source.parts():
+            for batch in self._part(part).batches():
+                batch = with_partitions(batch, partitions.get(part.name, {}), self.source.display(part))
+                names = list(batch.schema.names)
+                if first is None:
+                    first = names
+                elif set(names) != set(first):
+                    from mlci.data import _same_columns
+
+                    _same_columns(self.source, [(self.source.parts()[0].name, first), (part.name, names)])
+                if schema is not None:
+                    batch = batch.select(schema.names).cast(schema)
+                else:
+                    batch = batch.select(first)
+                if self.chunk_rows:
+                    yield batch
+                else:
+                    tables.append(batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch]))
+        if not self.chunk_rows:
+            yield pa.concat_tables(tables, promote_options="permissive")
