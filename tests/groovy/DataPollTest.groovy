@@ -202,4 +202,54 @@ class DataPollTest {
         assert !f.mlciCalls().any { it.argv[0] == 'data' }
         assert f.h.callsOf('build').isEmpty()
     }
+
+    /** The docs' groovy block that polls (`if (params.MLCI_ON_DATA_CHANGE)`), as a Jenkinsfile of the fixture. */
+    static String docsPoll(StepFixture fixture, String doc) {
+        String text = new File(StepFixture.ROOT, doc).getText('UTF-8')
+        String block = (text =~ /(?s)```groovy\n(.*?)```/).collect { it[1] }.find { it.contains('if (params.MLCI_ON_DATA_CHANGE)') }
+        assert block: "${doc}: no groovy block that polls"
+        File jenkinsfile = new File(fixture.dir, 'Jenkinsfile.poll')
+        jenkinsfile.setText(block, 'UTF-8')
+        return jenkinsfile.path
+    }
+
+    @Test
+    void theDocumentedJenkinsfileOfYourOwnPollsInThePollJobAndBuildsElsewhere() {
+        String jenkinsfile = docsPoll(f, 'docs/jenkins.md')
+        f.h.job = appliedPollJob()
+        dataChanged(f)
+        f.h.runJenkinsfile(jenkinsfile)
+        assert f.h.result == 'SUCCESS': "${f.h.errors}"
+        assert f.h.pipelineDefinition == null && f.h.job.tracker == null
+        assert f.h.callsOf('build')*.args == [[[job: NIGHTLY, wait: false]]]
+        assert f.mlciCalls()*.argv*.getAt(0) == ['doctor', 'data', 'data']
+
+        StepFixture branch = fixture()
+        branch.h.runJenkinsfile(docsPoll(branch, 'docs/jenkins.md'))
+        assert branch.h.result == 'SUCCESS': "${branch.h.errors}"
+        assert branch.mlciCalls()*.argv*.getAt(0) == ['train']
+    }
+
+    @Test
+    void theDocumentedCliOnlyPollKeepsTheExitCodes() {
+        dataChanged(f)
+        f.h.job = appliedPollJob()
+        f.h.runJenkinsfile(docsPoll(f, 'docs/operations.md'))
+        assert f.h.result == 'SUCCESS': "${f.h.errors}"
+        assert argvs() == [['data', 'status', '-c', 'mlci.yaml', '--exit-code'], ['data', 'status', '-c', 'mlci.yaml', '--mark']]
+        assert f.h.callsOf('build')*.args == [[[job: NIGHTLY, wait: false]]]
+
+        StepFixture unchanged = fixture()
+        unchanged.h.job = appliedPollJob()
+        unchanged.h.runJenkinsfile(docsPoll(unchanged, 'docs/operations.md'))
+        assert unchanged.h.result == 'SUCCESS' && unchanged.h.currentBuild.description == 'data unchanged'
+        assert unchanged.h.callsOf('build').isEmpty()
+
+        StepFixture down = fixture()
+        down.h.job = appliedPollJob()
+        down.answer('data status', [rc: 3, stderr: 'mlci data status: error: store unreachable'])
+        down.h.runJenkinsfile(docsPoll(down, 'docs/operations.md'))
+        assert down.h.result == 'FAILURE' && down.h.errorMessage == 'mlci data status failed (exit 3)'
+        assert down.h.callsOf('build').isEmpty() && argvs(down).size() == 1
+    }
 }
