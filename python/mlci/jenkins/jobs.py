@@ -148,7 +148,8 @@ def _data_poll_job(cfg: Any, env: Any, description: str, nightly_name: str, bran
     if name in (branch_name, nightly_name):
         role = "branch" if name == branch_name else "nightly"
         raise ConfigError(f"{cfg.path}: jenkins.data_poll_job: `{name}` is also the {role} job's name")
-    # absolute (leading /): pipeline-build-step's `build` resolves a plain path relative to the poll job's folder
+    # absolute: `build` (pipeline-build-step, Jenkins.getItem) reads a leading / as a full name and anything else
+    # relative to the poll job's folder first
     parameters = [{"name": ON_DATA_CHANGE, "kind": "string", "default": f"/{nightly_name}",
                    "description": "the job this one builds when the training data changed (mlci jenkins apply); "
                                   "while it is set, mlciPipeline only polls the data"}]
