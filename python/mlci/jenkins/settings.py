@@ -97,11 +97,12 @@ class Jenkins(_Section):
 
     def job_names(self, model_name: str) -> tuple[str, str]:
         """(branch job, nightly job) as full paths including the folder."""
-        prefix = f"{self.folder}/" if self.folder else ""
-        return (prefix + (self.branch_job or model_name),
-                prefix + (self.nightly_job or f"{model_name}-nightly"))
+        return (self._in_folder(self.branch_job or model_name),
+                self._in_folder(self.nightly_job or f"{model_name}-nightly"))
 
     def data_poll_job_name(self, model_name: str) -> str:
         """The data-change poll job as a full path including the folder."""
-        prefix = f"{self.folder}/" if self.folder else ""
-        return prefix + (self.data_poll_job or f"{model_name}-data-poll")
+        return self._in_folder(self.data_poll_job or f"{model_name}-data-poll")
+
+    def _in_folder(self, name: str) -> str:
+        return f"{self.folder}/{name}" if self.folder else name
