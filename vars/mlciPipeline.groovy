@@ -4,7 +4,8 @@ import org.mlci.Defaults
  * The standard mlci pipeline as a declarative pipeline: setup, checks, validate, train (on a GPU
  * agent label when asked), evaluate, then on the default branch publish, image build/verify/push,
  * an optional staging deploy, and a manual promotion outside any node (plus an optional production
- * deploy). The report is published after the build stages whatever happened.
+ * deploy). The report is published after the build stages whatever happened. In the data-change poll job
+ * (its MLCI_ON_DATA_CHANGE parameter set) it only runs mlciDataPoll, which builds that job when the data changed.
  */
 void call(Map args = [:]) {
     Map cfg = Defaults.merge(this, 'mlciPipeline', [config: 'mlci.yaml', model: null, agentLabel: '', gpuLabel: null,
@@ -16,6 +17,20 @@ void call(Map args = [:]) {
         Defaults.require(this, 'mlciPipeline', cfg, ['approvers'])
     }
     Map store = [storeCredentialsId: cfg.storeCredentialsId, endpoint: cfg.endpoint]
+    if (params.MLCI_ON_DATA_CHANGE) {
+        // The data-change poll job (`mlci jenkins apply`, jenkins.data_poll). No `pipeline {}` runs here, so none of
+        // its triggers, parameters or options merge into the job: pipeline-model-definition updates job properties
+        // only from ModelInterpreter.call (executeProperties -> Utils.updateJobProperties), and the job keeps the
+        // timer and parameter apply gave it.
+        stage('Data poll') {
+            node(cfg.agentLabel) {
+                checkout(scm)
+                mlciSetup(cfg.setup + store)
+                mlciDataPoll([config: cfg.config, job: params.MLCI_ON_DATA_CHANGE] + store)
+            }
+        }
+        return
+    }
     Map state = [published: [:], promoted: [:]]
 
     pipeline {

@@ -1,13 +1,19 @@
 """Jobs as code: the project's Jenkins jobs rendered from jinja2 templates, compared, upserted.
 
-Two jobs per project (mlci.yaml ``jenkins:``), both running the repository's Jenkinsfile from
-``jenkins.scm.url`` (required: a job with an inline script has no ``scm``, so ``checkout scm`` and
-Declarative's automatic checkout cannot get the code):
+Two jobs per project (mlci.yaml ``jenkins:``), three with ``jenkins.data_poll``, all running the
+repository's Jenkinsfile from ``jenkins.scm.url`` (required: a job with an inline script has no ``scm``,
+so ``checkout scm`` and Declarative's automatic checkout cannot get the code):
 - the branch pipeline job: a multibranch project over the repository (the mlci library attached as
   a folder library when ``jenkins.library.repository`` is set);
 - the nightly retraining job: a Pipeline job over ``scm.branch`` with a cron trigger, a FORCE_RETRAIN
   parameter, the schedule as the MLCI_NIGHTLY_CRON parameter (mlciPipeline declares that same timer,
-  so Declarative's merge of job properties keeps it) and ``jenkins.parameters``.
+  so Declarative's merge of job properties keeps it) and ``jenkins.parameters``;
+- the data-change poll job: a Pipeline job over the same SCM with its own cron trigger and one parameter,
+  MLCI_ON_DATA_CHANGE (the nightly job's absolute path). With it set, mlciPipeline runs no Declarative
+  pipeline, only mlciDataPoll in a scripted node, so nothing merges into this job and it keeps its timer
+  without an MLCI_NIGHTLY_CRON: pipeline-model-definition changes job properties only when `pipeline {}`
+  runs (ModelInterpreter.call -> executeProperties -> Utils.updateJobProperties, the one writer of
+  DeclarativeJobPropertyTrackerAction).
 
 Comparison ignores what Jenkins adds when it saves a config (``plugin="..."`` attributes, the XML
 declaration, whitespace) and what a Declarative build changes in the job (its tracker in
@@ -31,6 +37,7 @@ log = logging.getLogger(__name__)
 
 FORCE_RETRAIN = "FORCE_RETRAIN"
 NIGHTLY_CRON = "MLCI_NIGHTLY_CRON"
+ON_DATA_CHANGE = "MLCI_ON_DATA_CHANGE"
 DECLARATIVE_TRACKER = "org.jenkinsci.plugins.pipeline.modeldefinition.actions.DeclarativeJobPropertyTrackerAction"
 KEEP_BUILDS = 30
 
@@ -38,7 +45,7 @@ KEEP_BUILDS = 30
 @dataclass
 class JobSpec:
     name: str           # full path, e.g. team/model-nightly
-    role: str           # "branch" | "nightly" | "folder"
+    role: str           # "branch" | "nightly" | "data-poll" | "folder"
     kind: str           # "pipeline" | "multibranch" | "folder"
     config_xml: str
 
@@ -83,10 +90,11 @@ def _parameters(cfg: Any) -> list[dict[str, Any]]:
                "description": "Retrain even when data, code and configuration are unchanged"},
               {"name": NIGHTLY_CRON, "kind": "string", "default": cfg.jenkins.cron,
                "description": "schedule of this job (mlci jenkins apply); mlciPipeline declares this timer"}]
+    reserved = {FORCE_RETRAIN: "use --param", NIGHTLY_CRON: "use jenkins.cron",
+                ON_DATA_CHANGE: "set, it makes a build a data poll: use jenkins.data_poll"}
     for name, default in cfg.jenkins.parameters.items():
-        if name in (FORCE_RETRAIN, NIGHTLY_CRON):
-            raise ConfigError(f"{cfg.path}: jenkins.parameters: {name} is set by mlci (use --param or "
-                              "jenkins.cron)")
+        if name in reserved:
+            raise ConfigError(f"{cfg.path}: jenkins.parameters: {name} is set by mlci ({reserved[name]})")
         kind = "bool" if isinstance(default, bool) else "string"
         params.append({"name": name, "kind": kind, "description": "",
                        "default": default if kind == "bool" else ("" if default is None else str(default))})
@@ -126,7 +134,29 @@ def render_jobs(cfg: Any) -> list[JobSpec]:
             description=description.replace("Model", "Nightly retraining of model", 1),
             scm=scm, parameters=_parameters(cfg), cron=js.cron, keep_builds=KEEP_BUILDS)
         specs.append(JobSpec(nightly_name, "nightly", "pipeline", xml))
+    if js.data_poll:
+        specs.append(_data_poll_job(cfg, env, description, nightly_name, branch_name))
     return specs
+
+
+def _data_poll_job(cfg: Any, env: Any, description: str, nightly_name: str, branch_name: str) -> JobSpec:
+    js = cfg.jenkins
+    name = js.data_poll_job_name(cfg.name)
+    if not js.nightly:
+        raise ConfigError(f"{cfg.path}: jenkins.data_poll: the poll job builds the nightly job when the data "
+                          "changed; set jenkins.nightly: true (or data_poll: false)")
+    if name in (branch_name, nightly_name):
+        role = "branch" if name == branch_name else "nightly"
+        raise ConfigError(f"{cfg.path}: jenkins.data_poll_job: `{name}` is also the {role} job's name")
+    # absolute: `build` (pipeline-build-step, Jenkins.getItem) reads a leading / as a full name and anything else
+    # relative to the poll job's folder first
+    parameters = [{"name": ON_DATA_CHANGE, "kind": "string", "default": f"/{nightly_name}",
+                   "description": "the job this one builds when the training data changed (mlci jenkins apply); "
+                                  "while it is set, mlciPipeline only polls the data"}]
+    xml = env.get_template("pipeline-job.xml.j2").render(
+        description=description.replace("Model", "Data-change poll of model", 1),
+        scm=js.scm, parameters=parameters, cron=js.data_poll_cron, keep_builds=KEEP_BUILDS)
+    return JobSpec(name, "data-poll", "pipeline", xml)
 
 
 def _canonical(root: ET.Element) -> None:

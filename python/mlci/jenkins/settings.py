@@ -52,6 +52,12 @@ class Jenkins(_Section):
         None, description="name of the nightly retraining job; default: `<model name>-nightly`")
     nightly: bool = Field(True, description="create the nightly retraining job")
     cron: str = Field("H 2 * * *", description="cron spec of the nightly job (Jenkins syntax, H allowed)")
+    data_poll: bool = Field(
+        False, description="create the data-change poll job: on its own timer it only computes the data "
+                           "fingerprint (`mlci data status`) and builds the nightly job when the data changed")
+    data_poll_cron: str = Field("H/15 * * * *", description="cron spec of the data-change poll job")
+    data_poll_job: str | None = Field(
+        None, description="name of the data-change poll job; default: `<model name>-data-poll`")
     parameters: dict[str, Any] = Field(
         default_factory=dict,
         description="extra nightly job parameters, name: default (bool -> checkbox, else string)")
@@ -72,7 +78,7 @@ class Jenkins(_Section):
                              "separated by '/'")
         return v
 
-    @field_validator("branch_job", "nightly_job")
+    @field_validator("branch_job", "nightly_job", "data_poll_job")
     @classmethod
     def _job_name(cls, v: str | None) -> str | None:
         if v is not None and not _NAME.match(v):
@@ -91,6 +97,12 @@ class Jenkins(_Section):
 
     def job_names(self, model_name: str) -> tuple[str, str]:
         """(branch job, nightly job) as full paths including the folder."""
-        prefix = f"{self.folder}/" if self.folder else ""
-        return (prefix + (self.branch_job or model_name),
-                prefix + (self.nightly_job or f"{model_name}-nightly"))
+        return (self._in_folder(self.branch_job or model_name),
+                self._in_folder(self.nightly_job or f"{model_name}-nightly"))
+
+    def data_poll_job_name(self, model_name: str) -> str:
+        """The data-change poll job as a full path including the folder."""
+        return self._in_folder(self.data_poll_job or f"{model_name}-data-poll")
+
+    def _in_folder(self, name: str) -> str:
+        return f"{self.folder}/{name}" if self.folder else name

@@ -144,6 +144,12 @@ class PipelineHarness {
     Object runBuild(Closure body) {
         int number = globalEnv.BUILD_NUMBER as int
         if (job != null) {
+            // the build's parameters are the job's at queue time (a timer trigger gives their defaults)
+            job.parameters.each { Map p ->
+                if (!params.containsKey(p.name)) {
+                    params[p.name] = p.defaultValue
+                }
+            }
             queued = job.start(number)
             if (queued) {
                 log.append("Waiting for next available executor: ${queued}\n")
@@ -351,7 +357,7 @@ class PipelineHarness {
         readFile: 'workflow-basic-steps', writeFile: 'workflow-basic-steps', fileExists: 'workflow-basic-steps',
         dir: 'workflow-basic-steps', pwd: 'workflow-basic-steps', isUnix: 'workflow-basic-steps',
         deleteDir: 'workflow-basic-steps', retry: 'workflow-basic-steps', sleep: 'workflow-basic-steps',
-        archiveArtifacts: 'workflow-basic-steps', booleanParam: 'workflow-job',
+        archiveArtifacts: 'workflow-basic-steps', booleanParam: 'workflow-job', build: 'pipeline-build-step',
     ]
 
     /** Plugins the simulated Jenkins lacks: their steps throw NoSuchMethodError, as in Jenkins. */
@@ -364,7 +370,7 @@ class PipelineHarness {
         'booleanParam', 'input', 'timeout', 'milestone', 'lock', 'node', 'stage', 'parallel', 'checkout', 'junit',
         'archiveArtifacts', 'publishHTML', 'stash', 'unstash', 'libraryResource', 'readJSON', 'writeJSON',
         'readFile', 'writeFile', 'fileExists', 'dir', 'pwd', 'isUnix', 'script', 'catchError', 'pipeline',
-        'deleteDir', 'retry', 'sleep',
+        'deleteDir', 'retry', 'sleep', 'build',
     ] as Set
 
     Object step_sh(String text) { step_sh([script: text]) }
@@ -405,6 +411,24 @@ class PipelineHarness {
             throw new AbortException("script returned exit code ${rc}")
         }
         return args.returnStatus ? rc : args.returnStdout ? out.toString() : null
+    }
+
+    /** Jobs `build` finds (by the path it was given); null: every job exists. */
+    Set<String> existingJobs
+
+    /**
+     * pipeline-build-step's `build`: schedules the job (recorded as a step call). Only `wait: false` is modelled
+     * (the downstream build is not run); a job that does not exist fails as BuildTriggerStepExecution does.
+     */
+    Object step_build(Map args) {
+        if (existingJobs != null && !(args.job in existingJobs)) {
+            throw new AbortException("No item named ${args.job} found")
+        }
+        if (args.wait != false) {
+            throw new UnsupportedOperationException('the harness models build(wait: false) only')
+        }
+        log.append("Scheduling project: ${args.job}\n")
+        return null
     }
 
     void step_echo(Object message) { log.append("${message}\n") }
@@ -840,12 +864,7 @@ class PipelineHarness {
     // ---- declarative pipelines ------------------------------------------------------------------
 
     void step_pipeline(Closure body) {
-        // the build's parameters are the job's at queue time; then Declarative merges what the Jenkinsfile declares
-        job?.parameters?.each { Map p ->
-            if (!params.containsKey(p.name)) {
-                params[p.name] = p.defaultValue
-            }
-        }
+        // the build's parameters are the job's at queue time (runBuild); then Declarative merges what the Jenkinsfile declares
         DeclarativeDsl pipeline = (DeclarativeDsl) DeclarativeDsl.collect(body, new DeclarativeDsl(name: 'pipeline'))
         pipelineDefinition = pipeline
         job?.declare(pipeline.triggers, pipeline.parameters, pipeline.options)

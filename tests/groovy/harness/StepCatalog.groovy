@@ -7,6 +7,7 @@
 class StepCatalog {
     /** The smallest valid arguments per step. */
     static final Map<String, Map> REQUIRED = [
+        mlciDataPoll: [job: '/models/breast-cancer-nightly'],
         mlciDeploy  : [environment: 'staging'],
         mlciPromote : [model: 'breast-cancer', version: '3', approvers: 'alice'],
         mlciPipeline: [approvers: 'alice'],

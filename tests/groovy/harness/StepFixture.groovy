@@ -26,6 +26,20 @@ class StepFixture {
         plan[command] = answer
         File to = new File(h.globalEnv.FAKE_MLCI_PLAN, command)
         to.deleteDir()
+        writeAnswer(to, answer)
+        return this
+    }
+
+    /** How the fake mlci answers the calls of COMMAND in turn (the last answer repeats). */
+    StepFixture answers(String command, List<Map> answers) {
+        plan[command] = answers
+        File to = new File(h.globalEnv.FAKE_MLCI_PLAN, command)
+        to.deleteDir()
+        answers.eachWithIndex { Map answer, int i -> writeAnswer(new File(to, "${i + 1}"), answer) }
+        return this
+    }
+
+    private static void writeAnswer(File to, Map answer) {
         to.mkdirs()
         new File(to, 'rc').text = "${answer.rc ?: 0}\n"
         Object stdout = answer.containsKey('stdout') ? answer.stdout : [failures: []]
@@ -38,7 +52,6 @@ class StepFixture {
             target.parentFile.mkdirs()
             target.setText(text, 'UTF-8')
         }
-        return this
     }
 
     /**

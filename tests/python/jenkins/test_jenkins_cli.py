@@ -251,6 +251,75 @@ def test_apply_config_error_names_field(run, tmp_path):
     assert "jenkins.folder" in r.stderr
 
 
+# -- the data-change poll job (jenkins.data_poll) ------------------------------------------------
+
+POLL = "team/breast-cancer-data-poll"
+
+
+def test_the_data_poll_job_runs_the_nightly_jobs_jenkinsfile_on_its_own_timer(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, f"""\
+        jenkins:
+          folder: team
+          data_poll: true
+          scm: {{url: '{REPO}', branch: release, jenkinsfile: ci/Jenkinsfile}}
+        """)
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert f"created pipeline `{POLL}`: {jenkins.url}job/team/job/breast-cancer-data-poll/" in r.stdout
+    poll, nightly = jenkins.config_of(POLL), jenkins.config_of("team/breast-cancer-nightly")
+    assert poll.findtext(".//hudson.triggers.TimerTrigger/spec") == "H/15 * * * *"
+    assert nightly.findtext(".//hudson.triggers.TimerTrigger/spec") == "H 2 * * *"
+    # the same repository, branch and Jenkinsfile as the nightly job
+    assert ET.tostring(poll.find("definition")) == ET.tostring(nightly.find("definition"))
+    assert poll.findtext(".//hudson.plugins.git.BranchSpec/name") == "*/release"
+    assert poll.findtext("definition/scriptPath") == "ci/Jenkinsfile"
+    # one parameter: the nightly job by its absolute path (what `build job:` gets; set, mlciPipeline only polls)
+    params = jenkins.job_parameters(POLL)
+    assert [(p["name"], p["type"]) for p in params] == [("MLCI_ON_DATA_CHANGE", "StringParameterDefinition")]
+    assert params[0]["defaultParameterValue"]["value"] == "/team/breast-cancer-nightly"
+    assert "MLCI_ON_DATA_CHANGE" not in {p["name"] for p in jenkins.job_parameters("team/breast-cancer-nightly")}
+
+
+def test_the_data_poll_job_is_absent_unless_enabled_then_created_updated_and_left_alone(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, f"jenkins: {{folder: team, scm: {{url: '{REPO}'}}}}\n")
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert "data-poll" not in r.stdout and POLL not in jenkins.items
+
+    write_config(tmp_path, f"jenkins: {{folder: team, data_poll: true, data_poll_job: bc-data, scm: {{url: '{REPO}'}}}}\n")
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert "created pipeline `team/bc-data`" in r.stdout
+    assert "unchanged pipeline `team/breast-cancer-nightly`" in r.stdout
+
+    write_config(tmp_path, f"jenkins: {{folder: team, data_poll: true, scm: {{url: '{REPO}'}}}}\n")
+    assert run("apply", "-c", str(cfg)).returncode == 0
+    for _ in range(2):  # builds of the nightly job merge Declarative's properties; the poll job's run none
+        _mlci_pipeline_build(jenkins, "team/breast-cancer-nightly")
+    jenkins.requests.clear()
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert f"unchanged pipeline `{POLL}`" in r.stdout
+    assert not [p for p in jenkins.posts() if "crumb" not in p]
+
+    write_config(tmp_path, f"jenkins: {{folder: team, data_poll: true, data_poll_cron: 'H/5 * * * *', "
+                           f"scm: {{url: '{REPO}'}}}}\n")
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert f"updated pipeline `{POLL}`" in r.stdout
+    assert "unchanged pipeline `team/breast-cancer-nightly`" in r.stdout
+    assert jenkins.config_of(POLL).findtext(".//hudson.triggers.TimerTrigger/spec") == "H/5 * * * *"
+
+
+def test_a_data_poll_without_a_nightly_job_to_build_is_refused(run, jenkins, tmp_path):
+    cfg = write_config(tmp_path, f"jenkins: {{data_poll: true, nightly: false, scm: {{url: '{REPO}'}}}}\n")
+    r = run("apply", "-c", str(cfg))
+    assert r.returncode == 2
+    assert "jenkins.data_poll: the poll job builds the nightly job" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert jenkins.items == {}
+
+
 # -- trigger -----------------------------------------------------------------------------------
 
 def test_trigger_wait_follows_stages_and_exits_0(run, jenkins):

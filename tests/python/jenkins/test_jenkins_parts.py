@@ -7,7 +7,7 @@ import pytest
 from mlci import config
 from mlci.errors import ConfigError, UsageError
 from mlci.jenkins.client import job_path, message_of, normalize_job_name
-from mlci.jenkins.jobs import keep_actions, normalize_xml, unified_diff
+from mlci.jenkins.jobs import keep_actions, normalize_xml, render_jobs, unified_diff
 
 
 @pytest.mark.parametrize("given,expected", [
@@ -78,11 +78,26 @@ def test_settings_defaults_and_job_names():
     assert cfg.jenkins.job_names("m") == ("m", "m-nightly")
     cfg = config.parse({**BASE, "jenkins": {"folder": "/ml/team/", "nightly_job": "retrain"}})
     assert cfg.jenkins.job_names("m") == ("ml/team/m", "ml/team/retrain")
+    assert cfg.jenkins.data_poll is False and cfg.jenkins.data_poll_cron == "H/15 * * * *"
+    assert cfg.jenkins.data_poll_job_name("m") == "ml/team/m-data-poll"
+
+
+@pytest.mark.parametrize("section,message", [
+    ({"data_poll": True, "data_poll_job": "m-nightly"}, "jenkins.data_poll_job: `m-nightly` is also the nightly job's name"),
+    ({"data_poll": True, "data_poll_job": "m"}, "jenkins.data_poll_job: `m` is also the branch job's name"),
+    ({"parameters": {"MLCI_ON_DATA_CHANGE": ""}}, "jenkins.parameters: MLCI_ON_DATA_CHANGE is set by mlci"),
+])
+def test_data_poll_settings_that_cannot_work_are_refused(section, message):
+    cfg = config.parse({**BASE, "jenkins": {"scm": {"url": "https://git.example/m.git"}, **section}})
+    with pytest.raises(ConfigError) as err:
+        render_jobs(cfg)
+    assert message in str(err.value)
 
 
 @pytest.mark.parametrize("section,where", [
     ({"folder": "a b"}, "jenkins.folder"),
     ({"cronn": "H 2 * * *"}, "did you mean `cron`"),
+    ({"data_poll_job": "a b"}, "jenkins.data_poll_job"),
     ({"parameters": {"bad-name": 1}}, "jenkins.parameters"),
     ({"pipeline_args": {"x": [1]}}, "jenkins.pipeline_args"),
     ({"library": {"verison": "1"}}, "did you mean `version`"),
