@@ -23,7 +23,7 @@ GOOD = b"a,b,y\n" + b"".join(f"{i},{i % 7},{i % 2}\n".encode() for i in range(40
 
 CASES = [
     ("missing file", None, "train.csv", {}, "data/train.csv: file not found (data.train)"),
-    ("directory", b"", "train.csv", {"is_dir": True}, "data/train.csv: is a directory, expected a CSV or Parquet file"),
+    ("directory", b"", "train.csv", {"is_dir": True}, "data/train.csv: the directory holds no CSV or Parquet files (data.train)"),
     ("empty file", b"", "train.csv", {}, "data/train.csv: file is empty (data.train)"),
     ("header only", b"a,b,y\n", "train.csv", {}, "data/train.csv: has a header but no rows"),
     ("ragged rows", b"a,b,y\n1,2,0\n3,4,1,9,9\n5,6,0\n", "train.csv", {}, "data/train.csv: malformed CSV: Expected 3 fields in line 3, saw 5"),
