@@ -66,7 +66,7 @@ void call(Map args = [:]) {
                     }
                     stage('Train') {
                         when { expression { !cfg.gpuLabel } }
-                        steps { mlciTrain(config: cfg.config, force: params.FORCE_RETRAIN) }
+                        steps { mlciTrain([config: cfg.config, force: params.FORCE_RETRAIN] + store) }
                     }
                     stage('Train (GPU)') {
                         when {
@@ -76,7 +76,7 @@ void call(Map args = [:]) {
                         agent { label cfg.gpuLabel }
                         steps {
                             mlciSetup(cfg.setup + store + [doctorChecks: ['gpu']])
-                            mlciTrain(config: cfg.config, force: params.FORCE_RETRAIN, device: 'cuda')
+                            mlciTrain([config: cfg.config, force: params.FORCE_RETRAIN, device: 'cuda'] + store)
                             stash(name: 'mlci-train', includes: '.mlci/runs/**')
                         }
                     }

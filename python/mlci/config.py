@@ -41,7 +41,8 @@ class Features(Section):
 
 
 class Data(Section):
-    train: str = Field(description="training data, CSV or Parquet")
+    train: str = Field(description="training data: a CSV or Parquet file, a directory or glob of them, "
+                                   "or s3://bucket/key, s3://bucket/prefix/ (docs/configuration.md, Data sources)")
     test: str | None = Field(None, description="test data; without it `split` is used")
     target: str = Field(description="the column to predict")
     features: Features = Field(default_factory=Features)

@@ -66,6 +66,7 @@ class CredentialsTest {
         f.h.inputAnswers.add(InputAnswer.approve('alice'))
         f.h.runStep('mlciSetup', [storeCredentialsId: 'mlci-s3', doctorChecks: ['s3']])
         f.h.runStep('mlciValidate', [storeCredentialsId: 'mlci-s3'])
+        f.h.runStep('mlciTrain', [storeCredentialsId: 'mlci-s3'])  // data in object storage
         f.h.runStep('mlciEvaluate', [storeCredentialsId: 'mlci-s3'])
         f.h.runStep('mlciDeploy', [environment: 'staging', storeCredentialsId: 'mlci-s3', registryCredentialsId: 'mlci-registry'])
         f.h.runStep('mlciPromote', [model: 'm', version: 1, approvers: 'alice', storeCredentialsId: 'mlci-s3', checkout: false, setup: null])
@@ -73,7 +74,7 @@ class CredentialsTest {
         f.h.runStep('mlciSweep', [storeCredentialsId: 'mlci-s3', checkout: false, setup: null, shards: 1])
         assert f.h.result == 'SUCCESS': f.h.errors
         List<Map> calls = f.mlciCalls()
-        assert calls*.argv*.getAt(0) == ['doctor', 'validate', 'evaluate', 'deploy', 'promote', 'report', 'sweep', 'sweep']
+        assert calls*.argv*.getAt(0) == ['doctor', 'validate', 'train', 'evaluate', 'deploy', 'promote', 'report', 'sweep', 'sweep']
         assert calls[0].argv == ['doctor', '--s3', '--json']
         assert calls.every { it.env.AWS_SECRET_ACCESS_KEY == S3_SECRET }
         assertNoSecretInShellTextOrLog()

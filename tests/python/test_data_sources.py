@@ -328,3 +328,18 @@ def test_a_bad_s3_source_is_one_line(tmp_path, mlci, s3_data, case):
     set_data(cfg, train=spec)
     r = mlci("train", "-c", cfg, cwd=tmp_path, env=env)
     one_line_error(r, code, *needles)
+
+
+def test_training_in_a_container_gets_the_s3_settings_only_for_object_storage(tmp_path, monkeypatch):
+    from mlci import config as config_mod
+    from mlci.runs import Project
+    from mlci.trainers.container import forwarded_env
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://minio.internal:9000")
+    cfg = classification_project(tmp_path)
+    assert "AWS_SECRET_ACCESS_KEY" not in forwarded_env(Project(config_mod.load(cfg)))
+    set_data(cfg, train="s3://team-data/events/")
+    env = forwarded_env(Project(config_mod.load(cfg)))
+    assert env["AWS_SECRET_ACCESS_KEY"] == "secret" and env["AWS_ENDPOINT_URL"] == "http://minio.internal:9000"

@@ -26,6 +26,20 @@ from mlci.trainers.settings import DEFAULT_CPU_IMAGE, DEFAULT_CUDA_IMAGE
 log = logging.getLogger(__name__)
 
 FORWARDED_ENV = ("MLCI_RETRIES", "MLCI_RETRY_DELAY", "MLCI_DEBUG")
+# data in object storage: the training inside lists and reads it with the agent's endpoint and
+# credentials (the AWS conventions), passed in the container's environment, never on a command line
+S3_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+          "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE",
+          "AWS_CA_BUNDLE")
+
+
+def forwarded_env(project: Any) -> dict[str, str]:
+    """The agent's variables the training inside needs: mlci's retry settings, and the S3 settings
+    when a data source is in object storage."""
+    names = list(FORWARDED_ENV)
+    if any(source.remote for source in project.data_sources.values()):
+        names += S3_ENV
+    return {k: os.environ[k] for k in names if k in os.environ}
 
 
 def inner_error(code: int, tail: list[str], image: str) -> MlciError:
@@ -128,7 +142,7 @@ def train_in_container(project: Any, device: Any, image: str | None = None, forc
            "MLCI_CODE_VERSION": json.dumps(project.code), "COLUMNS": os.environ.get("COLUMNS", "120")}
     if os.environ.get("MLCI_WORKSPACE"):
         env["MLCI_WORKSPACE"] = str(project.workspace.resolve())
-    env.update({k: os.environ[k] for k in FORWARDED_ENV if k in os.environ})
+    env.update(forwarded_env(project))
     env.update(cfg.train.container.env)
     kwargs: dict[str, Any] = {
         "command": inner_command(project, device, force), "environment": env,
