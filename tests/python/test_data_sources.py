@@ -305,6 +305,14 @@ def test_validate_and_schema_read_an_s3_prefix(tmp_path, mlci, s3_data):
              cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(r.stdout)["datasets"][0]["rows"] == 569
+    inferred = mlci("schema", "infer", "--data", f"s3://{bucket}/events/", "-o", "schema.yaml", cwd=tmp_path, env=env)
+    assert inferred.returncode == 0, inferred.stderr
+    columns = yaml.safe_load((tmp_path / "schema.yaml").read_text())["columns"]
+    assert set(columns["region"]["allowed"]) == {"a", "b", "c"}
+    stats = mlci("schema", "stats", "--data", f"s3://{bucket}/events/", "-o", "stats.json", "--chunk-rows", "64",
+                 "--json", cwd=tmp_path, env=env)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["rows"] == 569 and "region" in json.loads(stats.stdout)["columns"]
 
 
 @pytest.mark.parametrize("case", ["missing-bucket", "empty-prefix", "no-credentials", "unreachable"])
@@ -343,3 +351,19 @@ def test_training_in_a_container_gets_the_s3_settings_only_for_object_storage(tm
     set_data(cfg, train="s3://team-data/events/")
     env = forwarded_env(Project(config_mod.load(cfg)))
     assert env["AWS_SECRET_ACCESS_KEY"] == "secret" and env["AWS_ENDPOINT_URL"] == "http://minio.internal:9000"
+
+
+def test_keep_data_copies_the_objects_read_and_reproduce_uses_the_copy(tmp_path, mlci, s3_data):
+    bucket, env, proxy, client = s3_data
+    upload_partitions(client, bucket, "events/", breast_cancer_frame())
+    cfg = classification_project(tmp_path, store={"uri": ".mlci/store", "keep_data": True})
+    set_data(cfg, train=f"s3://{bucket}/events/")
+    r = mlci("run", "-c", cfg, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    client.delete_object(Bucket=bucket, Key="events/region=a/part-0.parquet")  # gone from the bucket
+    out = mlci("reproduce", "bc@1", "-c", cfg, "--json", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["identical"] is True
+    shown = mlci("registry", "show", "bc@1", "-c", cfg, "--json", cwd=tmp_path, env=env)
+    lineage = json.loads(shown.stdout)["lineage"]["data"]["train"]
+    assert lineage["kind"] == "s3" and lineage["parts"] == 3 and lineage["path"] == f"s3://{bucket}/events/"

@@ -10,7 +10,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
     infer = sub.add_parser("infer", help="write a rules file (schema.yaml) that this data passes")
-    infer.add_argument("--data", required=True, metavar="PATH", help="CSV or Parquet sample")
+    infer.add_argument("--data", required=True, metavar="PATH", help="CSV or Parquet sample: a file, a directory, a glob or s3://bucket/prefix/")
     infer.add_argument("-o", "--output", default="schema.yaml", metavar="PATH",
                        help="rules file to write (default: schema.yaml); `-` for stdout")
     infer.add_argument("--margin", type=float, default=0.1,
@@ -19,7 +19,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                        help="string columns with at most this many values get an allowed set (default 20)")
     infer.add_argument("--force", action="store_true", help="overwrite an existing output file")
     stats = sub.add_parser("stats", help="write reference statistics (reference_stats.json) for drift")
-    stats.add_argument("--data", required=True, metavar="PATH", help="reference data, CSV or Parquet")
+    stats.add_argument("--data", required=True, metavar="PATH", help="reference data, CSV or Parquet: a file, a directory, a glob or s3://bucket/prefix/")
     stats.add_argument("-o", "--output", default="reference_stats.json", metavar="PATH")
     stats.add_argument("--chunk-rows", type=int, metavar="N", help="read in batches of N rows")
 
@@ -27,13 +27,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlci import ui
     from mlci.errors import UsageError
-    from mlci.validation.io import DataSource
+    from mlci.validation.io import iter_source
 
     out = Path(args.output)
     if args.action == "stats":
         from mlci.validation import reference_stats, write_reference_stats
 
-        stats = reference_stats(Path(args.data), chunk_rows=args.chunk_rows)
+        stats = reference_stats(args.data, chunk_rows=args.chunk_rows)
         write_reference_stats(stats, out)
         if args.json:
             ui.print_json({"output": str(out), "rows": stats["rows"], "columns": list(stats["columns"])})
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--margin must be between 0 and 10")
     if args.output != "-" and out.exists() and not args.force:
         raise UsageError(f"{out}: already exists; pass --force to overwrite")
-    table = DataSource(Path(args.data)).read_all()
+    table = next(iter(iter_source(args.data)[1].batches()))  # unchunked: one table of every part
     if Path(args.config).is_file():  # mlci.yaml's data.na_values, read as training reads them
         import logging
 
