@@ -251,6 +251,10 @@ def test_reproduce_on_a_versioned_bucket_reads_the_old_versions(tmp_path, mlci, 
     assert r.returncode == 0, r.stdout + r.stderr
     parts = data_json(tmp_path)["train"]
     assert all(p.get("version_id") for p in parts), parts
+    proxy.requests.clear()
+    again = mlci("run", "-c", cfg, cwd=tmp_path, env=env)  # the nightly run with nothing new: lists only
+    assert again.returncode == 0 and "up to date" in again.stdout + again.stderr, again.stdout + again.stderr
+    assert data_gets(proxy, bucket, "events/") == 0, proxy.requests
     # the data moves on: one partition rewritten, one added
     frame = breast_cancer_frame()
     client.put_object(Bucket=bucket, Key="events/region=a/part-0.parquet",
@@ -305,6 +309,14 @@ def test_validate_and_schema_read_an_s3_prefix(tmp_path, mlci, s3_data):
              cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(r.stdout)["datasets"][0]["rows"] == 569
+    shifted = breast_cancer_frame()
+    shifted["mean_radius"] = shifted["mean_radius"] * 3
+    upload_partitions(client, bucket, "shifted/", shifted)
+    drift = mlci("validate", "--data", f"s3://{bucket}/shifted/", "--reference", f"s3://{bucket}/events/",
+                 "--chunk-rows", "100", "--json", cwd=tmp_path, env=env)
+    assert drift.returncode == 0, drift.stdout + drift.stderr  # drift warns by default
+    result = json.loads(drift.stdout)
+    assert [c["column"] for c in result["drift"]["columns"] if c["drifted"]] == ["mean_radius"], result["drift"]
     inferred = mlci("schema", "infer", "--data", f"s3://{bucket}/events/", "-o", "schema.yaml", cwd=tmp_path, env=env)
     assert inferred.returncode == 0, inferred.stderr
     columns = yaml.safe_load((tmp_path / "schema.yaml").read_text())["columns"]
@@ -367,3 +379,25 @@ def test_keep_data_copies_the_objects_read_and_reproduce_uses_the_copy(tmp_path,
     shown = mlci("registry", "show", "bc@1", "-c", cfg, "--json", cwd=tmp_path, env=env)
     lineage = json.loads(shown.stdout)["lineage"]["data"]["train"]
     assert lineage["kind"] == "s3" and lineage["parts"] == 3 and lineage["path"] == f"s3://{bucket}/events/"
+
+
+def test_data_status_of_a_local_directory_ignores_a_touch_and_names_a_changed_file(tmp_path, mlci):
+    import os
+
+    cfg = classification_project(tmp_path)
+    events = tmp_path / "data" / "events"
+    for name, part in partitioned(breast_cancer_frame()).items():
+        (events / name).parent.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(events / name, index=False)
+    set_data(cfg, train="data/events/")
+    assert mlci("data", "status", "-c", cfg, "--mark", cwd=tmp_path).returncode == 0
+    b = events / "region=b" / "part-0.parquet"
+    os.utime(b, (b.stat().st_atime + 100, b.stat().st_mtime + 100))
+    touched = mlci("data", "status", "-c", cfg, "--exit-code", cwd=tmp_path)
+    assert touched.returncode == 0, touched.stdout + touched.stderr
+    import pandas as pd
+
+    pd.read_parquet(b).iloc[:5].to_parquet(b, index=False)
+    changed = mlci("data", "status", "-c", cfg, "--exit-code", "--json", cwd=tmp_path)
+    assert changed.returncode == 1
+    assert json.loads(changed.stdout)["sources"]["train"]["changes"] == ["region=b/part-0.parquet changed"]
