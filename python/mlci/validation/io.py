@@ -198,10 +198,11 @@ class DataSource:
 
                 dataset = ds.dataset(self.path, format="parquet")
                 self._check_names(list(dataset.schema.names))
-                it = dataset.to_batches(batch_size=self.chunk_rows)
+                # file by file: Arrow's dataset scanner reads ahead, and its memory grows with the files
+                it = (b for f in dataset.get_fragments() for b in _file_batches(f, dataset.schema, self.chunk_rows))
                 schema = dataset.schema
             else:
-                pf = pq.ParquetFile(self.path)
+                pf = pq.ParquetFile(self.path, pre_buffer=False)
                 self._check_names(list(pf.schema_arrow.names))
                 it = pf.iter_batches(batch_size=self.chunk_rows)
                 schema = pf.schema_arrow
@@ -261,6 +262,19 @@ class DataSource:
                 yield batch.slice(start, self.chunk_rows)
         if n == 0:
             yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+
+
+def _file_batches(fragment: Any, schema: Any, chunk_rows: int) -> Iterator[Any]:
+    """One Parquet file of a directory in batches of the directory's schema."""
+    import pyarrow.parquet as pq
+
+    # pre_buffer=False: pre-buffering reads every row group's bytes up front, so memory would
+    # grow with the file; without it a row group is read when it is decoded
+    pf = pq.ParquetFile(fragment.path, pre_buffer=False, filesystem=fragment.filesystem)
+    if pf.schema_arrow != schema:  # a file that differs: the dataset casts it (or fills nulls)
+        yield from fragment.to_batches(schema=schema, batch_size=chunk_rows)
+        return
+    yield from pf.iter_batches(batch_size=chunk_rows)
 
 
 def _empty_batch(schema: Any) -> Any:
