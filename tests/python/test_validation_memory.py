@@ -180,7 +180,7 @@ def peak_rss_mib(data: Path, schema: Path, out: Path, env: dict[str, str]) -> fl
 def test_peak_memory_of_chunked_validation_does_not_grow_with_the_file(tmp_path):
     """N and 4N rows: shuffled unique ids (no sorted fast path) and whole-row duplicates.
     Holding every key would add 3 x 16+ bytes a row (keys, sort, row numbers) x 2 rules:
-    ~90 MiB more at 4N; with the budget of 4 x 10,000 keys the runs differ by a few MiB."""
+    ~90 MiB more at 4N; holding at most 10,000 keys the runs differ by a few MiB."""
     rng = np.random.default_rng(0)
     peaks = []
     spill = tmp_path / "tmp"

@@ -1,7 +1,7 @@
 """Which rows repeat an earlier row's key: the `unique` and `no_duplicate_rows` rules.
 
 Keys are 64-bit numbers (rules.py makes them). Without a budget every key is held and sorted
-once at the end. With a budget of ``budget`` keys (``--chunk-rows``: 4 per chunk row), at
+once at the end. With a budget of ``budget`` keys (``--chunk-rows N``: N keys), at
 most that many keys with their row numbers are held; when more arrive, the held ones are cut
 to their first occurrences (a later occurrence in the same piece repeats an earlier row
 whatever came before it, so it is counted and its row noted right away) and appended, 16 bytes
@@ -51,7 +51,7 @@ class Duplicates:
         self._rows.append(rows)
         self._held += len(keys)
         self.most_held = max(self.most_held, self._held)
-        if self.budget is not None and self._held > self.budget:
+        if self.budget is not None and self._held >= self.budget:
             self._spill()
 
     def finish(self) -> tuple[int, list[int]]:
@@ -107,26 +107,27 @@ class Duplicates:
         self._write(keys, rows, "")
 
     def _write(self, keys: Any, rows: Any, prefix: str) -> None:
-        """Append (key, row) pairs to the files ``prefix`` + the next hex digit of their hash."""
-        level = len(prefix)
+        """Append (key, row) pairs to the files ``prefix`` + the next hex digit of their hash.
+
+        One pass per file over a byte per key: little memory beyond the keys themselves."""
         with np.errstate(over="ignore"):
-            part = ((keys * _MIX) >> np.uint64(64 - BITS * (level + 1))) & np.uint64((1 << BITS) - 1)
-        part = part.astype(np.uint8)
-        order = np.argsort(part, kind="stable")  # stable: rows stay in order within each file
-        ends = np.cumsum(np.bincount(part, minlength=1 << BITS))
-        pairs = np.empty(len(keys), dtype=PAIR)
-        pairs["key"] = keys[order]
-        pairs["row"] = rows[order]
-        start = 0
-        for name, end in zip(_names(prefix), ends):
-            if end > start:
-                try:
-                    with open(self._path(name), "ab") as fh:
-                        pairs[start:end].tofile(fh)
-                except OSError as exc:
-                    raise InfraError(f"{self._path(name)}: cannot write the unique rule's keys: "
-                                     f"{exc.strerror or exc}; free space there or set TMPDIR") from None
-            start = end
+            h = keys * _MIX
+        h >>= np.uint64(64 - BITS * (len(prefix) + 1))
+        part = (h & np.uint64((1 << BITS) - 1)).astype(np.uint8)
+        del h
+        for i, name in enumerate(_names(prefix)):
+            pick = part == i
+            if not pick.any():
+                continue
+            pairs = np.empty(int(pick.sum()), dtype=PAIR)
+            pairs["key"] = keys[pick]  # in row order, as they came
+            pairs["row"] = rows[pick]
+            try:
+                with open(self._path(name), "ab") as fh:
+                    pairs.tofile(fh)
+            except OSError as exc:
+                raise InfraError(f"{self._path(name)}: cannot write the unique rule's keys: "
+                                 f"{exc.strerror or exc}; free space there or set TMPDIR") from None
 
     def _check(self, name: str) -> None:
         path = self._path(name)
