@@ -228,40 +228,77 @@ class DataSource:
         names = self._csv_header()
         self._check_names(names)
         # Arrow streams CSV by bytes; size blocks so that a block holds about chunk_rows rows
-        with self.path.open("rb") as fh:
-            head = fh.read(1 << 16)
+        # (of the decompressed text, for a .csv.gz)
+        try:
+            with pa.input_stream(self.path) as stream:
+                head = stream.read(1 << 16)
+        except _arrow_errors() as exc:
+            raise self._fail(exc) from None
         per_row = max(8, len(head) / max(1, head.count(b"\n")))
         block = int(min(max(per_row * self.chunk_rows, 1 << 16), 1 << 30))
-        read, parse, convert = self._csv_options(block_size=block)
+        # Arrow's streaming reader reads up to 32 blocks ahead of the batches taken, so memory
+        # would grow with the file up to 32 chunks of text. Types are inferred from one
+        # chunk-sized block as before, then the file is read in blocks of 1/16 of that, with
+        # those types (read ahead: 2 chunks), and the small batches are put back together.
+        types = self._csv_types(block)
+        read, parse, convert = self._csv_options(block_size=max(block // 16, 1 << 14))
+        convert.column_types = {**types, **convert.column_types}
         try:
             reader = pacsv.open_csv(self.path, read_options=read, parse_options=parse,
                                     convert_options=convert)
         except _arrow_errors() as exc:
-            column = self._retype_from(exc, names)
-            if column is not None:
-                self.text_columns.add(column)
-                raise Retype(column) from None
-            raise self._fail(exc) from None
+            raise self._csv_fail(exc, names) from None
         n = 0
+        held: list[Any] = []
+        rows = 0
         while True:
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
                 break
             except _arrow_errors() as exc:
-                column = self._retype_from(exc, names)
-                if column is not None:
-                    self.text_columns.add(column)
-                    raise Retype(column) from None
-                raise self._fail(exc) from None
+                raise self._csv_fail(exc, names) from None
             if n == 0:
                 self._check_text(batch.schema)
             n += 1
-            # split oversized blocks so memory per step stays about chunk_rows rows
-            for start in range(0, batch.num_rows, self.chunk_rows):
-                yield batch.slice(start, self.chunk_rows)
-        if n == 0:
-            yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+            held.append(batch)
+            rows += batch.num_rows
+            while rows >= self.chunk_rows:
+                table = pa.Table.from_batches(held)
+                yield table.slice(0, self.chunk_rows)
+                rest = table.slice(self.chunk_rows)
+                held, rows = rest.to_batches(), rest.num_rows
+        if rows or n == 0:
+            yield pa.Table.from_batches(held, schema=reader.schema)
+
+    def _csv_types(self, block: int) -> dict[str, Any]:
+        """The column types Arrow infers from the first ``block`` bytes of the CSV."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        read, parse, convert = self._csv_options(block_size=block)
+        try:
+            with pa.input_stream(self.path) as stream:
+                head = stream.read(block)
+                more = stream.read(1)
+        except _arrow_errors() as exc:
+            raise self._fail(exc) from None
+        if more and b"\n" in head:
+            head = head[: head.rindex(b"\n") + 1]  # whole lines (Arrow completes the last row too)
+        try:
+            schema = pacsv.open_csv(pa.BufferReader(head), read_options=read, parse_options=parse,
+                                    convert_options=convert).schema
+        except _arrow_errors() as exc:
+            raise self._csv_fail(exc, self._csv_header()) from None
+        return {f.name: f.type for f in schema}
+
+    def _csv_fail(self, exc: BaseException, names: list[str]) -> BaseException:
+        """Retype when a column turned out to hold text, else the one-line DataError."""
+        column = self._retype_from(exc, names)
+        if column is not None:
+            self.text_columns.add(column)
+            return Retype(column)
+        return self._fail(exc)
 
 
 def _file_batches(fragment: Any, schema: Any, chunk_rows: int) -> Iterator[Any]:
