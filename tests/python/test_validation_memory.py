@@ -256,3 +256,32 @@ def test_a_csv_read_in_small_blocks_and_put_back_together_equals_reading_it_whol
     assert (rules["id.unique"]["failing"], rules["id.unique"]["failing_rows"]) == (1, [19_000])
     assert (rules["late.dtype"]["status"], rules["late.dtype"]["observed"]) == ("failed", "string")
     assert rules["x.max"]["failing"] == n // 100 * 9
+
+
+def test_a_full_disk_for_the_spilled_keys_is_exit_3_naming_the_file(spill_dirs, monkeypatch):
+    from mlci.errors import InfraError
+
+    def full(path, mode="r", *a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(duplicates, "open", full, raising=False)
+    table = pa.table({"id": list(range(1000))})
+    with pytest.raises(InfraError) as err:
+        validate(table, {"columns": {"id": {"unique": True}}}, chunk_rows=100)
+    assert err.value.exit_code == 3
+    assert "No space left on device" in str(err.value) and spill_dirs[0] in str(err.value)
+    assert "TMPDIR" in str(err.value)
+
+
+def test_spill_files_are_removed_when_the_read_fails_midway(mlci, tmp_path):
+    """A ragged row after many spilled batches: exit 2, and nothing left in TMPDIR."""
+    rows = "".join(f"{i},{i % 7}\n" for i in range(30_000))
+    (tmp_path / "d.csv").write_text("id,v\n" + rows + "1,2,3\n")
+    (tmp_path / "schema.yaml").write_text("columns:\n  id: {unique: true}\ntable: {no_duplicate_rows: true}\n")
+    spill = tmp_path / "tmp"
+    spill.mkdir()
+    r = mlci("validate", "--data", "d.csv", "--schema", "schema.yaml", "--chunk-rows", "1000",
+             cwd=tmp_path, env={"TMPDIR": str(spill)})
+    assert r.returncode == 2, r.stderr
+    assert "Expected 2 columns, got 3" in r.stderr and "Traceback" not in r.stderr
+    assert list(spill.iterdir()) == []
