@@ -18,10 +18,6 @@ from mlci.validation.schema import Schema
 log = logging.getLogger("mlci.validation")
 
 FORMAT = "mlci-validation/1"
-# With --chunk-rows N, a unique / no_duplicate_rows rule holds at most this many keys per
-# row of N (16 bytes each with the row number) and writes the rest to disk: with 1, a 1M-row
-# and a 5M-row file do the same work per batch, so memory stays flat.
-KEYS_PER_CHUNK_ROW = 1
 
 
 class DatasetResult(TypedDict):
@@ -88,8 +84,8 @@ def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name:
                                         f"columns: {', '.join(names[:20])}")
                     types = {f.name: type_name(f.type) for f in table.schema}
                     rules, fixed = build_rules(schema, names, types, default_severity=settings.severity,
-                                                 sample=settings.sample_rows, target=target,
-                                                 keys_held=KEYS_PER_CHUNK_ROW * chunk_rows if chunk_rows else None)
+                                                 # a unique rule holds at most a batch's keys
+                                                 sample=settings.sample_rows, target=target, keys_held=chunk_rows)
                 _run_parallel(rules, drift, table, rows)
                 rows += table.num_rows
                 batches += 1
