@@ -27,7 +27,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help="where validation.json and validation.xml go (default: .mlci/validation)")
     parser.add_argument("--chunk-rows", type=int, metavar="N",
-                        help="read the data in batches of N rows (bounded memory)")
+                        help="read the data in batches of N rows: memory does not grow with the file "
+                             "(unique rules write keys beyond N to TMPDIR)")
     parser.add_argument("--no-drift", action="store_true", help="skip the drift check")
 
 

@@ -8,10 +8,11 @@ The API the pipeline calls:
   enough to compute drift later without the reference data.
 - ``drift_against_stats(df, stats, settings)``: drift of new data against such statistics.
 
-Modules: schema (rules file), io (reading), rules (the rule engine), expr (table expressions),
-drift (statistics), engine (running), junit (XML), infer (`mlci schema infer`),
-settings (the `validate:` section of mlci.yaml). Imports stay light here: pyarrow and
-numpy are imported when validation runs.
+Modules: schema (rules file), io (reading), rules (the rule engine), duplicates (the unique
+rules' keys, spilled to disk beyond a budget), expr (table expressions), drift (statistics),
+engine (running), junit (XML), infer (`mlci schema infer`), settings (the `validate:`
+section of mlci.yaml). Imports stay light here: pyarrow and numpy are imported when
+validation runs.
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ def validate_dataset(source: Any, schema: Schema | None, settings: Any, *, name:
                                         f"columns: {', '.join(names[:20])}")
                     types = {f.name: type_name(f.type) for f in table.schema}
                     rules, fixed = build_rules(schema, names, types, default_severity=settings.severity,
-                                                 sample=settings.sample_rows, target=target)
+                                                 # a unique rule holds at most a batch's keys
+                                                 sample=settings.sample_rows, target=target, keys_held=chunk_rows)
                 _run_parallel(rules, drift, table, rows)
                 rows += table.num_rows
                 batches += 1

@@ -95,8 +95,14 @@ class DataSource:
 
     # -- helpers -------------------------------------------------------------------------
     def _input(self) -> Any:
-        """What pyarrow reads: the path, or a new file object over the part."""
-        return self.opener() if self.opener is not None else self.path
+        """What pyarrow reads: the path (Arrow detects compression from its name), or a new file
+        object over the part (decompressed here, as its name says)."""
+        if self.opener is None:
+            return self.path
+        import pyarrow as pa
+
+        codec = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}.get(Path(self.label).suffix.lower())
+        return pa.CompressedInputStream(self.opener(), codec) if codec else self.opener()
 
     def _fail(self, exc: BaseException, what: str | None = None) -> DataError:
         kind = what or ("CSV" if self.fmt == "csv" else "Parquet")
@@ -210,10 +216,11 @@ class DataSource:
 
                 dataset = ds.dataset(self.path, format="parquet")
                 self._check_names(list(dataset.schema.names))
-                it = dataset.to_batches(batch_size=self.chunk_rows)
+                # file by file: Arrow's dataset scanner reads ahead, and its memory grows with the files
+                it = (b for f in dataset.get_fragments() for b in _file_batches(f, dataset.schema, self.chunk_rows))
                 schema = dataset.schema
             else:
-                pf = pq.ParquetFile(self._input())
+                pf = pq.ParquetFile(self._input(), pre_buffer=False)
                 self._check_names(list(pf.schema_arrow.names))
                 it = pf.iter_batches(batch_size=self.chunk_rows)
                 schema = pf.schema_arrow
@@ -239,40 +246,90 @@ class DataSource:
         names = self._csv_header()
         self._check_names(names)
         # Arrow streams CSV by bytes; size blocks so that a block holds about chunk_rows rows
-        with (self.opener() if self.opener is not None else self.path.open("rb")) as fh:
-            head = fh.read(1 << 16)
+        # (of the decompressed text, for a .csv.gz)
+        try:
+            with pa.input_stream(self._input()) as stream:
+                head = stream.read(1 << 16)
+        except _arrow_errors() as exc:
+            raise self._fail(exc) from None
         per_row = max(8, len(head) / max(1, head.count(b"\n")))
         block = int(min(max(per_row * self.chunk_rows, 1 << 16), 1 << 30))
-        read, parse, convert = self._csv_options(block_size=block)
+        # Arrow's streaming reader reads up to 32 blocks ahead of the batches taken, so memory
+        # would grow with the file up to 32 chunks of text. Types are inferred from one
+        # chunk-sized block as before, then the file is read in blocks of 1/16 of that, with
+        # those types (read ahead: 2 chunks), and the small batches are put back together.
+        types = self._csv_types(block)
+        read, parse, convert = self._csv_options(block_size=max(block // 16, 1 << 14))
+        convert.column_types = {**types, **convert.column_types}
         try:
             reader = pacsv.open_csv(self._input(), read_options=read, parse_options=parse,
                                     convert_options=convert)
         except _arrow_errors() as exc:
-            column = self._retype_from(exc, names)
-            if column is not None:
-                self.text_columns.add(column)
-                raise Retype(column) from None
-            raise self._fail(exc) from None
+            raise self._csv_fail(exc, names) from None
         n = 0
+        held: list[Any] = []
+        rows = 0
         while True:
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
                 break
             except _arrow_errors() as exc:
-                column = self._retype_from(exc, names)
-                if column is not None:
-                    self.text_columns.add(column)
-                    raise Retype(column) from None
-                raise self._fail(exc) from None
+                raise self._csv_fail(exc, names) from None
             if n == 0:
                 self._check_text(batch.schema)
             n += 1
-            # split oversized blocks so memory per step stays about chunk_rows rows
-            for start in range(0, batch.num_rows, self.chunk_rows):
-                yield batch.slice(start, self.chunk_rows)
-        if n == 0:
-            yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+            held.append(batch)
+            rows += batch.num_rows
+            while rows >= self.chunk_rows:
+                table = pa.Table.from_batches(held)
+                yield table.slice(0, self.chunk_rows)
+                rest = table.slice(self.chunk_rows)
+                held, rows = rest.to_batches(), rest.num_rows
+        if rows or n == 0:
+            yield pa.Table.from_batches(held, schema=reader.schema)
+
+    def _csv_types(self, block: int) -> dict[str, Any]:
+        """The column types Arrow infers from the first ``block`` bytes of the CSV."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        read, parse, convert = self._csv_options(block_size=block)
+        try:
+            with pa.input_stream(self._input()) as stream:
+                head = stream.read(block)
+                more = stream.read(1)
+        except _arrow_errors() as exc:
+            raise self._fail(exc) from None
+        if more and b"\n" in head:
+            head = head[: head.rindex(b"\n") + 1]  # whole lines (Arrow completes the last row too)
+        try:
+            schema = pacsv.open_csv(pa.BufferReader(head), read_options=read, parse_options=parse,
+                                    convert_options=convert).schema
+        except _arrow_errors() as exc:
+            raise self._csv_fail(exc, self._csv_header()) from None
+        return {f.name: f.type for f in schema}
+
+    def _csv_fail(self, exc: BaseException, names: list[str]) -> BaseException:
+        """Retype when a column turned out to hold text, else the one-line DataError."""
+        column = self._retype_from(exc, names)
+        if column is not None:
+            self.text_columns.add(column)
+            return Retype(column)
+        return self._fail(exc)
+
+
+def _file_batches(fragment: Any, schema: Any, chunk_rows: int) -> Iterator[Any]:
+    """One Parquet file of a directory in batches of the directory's schema."""
+    import pyarrow.parquet as pq
+
+    # pre_buffer=False: pre-buffering reads every row group's bytes up front, so memory would
+    # grow with the file; without it a row group is read when it is decoded
+    pf = pq.ParquetFile(fragment.path, pre_buffer=False, filesystem=fragment.filesystem)
+    if pf.schema_arrow != schema:  # a file that differs: the dataset casts it (or fills nulls)
+        yield from fragment.to_batches(schema=schema, batch_size=chunk_rows)
+        return
+    yield from pf.iter_batches(batch_size=chunk_rows)
 
 
 def _empty_batch(schema: Any) -> Any:

@@ -1,11 +1,12 @@
 """The rule engine: each rule sees the data one Arrow batch at a time.
 
 A rule keeps only counters and the first ``sample`` failing row indices, so memory does
-not grow with the data, except for ``unique`` and ``no_duplicate_rows``, which keep 8
-bytes per row: numeric values are compared exactly (their 64-bit patterns); strings and
+not grow with the data, except for ``unique`` and ``no_duplicate_rows``, which need a 64-bit
+key per row: numeric values are compared exactly (their 64-bit patterns); strings and
 whole rows by a 64-bit hash (pandas' SipHash), where a false "duplicate" needs a hash
-collision (probability below n^2 / 2^65, about 1e-7 at 2 million rows). This is the same
-in one batch or many, so ``--chunk-rows`` does not change the result.
+collision (probability below n^2 / 2^65, about 1e-7 at 2 million rows). The keys are the
+same in one batch or many, so ``--chunk-rows`` does not change the result; with it, the keys
+beyond a budget go to disk (duplicates.py).
 """
 
 from __future__ import annotations
@@ -407,10 +408,11 @@ def _keys(col: Any) -> tuple[Any, Any]:
 class UniqueRule(Rule):
     rule = "unique"
 
-    def __init__(self, column: str | None, severity: str, sample: int):
+    def __init__(self, column: str | None, severity: str, sample: int, keys_held: int | None = None):
+        from mlci.validation.duplicates import Duplicates
+
         super().__init__(column, True, severity, sample)
-        self.keys: list[Any] = []
-        self.parts: list[Any] = []  # row indices of kept keys: an array, or (offset, n)
+        self.duplicates = Duplicates(sample, keys_held)
 
     def batch_keys(self, table: Any) -> tuple[Any, Any]:
         return _keys(table.column(self.column))
@@ -419,43 +421,12 @@ class UniqueRule(Rule):
         np, _, _ = _pa()
         keys, valid = self.batch_keys(table)
         if valid.all():
-            self.keys.append(keys)
-            self.parts.append((offset, len(keys)))
+            self.duplicates.add(keys, (offset, len(keys)))
         else:
-            self.keys.append(keys[valid])
-            self.parts.append((np.flatnonzero(valid) + offset).astype(np.int64))
+            self.duplicates.add(keys[valid], (np.flatnonzero(valid) + offset).astype(np.int64))
 
     def finish(self) -> None:
-        np, _, _ = _pa()
-        if not self.keys:
-            return
-        keys = np.concatenate(self.keys)
-        self.keys = []
-        if self.all_distinct(keys):
-            self.parts = []
-            return
-        order = np.argsort(keys, kind="stable")
-        sk = keys[order]
-        dup = np.zeros(len(keys), dtype=bool)
-        dup[order[1:][sk[1:] == sk[:-1]]] = True  # every occurrence after the first
-        self.failing = int(dup.sum())
-        if self.failing:
-            rows = np.concatenate([np.arange(p[0], p[0] + p[1], dtype=np.int64) if isinstance(p, tuple) else p
-                                   for p in self.parts])
-            self.rows = rows[dup][: self.sample].tolist()
-        self.parts = []
-
-    @staticmethod
-    def all_distinct(keys: Any) -> bool:
-        """Fast path: strictly increasing (ids usually are), else one in-place sort."""
-        np, _, _ = _pa()
-        if len(keys) < 2:
-            return True
-        signed = keys.view(np.int64)
-        if (signed[1:] > signed[:-1]).all():
-            return True
-        s = np.sort(keys)
-        return not (s[1:] == s[:-1]).any()
+        self.failing, self.rows = self.duplicates.finish()
 
     def observed(self) -> Any:
         return {"duplicates": self.failing}
@@ -467,8 +438,8 @@ class UniqueRule(Rule):
 class DuplicateRowsRule(UniqueRule):
     rule = "no_duplicate_rows"
 
-    def __init__(self, severity: str, sample: int):
-        super().__init__(None, severity, sample)
+    def __init__(self, severity: str, sample: int, keys_held: int | None = None):
+        super().__init__(None, severity, sample, keys_held)
 
     def batch_keys(self, table: Any) -> tuple[Any, Any]:
         np, _, _ = _pa()
@@ -574,8 +545,12 @@ def _severity(col: Any, rule: str, default: str) -> str:
 
 
 def build_rules(schema: Schema | None, names: list[str], types: dict[str, str], *, default_severity: str,
-                sample: int, target: str | None = None) -> tuple[list[Rule], list[RuleResult]]:
-    """Rules to run over the batches, and results decided by the column list alone."""
+                sample: int, target: str | None = None,
+                keys_held: int | None = None) -> tuple[list[Rule], list[RuleResult]]:
+    """Rules to run over the batches, and results decided by the column list alone.
+
+    ``keys_held``: the most keys a `unique` or `no_duplicate_rows` rule holds in memory
+    before it writes them to disk (None: no limit)."""
     from mlci.validation.expr import compile_expression
 
     rules: list[Rule] = []
@@ -635,7 +610,7 @@ def build_rules(schema: Schema | None, names: list[str], types: dict[str, str], 
         if col.forbidden is not None:
             add(SetRule(name, "forbidden", col.forbidden, sev("forbidden"), sample), None)
         if col.unique:
-            add(UniqueRule(name, sev("unique"), sample), None)
+            add(UniqueRule(name, sev("unique"), sample, keys_held), None)
         if col.regex is not None:
             add(RegexRule(name, col.regex, sev("regex"), sample), "string")
         if col.min_length is not None:
@@ -652,7 +627,7 @@ def build_rules(schema: Schema | None, names: list[str], types: dict[str, str], 
     if t.columns != "any":
         fixed.append(ColumnSetRule(t.columns, list(schema.columns), names, tsev("columns"), sample).result())
     if t.no_duplicate_rows:
-        rules.append(DuplicateRowsRule(tsev("no_duplicate_rows"), sample))
+        rules.append(DuplicateRowsRule(tsev("no_duplicate_rows"), sample, keys_held))
     for spec in t.expressions:
         expression = compile_expression(spec.expr)
         rule = TableExpressionRule(expression, spec.name or spec.expr,
