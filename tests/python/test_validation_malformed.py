@@ -53,7 +53,7 @@ MALFORMED = {
     "random-bytes": "random.csv:",
     "duplicate-header": "dup.csv: duplicate column name `a`",
     "unsupported-type": "data.xlsx: unsupported file type `.xlsx`",
-    "directory-without-data": "emptydir: is a directory without Parquet files",
+    "directory-without-data": "emptydir: the directory holds no CSV or Parquet files (--data)",
 }
 
 
