@@ -149,8 +149,8 @@ class Source:
 
     @property
     def format(self) -> str:
-        parts = self.parts()
-        return data_format(parts[0].name) or "csv" if parts else "csv"
+        """"parquet" or "csv": the one format of every part (parts() refuses a mix)."""
+        return data_format(self.parts()[0].name) or "csv"
 
     def _empty(self, what_kind: str) -> DataError:
         return DataError(f"{self.label}: {what_kind} holds no CSV or Parquet files ({self.what})")
@@ -436,6 +436,8 @@ class _ObjectReader(io.RawIOBase):
 
 
 def open_source(spec: str, root: Path | None, what: str, pinned: list[dict[str, Any]] | None = None) -> Source:
+    """The source mlci.yaml (or an option) names; relative local paths from ``root`` (else the
+    current directory). Nothing is listed or read until asked."""
     return Source(str(spec), what, root, pinned)
 
 
