@@ -31,6 +31,12 @@ def partitioned(frame: Any, column: str = "region") -> dict[str, Any]:
     return {f"{column}={v}/part-0.parquet": g.drop(columns=[column]) for v, g in frame.groupby(column)}
 
 
+def write_partitions(events: Path) -> None:
+    for name, part in partitioned(breast_cancer_frame()).items():
+        (events / name).parent.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(events / name, index=False)
+
+
 def run_json(root: Path) -> dict[str, Any]:
     latest = (root / ".mlci" / "runs" / "LATEST").read_text().strip()
     return json.loads((root / ".mlci" / "runs" / latest / "run.json").read_text())
@@ -52,9 +58,7 @@ def one_line_error(r: Any, code: int, *needles: str) -> None:
 # --- local directories and globs ----------------------------------------------------------
 def test_a_local_partitioned_directory_trains_with_its_partition_column(tmp_path, mlci):
     cfg = classification_project(tmp_path)
-    for name, part in partitioned(breast_cancer_frame()).items():
-        (tmp_path / "data" / "events" / name).parent.mkdir(parents=True, exist_ok=True)
-        part.to_parquet(tmp_path / "data" / "events" / name, index=False)
+    write_partitions(tmp_path / "data" / "events")
     (tmp_path / "data" / "events" / "_SUCCESS").write_text("")
     set_data(cfg, train="data/events/")
     r = mlci("train", "-c", cfg, "--json", cwd=tmp_path)
@@ -97,9 +101,7 @@ def test_a_glob_of_csv_files_trains_the_same_model_as_the_whole_file(tmp_path, m
 def test_a_changed_partition_retrains_and_an_unchanged_one_does_not(tmp_path, mlci):
     cfg = classification_project(tmp_path)
     events = tmp_path / "data" / "events"
-    for name, part in partitioned(breast_cancer_frame()).items():
-        (events / name).parent.mkdir(parents=True, exist_ok=True)
-        part.to_parquet(events / name, index=False)
+    write_partitions(events)
     set_data(cfg, train="data/events")
     assert mlci("train", "-c", cfg, cwd=tmp_path).returncode == 0
     first = run_json(tmp_path)["run_id"]
@@ -157,9 +159,7 @@ def test_a_bad_local_source_is_one_line_and_exit_2(tmp_path, mlci, layout, needl
 def test_validate_reads_a_partitioned_directory_chunk_by_chunk(tmp_path, mlci):
     cfg = classification_project(tmp_path)
     events = tmp_path / "data" / "events"
-    for name, part in partitioned(breast_cancer_frame()).items():
-        (events / name).parent.mkdir(parents=True, exist_ok=True)
-        part.to_parquet(events / name, index=False)
+    write_partitions(events)
     (tmp_path / "schema.yaml").write_text(yaml.safe_dump({"columns": {
         "region": {"dtype": "string", "allowed": ["a", "b"]}, "patient_id": {"unique": True}}}))
     for chunk in ([], ["--chunk-rows", "50"]):
@@ -386,9 +386,7 @@ def test_data_status_of_a_local_directory_ignores_a_touch_and_names_a_changed_fi
 
     cfg = classification_project(tmp_path)
     events = tmp_path / "data" / "events"
-    for name, part in partitioned(breast_cancer_frame()).items():
-        (events / name).parent.mkdir(parents=True, exist_ok=True)
-        part.to_parquet(events / name, index=False)
+    write_partitions(events)
     set_data(cfg, train="data/events/")
     assert mlci("data", "status", "-c", cfg, "--mark", cwd=tmp_path).returncode == 0
     b = events / "region=b" / "part-0.parquet"

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mlci.errors import DataError
+from mlci.sources import COMPRESSED, PARQUET_SUFFIXES, data_format
 
-PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
-CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
-COMPRESSED = {".gz", ".bz2", ".zst", ".lz4"}
 
 
 class Retype(Exception):
@@ -48,14 +46,9 @@ def detect_format(path: Path) -> str:
         if any(p.suffix in PARQUET_SUFFIXES for p in path.rglob("*") if p.is_file()):
             return "parquet-dir"
         raise DataError(f"{path}: is a directory without Parquet files; expected a CSV or Parquet file")
-    suffixes = [s.lower() for s in path.suffixes]
-    while suffixes and suffixes[-1] in COMPRESSED:
-        suffixes.pop()
-    suffix = suffixes[-1] if suffixes else ""
-    if suffix in PARQUET_SUFFIXES:
-        return "parquet"
-    if suffix in CSV_SUFFIXES:
-        return "csv"
+    fmt = data_format(path.name)
+    if fmt:
+        return fmt
     try:
         with path.open("rb") as fh:
             if fh.read(4) == b"PAR1":
