@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 CHUNK_ROWS = 4096
+TREEWISE_ROWS = 128  # from about this many rows Tree.apply per tree beats the level-by-level walk
 SUPPORTED = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
              "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
 
@@ -28,20 +29,20 @@ class CompiledForest:
         self.is_classifier = hasattr(estimator, "classes_")
         self.classes = np.asarray(estimator.classes_) if self.is_classifier else None
         self.n_features = int(estimator.n_features_in_)
+        self.trees = [t.tree_ for t in trees]
         feats, thrs, lefts, rights, values, roots = [], [], [], [], [], []
         offset = 0
         depth = 0
-        for t in trees:
-            tree = t.tree_
+        for tree in self.trees:
             n = tree.node_count
-            left = tree.children_left.astype(np.int64)
-            right = tree.children_right.astype(np.int64)
+            left = tree.children_left.astype(np.intp)
+            right = tree.children_right.astype(np.intp)
             leaf = left == -1
-            idx = np.arange(n, dtype=np.int64)
+            idx = np.arange(n, dtype=np.intp)
             # a leaf points to itself and always "goes left", so extra steps keep it in place
             lefts.append(np.where(leaf, idx, left) + offset)
             rights.append(np.where(leaf, idx, right) + offset)
-            feats.append(np.where(leaf, 0, tree.feature).astype(np.int64))
+            feats.append(np.where(leaf, 0, tree.feature).astype(np.intp))
             thrs.append(np.where(leaf, np.inf, tree.threshold))
             value = tree.value[:, 0, :].astype(np.float64)
             if self.is_classifier:
@@ -53,12 +54,23 @@ class CompiledForest:
             offset += n
             depth = max(depth, int(tree.max_depth))
         self.feature = np.concatenate(feats)
-        self.threshold = np.concatenate(thrs)
-        self.left = np.concatenate(lefts)
-        self.right = np.concatenate(rights)
+        threshold = np.concatenate(thrs)
+        # x (a float32) <= t (a float64) exactly when x <= the largest float32 not above t:
+        # the comparisons run on float32 thresholds rounded down, with the same outcome
+        t32 = threshold.astype(np.float32)
+        above = t32.astype(np.float64) > threshold
+        t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+        self.threshold = t32
+        # node i's children at 2i (x <= threshold) and 2i + 1 (x > threshold)
+        self.child = np.empty(2 * offset, dtype=np.intp)
+        self.child[0::2] = np.concatenate(lefts)
+        self.child[1::2] = np.concatenate(rights)
+        self._even = 2 * np.arange(offset, dtype=np.intp)
         self.value = np.concatenate(values)
-        self.roots = np.asarray(roots, dtype=np.int64)
+        self.roots = np.asarray(roots, dtype=np.intp)
+        self._offsets = self.roots[:, None]
         self.depth = depth
+        self.jumps = max(1, (depth - 1).bit_length())  # pointer doublings: 2**jumps >= depth
         self.n_trees = len(trees)
 
     @staticmethod
@@ -68,25 +80,49 @@ class CompiledForest:
         n_outputs = getattr(estimator, "n_outputs_", 1)
         return n_outputs == 1 and hasattr(estimator, "n_features_in_")
 
-    def _leaf_values(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32).astype(np.float64)
+    # --- which leaf each row reaches in each tree: (trees, rows) node indices -------------------
+    # Three ways, by batch size; each gives exactly the same leaves (the predictor checks all
+    # three against each other and against scikit-learn before it uses the compiled forest).
+    def leaves(self, X: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        if n == 1:
+            return self.leaves_one(X)
+        if n < TREEWISE_ROWS:
+            return self.leaves_levels(X)
+        return self.leaves_treewise(X)
+
+    def leaves_one(self, X: np.ndarray) -> np.ndarray:
+        """One row: every node's next node at once, then pointer doubling (next of next ...)
+        to the leaves: a few numpy calls over the node arrays instead of a dozen per level."""
+        x = np.asarray(X, dtype=np.float32).reshape(-1)
+        nxt = self.child.take(self._even + (x.take(self.feature) > self.threshold))
+        for _ in range(self.jumps):
+            nxt = nxt.take(nxt)
+        return nxt.take(self.roots)[:, None]
+
+    def leaves_levels(self, X: np.ndarray) -> np.ndarray:
+        """Small batches: all trees and rows walk down together, one numpy step per level."""
+        X = np.asarray(X, dtype=np.float32)
         n = X.shape[0]
         flat = X.ravel()
-        # node[t, r]: where row r is in tree t; flat index of (r, feature) = r * width + feature
-        offsets = (np.arange(n) * X.shape[1])[None, :]
+        offsets = (np.arange(n, dtype=np.intp) * X.shape[1])[None, :]
         node = np.repeat(self.roots[:, None], n, axis=1)
-        feature, threshold, left, right = self.feature, self.threshold, self.left, self.right
+        feature, threshold, child = self.feature, self.threshold, self.child
         for _ in range(self.depth):
-            go_left = flat[offsets + feature[node]] <= threshold[node]
-            node = np.where(go_left, left[node], right[node])
-        return self.value[node]  # (trees, rows, outputs)
+            node = child.take(2 * node + (flat.take(offsets + feature.take(node)) > threshold.take(node)))
+        return node
+
+    def leaves_treewise(self, X: np.ndarray) -> np.ndarray:
+        """Larger batches: scikit-learn's own compiled traversal (Tree.apply), tree by tree."""
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        return np.stack([tree.apply(X32) for tree in self.trees]) + self._offsets
 
     def _mean(self, X: np.ndarray) -> np.ndarray:
         # summed over the leading axis: tree by tree in order, as scikit-learn accumulates;
         # large batches in chunks, so the (trees x rows) work arrays stay small
         if X.shape[0] <= CHUNK_ROWS:
-            return self._leaf_values(X).sum(axis=0) / self.n_trees
-        return np.concatenate([self._leaf_values(X[i:i + CHUNK_ROWS]).sum(axis=0)
+            return self.value.take(self.leaves(X), axis=0).sum(axis=0) / self.n_trees
+        return np.concatenate([self.value.take(self.leaves(X[i:i + CHUNK_ROWS]), axis=0).sum(axis=0)
                                for i in range(0, X.shape[0], CHUNK_ROWS)]) / self.n_trees
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -96,6 +132,13 @@ class CompiledForest:
         if self.is_classifier:
             return self.classes.take(np.argmax(self._mean(X), axis=1))
         return self._mean(X)[:, 0]
+
+    def same_leaves(self, X: np.ndarray) -> bool:
+        """The three traversals agree on every row of ``X`` (one row at a time for the first)."""
+        levels = self.leaves_levels(X)
+        if not np.array_equal(levels, self.leaves_treewise(X)):
+            return False
+        return all(np.array_equal(self.leaves_one(X[i:i + 1]), levels[:, i:i + 1]) for i in range(len(X)))
 
 
 def threshold_probes(estimator: Any, n: int, seed: int = 0) -> np.ndarray:

@@ -29,7 +29,6 @@ from mlci.serve.wire import NUMERIC, BadRequest, Schema
 log = logging.getLogger(__name__)
 
 PROBE_ROWS = 256
-COMPILED_MAX_ROWS = 512  # above this many rows scikit-learn's forest code is as fast or faster
 
 
 class Predictor:
@@ -95,17 +94,22 @@ class Predictor:
         return steps[-1][1] if steps else self.pipeline
 
     # --- prediction ----------------------------------------------------------------------------
-    def predict(self, rows: list[list[Any]], proba: bool = False) -> tuple[list[Any], list[list[float]] | None]:
+    @property
+    def takes_array(self) -> bool:
+        """predict() takes a float array of the rows (the fast path is on)."""
+        return self._final is not None
+
+    def predict(self, rows: list[list[Any]] | np.ndarray,
+                proba: bool = False) -> tuple[list[Any], list[list[float]] | None]:
         """Predictions (and class probabilities when asked) for rows in signature order."""
         if proba and not self.can_proba:
             raise BadRequest("probabilities were asked for, but this model does not give them "
                              f"(task {self.task})")
         if self._final is not None:
-            Xt = self._transform(np.array(rows, dtype=np.float64))
+            Xt = self._transform(np.asarray(rows, dtype=np.float64))
             final = self._final
-            if final is not self._sk_final and (len(rows) > COMPILED_MAX_ROWS or np.isnan(Xt).any()):
-                # big batches: scikit-learn's compiled loops win; missing values: its own routing
-                final = self._sk_final
+            if final is not self._sk_final and np.isnan(Xt).any():
+                final = self._sk_final  # missing values: scikit-learn's own routing
             try:
                 labels = np.asarray(final.predict(Xt)).tolist()
                 return labels, (final.predict_proba(Xt).tolist() if proba else None)
@@ -175,7 +179,7 @@ class Predictor:
         if CompiledForest.supports(sk_final):
             compiled = CompiledForest(sk_final)
             tp = threshold_probes(sk_final, PROBE_ROWS)
-            if _same_final(sk_final, compiled, tp, self.can_proba):
+            if compiled.same_leaves(tp) and _same_final(sk_final, compiled, tp, self.can_proba):
                 final = compiled
                 self.engine = "compiled-forest"
             else:
