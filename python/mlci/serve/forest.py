@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 CHUNK_ROWS = 4096
-TREEWISE_ROWS = 128  # from about this many rows Tree.apply per tree beats the level-by-level walk
+TREEWISE_ROWS = 256  # from about this many rows Tree.apply per tree beats the level-by-level walk
 SUPPORTED = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
              "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
 

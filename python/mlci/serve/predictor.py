@@ -160,7 +160,7 @@ class Predictor:
             return
         probes = _input_probes(self.pipeline, len(self.schema.names))
         try:
-            transform = _run_steps(steps, probes)
+            transform = _run_steps(steps, probes.copy())  # a step may change its input in place
             frame = self._frame(probes.tolist())
             expected_t = _reference_transform(self.pipeline, frame)
             if expected_t is not None and not _same(transform, expected_t):
@@ -245,18 +245,21 @@ def _column_transformer(ct: Any, positions: dict[str, int], width: int | None) -
         if not idx and name == "remainder":
             continue
         fn = None if isinstance(trans, str) and trans == "passthrough" else _array_transform(trans)
-        parts.append((np.asarray(idx, dtype=np.int64), fn))
+        every = width is not None and idx == list(range(width))  # all columns in order: no copy
+        parts.append((None if every else np.asarray(idx, dtype=np.int64), fn))
     if getattr(ct, "sparse_output_", False):
         raise _NotCompilable("a ColumnTransformer with sparse output")
 
     def transform(X: np.ndarray) -> np.ndarray:
         out = []
         for idx, fn in parts:
-            block = X[:, idx]
+            block = X if idx is None else X[:, idx]
             block = fn(block) if fn is not None else block
             if hasattr(block, "toarray"):
                 block = block.toarray()
             out.append(np.asarray(block, dtype=np.float64))
+        if len(out) == 1:
+            return out[0]
         return np.hstack(out) if out else np.empty((X.shape[0], 0))
     return transform
 

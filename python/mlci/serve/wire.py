@@ -81,11 +81,15 @@ class Schema:
     na: list[frozenset[str]] = field(default_factory=list)  # texts read as missing, per column
     index: dict[str, int] = field(init=False)
     integer: list[bool] = field(init=False)
+    integer_positions: list[int] = field(init=False)
+    plain_numbers: bool = field(init=False)  # every column numeric: JSON numbers and null go into a float array
 
     def __post_init__(self) -> None:
         self.index = {n: i for i, n in enumerate(self.names)}
         self.integer = [d.lower().startswith(("int", "uint", "long")) and k == NUMERIC
                         for d, k in zip(self.dtypes, self.kinds)]
+        self.integer_positions = [j for j, integer in enumerate(self.integer) if integer]
+        self.plain_numbers = all(k == NUMERIC for k in self.kinds)
         if not self.na:
             self.na = [frozenset()] * len(self.names)
 
@@ -101,11 +105,6 @@ class Schema:
         everywhere = frozenset(missing.get("*", ()))
         na = [everywhere | frozenset(missing.get(n, ())) for n in names]
         return cls(names, [_KIND.get(role[n], TEXT) for n in names], dtypes, na)
-
-    @property
-    def plain_numbers(self) -> bool:
-        """Every column is numeric: JSON numbers and null go into a float array unconverted."""
-        return all(k == NUMERIC for k in self.kinds)
 
     @property
     def all_numeric(self) -> bool:
@@ -221,7 +220,7 @@ def _numeric_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[np.ndar
     order = _column_order(columns, schema, "dataframe_split.columns", extra) if columns is not None else None
     if order is not None:
         X = X[:, order]
-    ints = [j for j, integer in enumerate(schema.integer) if integer]
+    ints = schema.integer_positions
     if ints:
         block = X[:, ints]
         if not (np.isnan(block) | (np.floor(block) == block)).all():
