@@ -154,11 +154,13 @@ def main() -> None:
         subprocess.Popen([sys.executable, __file__, "--fixed", str(fixed_port), "2"], start_new_session=True),
     ]
     try:
-        urls = {"1-row": f"http://127.0.0.1:{mlci_port}/invocations",
-                "100-row": f"http://127.0.0.1:{mlci_port}/invocations",
-                "ceiling": f"http://127.0.0.1:{fixed_port}/invocations"}
-        wait_ready(urls["1-row"], hundred)
+        urls = {"ceiling": f"http://127.0.0.1:{fixed_port}/invocations",
+                "1-row": f"http://127.0.0.1:{mlci_port}/invocations",
+                "100-row": f"http://127.0.0.1:{mlci_port}/invocations"}
+        wait_ready(urls["100-row"], hundred)
         wait_ready(urls["ceiling"], one)
+        with urllib.request.urlopen(f"http://127.0.0.1:{mlci_port}/health", timeout=5) as resp:
+            engine = json.loads(resp.read())["engine"]
         for name in urls:  # warm-up
             wrk(urls[name], scripts[name], 2)
         results: dict[str, list[float]] = {name: [] for name in urls}
@@ -173,7 +175,7 @@ def main() -> None:
         for p in procs:
             os.killpg(p.pid, signal.SIGTERM)
             p.wait(30)
-    print(f"wrk -t2 -c16 -d{seconds}s, {rounds} rounds interleaved; load average before: "
+    print(f"wrk -t2 -c16 -d{seconds}s, {rounds} rounds interleaved, mlci engine {engine}; load average before: "
           f"{' '.join(f'{x:.1f}' for x in load)}, after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("| server | request | requests/s per round | median |")
     print("|---|---|---:|---:|")

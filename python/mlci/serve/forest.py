@@ -2,13 +2,20 @@
 
 scikit-learn's forests predict tree by tree (one Python call, input validation and a joblib
 dispatch per tree): a single row through a 100-tree forest costs milliseconds. Here all trees'
-nodes are concatenated into a few arrays and a batch walks every tree at once, one numpy step
-per tree level, so a single row costs tens of microseconds.
+nodes are concatenated into a few arrays, and which leaf each row reaches in each tree is found
+in one of three ways, by batch size (``leaves``):
 
-Semantics match scikit-learn: inputs are rounded to float32 before comparing with the
-(float64) thresholds, ``x <= threshold`` goes left, a classifier averages the trees'
-normalized leaf values. The predictor checks parity against scikit-learn on generated inputs
-before it uses a compiled forest, and rows with missing values take scikit-learn's path.
+  * one row: every node's next node at once (one comparison per node), then pointer doubling
+    (next of next, ...) until every root has reached its leaf: about ten numpy calls;
+  * small batches: all trees and rows walk down together, one numpy step per tree level;
+  * from TREEWISE_ROWS rows: scikit-learn's own compiled traversal, Tree.apply, tree by tree.
+
+Semantics match scikit-learn: inputs are rounded to float32, ``x <= threshold`` goes left (the
+float64 thresholds are stored as the largest float32 not above them, which gives the same
+outcome for every float32 x), a classifier averages the trees' normalized leaf values, summed
+tree by tree in order. The predictor checks before using a compiled forest that the three
+traversals reach the same leaves and that the answers equal scikit-learn's on generated inputs
+(near every split threshold); rows with missing values take scikit-learn's path.
 """
 
 from __future__ import annotations
@@ -95,10 +102,10 @@ class CompiledForest:
         """One row: every node's next node at once, then pointer doubling (next of next ...)
         to the leaves: a few numpy calls over the node arrays instead of a dozen per level."""
         x = np.asarray(X, dtype=np.float32).reshape(-1)
-        nxt = self.child.take(self._even + (x.take(self.feature) > self.threshold))
-        for _ in range(self.jumps):
-            nxt = nxt.take(nxt)
-        return nxt.take(self.roots)[:, None]
+        nxt = self.child.take(self._even + (x.take(self.feature) > self.threshold))  # one step
+        for _ in range(self.jumps - 1):
+            nxt = nxt.take(nxt)  # twice as many steps
+        return nxt.take(nxt.take(self.roots))[:, None]  # the last doubling for the roots only
 
     def leaves_levels(self, X: np.ndarray) -> np.ndarray:
         """Small batches: all trees and rows walk down together, one numpy step per level."""
