@@ -13,7 +13,8 @@ max_depth 8, behind mlci's median imputer). Three servers answer the same wrk lo
   1-row     `mlci serve --workers 2`, a 1-row dataframe_split request
   100-row   the same server, a 100-row dataframe_split request (the first 100 training rows)
 
-Prints requests/s of each and the two ratios the serving goals are stated in:
+Prints requests/s of each and the two ratios the serving goals are stated in, each taken
+within a round (back to back) and the median over the rounds given:
   1-row requests/s / ceiling requests/s, and 100-row requests/s / 1-row requests/s.
 Needs wrk (apt-get install wrk). MLflow is not needed (bench/serve/run.sh compares with it).
 """
@@ -185,11 +186,12 @@ def main() -> None:
     for name, v in results.items():
         server, request = labels[name]
         print(f"| {server} | {request} | {' / '.join(f'{x:.0f}' for x in v)} | {med[name]:.0f} |")
-    print(f"\n1-row vs ceiling: {med['1-row'] / med['ceiling']:.2f}x "
-          f"(per round: {', '.join(f'{a / b:.2f}' for a, b in zip(results['1-row'], results['ceiling']))})")
-    print(f"100-row vs 1-row requests/s: {med['100-row'] / med['1-row']:.2f}x "
-          f"(per round: {', '.join(f'{a / b:.2f}' for a, b in zip(results['100-row'], results['1-row']))}; "
-          f"{med['100-row'] * 100:.0f} rows/s)")
+    vs_ceiling = [a / b for a, b in zip(results["1-row"], results["ceiling"])]
+    vs_one_row = [a / b for a, b in zip(results["100-row"], results["1-row"])]
+    print(f"\n1-row vs ceiling: {statistics.median(vs_ceiling):.2f}x (median of the rounds: "
+          f"{', '.join(f'{x:.2f}' for x in vs_ceiling)})")
+    print(f"100-row vs 1-row requests/s: {statistics.median(vs_one_row):.2f}x (median of the rounds: "
+          f"{', '.join(f'{x:.2f}' for x in vs_one_row)}; {med['100-row'] * 100:.0f} rows/s)")
 
 
 if __name__ == "__main__":
