@@ -11,6 +11,7 @@ socket); the stages below it add up to most of it.
 import csv
 import itertools
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,9 @@ from mlci.serve import build_app, http, wire
 
 HERE = Path(__file__).resolve().parent
 work = Path(tempfile.mkdtemp(prefix="mlci-breakdown-"))
-model = subprocess.run([sys.executable, str(HERE / "model.py"), str(work)], check=True,
+env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent.parent / "python"),
+                                                                os.environ.get("PYTHONPATH")]))}
+model = subprocess.run([sys.executable, str(HERE / "model.py"), str(work)], check=True, env=env,
                        capture_output=True, text=True).stdout.strip()
 with open(work / "project" / "data" / "train.csv", newline="") as f:
     reader = csv.reader(f)

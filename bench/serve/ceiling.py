@@ -3,7 +3,7 @@
     PYTHONPATH=python python3 bench/serve/ceiling.py [SECONDS] [ROUNDS]    (default 10 s, 2 rounds)
 
 Same model as bench/serve/run.sh (bench/serve/model.py: RandomForestClassifier, 100 trees,
-max_depth 8, behind mlci's median imputer). Three servers answer the same wrk load,
+max_depth 8, behind mlci's median imputer). Two servers, three loads, each
 `wrk -t2 -c16 -d{SECONDS}s`, one after the other, ROUNDS times interleaved:
 
   ceiling   an asyncio server that answers every POST with a fixed body: the same socket setup
@@ -13,7 +13,9 @@ max_depth 8, behind mlci's median imputer). Three servers answer the same wrk lo
   1-row     `mlci serve --workers 2`, a 1-row dataframe_split request
   100-row   the same server, a 100-row dataframe_split request (the first 100 training rows)
 
-Prints requests/s of each and the two ratios the serving goals are stated in, each taken
+Prints requests/s of each, the servers' CPU time per request (their processes' user + system
+time over the run, from /proc: less sensitive to other load on the machine than requests/s),
+and the two ratios the serving goals are stated in, each taken
 within a round (back to back) and the median over the rounds given:
   1-row requests/s / ceiling requests/s, and 100-row requests/s / 1-row requests/s.
 Needs wrk (apt-get install wrk). MLflow is not needed (bench/serve/run.sh compares with it).
@@ -119,12 +121,26 @@ def lua(path: Path, body: bytes) -> Path:
     return path
 
 
-def wrk(url: str, script: Path, seconds: int) -> tuple[float, int]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a server: its process and its workers (Linux /proc)."""
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    ticks = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, script: Path, seconds: int, server: int) -> tuple[float, int, float]:
+    """requests/s, non-2xx answers, and the server's CPU microseconds per request."""
+    before = cpu_seconds(server)
     out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", str(script), url],
                          check=True, capture_output=True, text=True).stdout
+    used = cpu_seconds(server) - before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, int(bad.group(1)) if bad else 0
+    return rps, int(bad.group(1)) if bad else 0, used / max(requests, 1) * 1e6
 
 
 def main() -> None:
@@ -132,7 +148,9 @@ def main() -> None:
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     load = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="mlci-bench-ceiling-"))
-    model = subprocess.run([sys.executable, str(HERE / "model.py"), str(work)], check=True,
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "python"),
+                                                                    os.environ.get("PYTHONPATH")]))}
+    model = subprocess.run([sys.executable, str(HERE / "model.py"), str(work)], check=True, env=env,
                            capture_output=True, text=True).stdout.strip()
     one = (work / "body.json").read_bytes()
     import csv
@@ -147,7 +165,6 @@ def main() -> None:
     scripts = {"1-row": lua(work / "one.lua", one), "100-row": lua(work / "hundred.lua", hundred),
                "ceiling": lua(work / "ceiling.lua", one)}
 
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'python'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     mlci_port, fixed_port = free_port(), free_port()
     procs = [
         subprocess.Popen([sys.executable, "-m", "mlci", "serve", "--model", model, "--port", str(mlci_port),
@@ -162,30 +179,35 @@ def main() -> None:
         wait_ready(urls["ceiling"], one)
         with urllib.request.urlopen(f"http://127.0.0.1:{mlci_port}/health", timeout=5) as resp:
             engine = json.loads(resp.read())["engine"]
+        server = {"ceiling": procs[1].pid, "1-row": procs[0].pid, "100-row": procs[0].pid}
         for name in urls:  # warm-up
-            wrk(urls[name], scripts[name], 2)
+            wrk(urls[name], scripts[name], 2, server[name])
         results: dict[str, list[float]] = {name: [] for name in urls}
+        cpu: dict[str, list[float]] = {name: [] for name in urls}
         for r in range(rounds):
             for name in ("ceiling", "1-row", "100-row"):
-                rps, bad = wrk(urls[name], scripts[name], seconds)
+                rps, bad, us = wrk(urls[name], scripts[name], seconds, server[name])
                 if bad:
                     raise SystemExit(f"{name}: {bad} non-2xx answers (see {work / 'mlci.log'})")
                 results[name].append(rps)
-                print(f"round {r + 1} {name}: {rps:.0f} requests/s", file=sys.stderr)
+                cpu[name].append(us)
+                print(f"round {r + 1} {name}: {rps:.0f} requests/s, server CPU {us:.1f} us per request",
+                      file=sys.stderr)
     finally:
         for p in procs:
             os.killpg(p.pid, signal.SIGTERM)
             p.wait(30)
     print(f"wrk -t2 -c16 -d{seconds}s, {rounds} rounds interleaved, mlci engine {engine}; load average before: "
           f"{' '.join(f'{x:.1f}' for x in load)}, after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print("| server | request | requests/s per round | median |")
-    print("|---|---|---:|---:|")
+    print("| server | request | requests/s per round | median | server CPU µs per request (median) |")
+    print("|---|---|---:|---:|---:|")
     labels = {"ceiling": ("asyncio fixed body, 2 workers", "1-row body"),
               "1-row": ("mlci serve --workers 2", "1 row"), "100-row": ("mlci serve --workers 2", "100 rows")}
     med = {name: statistics.median(v) for name, v in results.items()}
     for name, v in results.items():
-        server, request = labels[name]
-        print(f"| {server} | {request} | {' / '.join(f'{x:.0f}' for x in v)} | {med[name]:.0f} |")
+        server_name, request = labels[name]
+        print(f"| {server_name} | {request} | {' / '.join(f'{x:.0f}' for x in v)} | {med[name]:.0f} | "
+              f"{statistics.median(cpu[name]):.1f} |")
     vs_ceiling = [a / b for a, b in zip(results["1-row"], results["ceiling"])]
     vs_one_row = [a / b for a, b in zip(results["100-row"], results["1-row"])]
     print(f"\n1-row vs ceiling: {statistics.median(vs_ceiling):.2f}x (median of the rounds: "
