@@ -140,6 +140,11 @@ class CompiledForest:
             return self.classes.take(np.argmax(self._mean(X), axis=1))
         return self._mean(X)[:, 0]
 
+    def predict_with_proba(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A classifier's predict and predict_proba from one pass over the trees."""
+        proba = self._mean(X)
+        return self.classes.take(np.argmax(proba, axis=1)), proba
+
     def same_leaves(self, X: np.ndarray) -> bool:
         """The three traversals agree on every row of ``X`` (one row at a time for the first)."""
         levels = self.leaves_levels(X)

@@ -111,6 +111,9 @@ class Predictor:
             if final is not self._sk_final and np.isnan(Xt).any():
                 final = self._sk_final  # missing values: scikit-learn's own routing
             try:
+                if proba and final is not self._sk_final:  # the compiled forest: one pass for both
+                    labels, probabilities = final.predict_with_proba(Xt)
+                    return labels.tolist(), probabilities.tolist()
                 labels = np.asarray(final.predict(Xt)).tolist()
                 return labels, (final.predict_proba(Xt).tolist() if proba else None)
             except ValueError as exc:
