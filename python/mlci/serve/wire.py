@@ -227,6 +227,7 @@ def _numeric_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[np.ndar
             return None
     return X, params
 
+
 def _parse_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[list[list[Any]], dict[str, Any]]:
     try:
         doc = json.loads(body.decode("utf-8"))
