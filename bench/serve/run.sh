@@ -10,6 +10,8 @@
 # MLflow is installed in its own venv (MLFLOW_VENV, default /tmp/mlflow-bench), never into
 # the project: python3 -m venv /tmp/mlflow-bench && /tmp/mlflow-bench/bin/pip install mlflow skops
 # scikit-learn==<the host's version>. Needs wrk (apt-get install wrk).
+# Without MLflow: bench/serve/ceiling.py measures mlci serve against the HTTP ceiling (an asyncio
+# server answering a fixed body) and 100-row against 1-row requests.
 set -euo pipefail
 SECONDS_PER_RUN=${1:-20}
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -104,8 +104,52 @@ def test_the_fast_path_matches_scikit_learn_on_every_test_row(model):
     assert p.engine == "compiled-forest"
     assert labels == model["pipeline"].predict(X).tolist()
     assert np.allclose(proba, model["pipeline"].predict_proba(X), rtol=0, atol=1e-12)
-    big = pd.concat([X] * 4, ignore_index=True)  # over 512 rows: scikit-learn's forest code
+    big = pd.concat([X] * 30, ignore_index=True)  # over 4096 rows: in chunks
     assert p.predict(big.values.tolist())[0] == model["pipeline"].predict(big).tolist()
+
+
+def test_every_traversal_of_the_compiled_forest_reaches_scikit_learns_leaves(model):
+    """One row, small batches and large ones take different traversals (forest.py); each
+    reaches exactly the leaf scikit-learn's own Tree.apply does, also for values exactly on
+    split thresholds, and the answers are scikit-learn's to the last bit."""
+    from mlci.serve.forest import TREEWISE_ROWS
+    from mlci.serve.predictor import Predictor
+
+    p = Predictor(model["dir"])
+    compiled, sk = p._final, model["pipeline"][-1]
+    X, _, goes_right = rows_on_split_thresholds(model)
+    assert goes_right > 0
+    X32 = X.to_numpy(dtype=np.float32)
+    want = np.stack([est.tree_.apply(X32) for est in sk.estimators_]) + compiled.roots[:, None]
+    assert np.array_equal(compiled.leaves_treewise(X32), want)
+    assert np.array_equal(compiled.leaves_levels(X32), want)
+    assert all(np.array_equal(compiled.leaves_one(X32[i:i + 1]), want[:, i:i + 1]) for i in range(len(X32)))
+    for n in (1, 7, TREEWISE_ROWS - 1, TREEWISE_ROWS, len(X)):
+        rows = X.iloc[:n]
+        labels, proba = p.predict(rows.values.tolist(), proba=True)
+        assert labels == model["pipeline"].predict(rows).tolist()
+        assert proba == model["pipeline"].predict_proba(rows).tolist()
+
+
+def test_100_row_requests_with_missing_values_get_the_pipelines_answers(server, model):
+    """A 100-row batch in one request, as JSON numbers (the array fast path) and with nulls in
+    some rows (those rows: scikit-learn's own routing after the imputer): the pipeline's
+    predictions and probabilities, the same as one request per row."""
+    X = model["X"].iloc[:100].copy()
+    rng = np.random.default_rng(3)
+    holes = rng.random(X.shape) < 0.05
+    X = X.mask(holes)
+    assert 0 < X.isna().any(axis=1).sum() < 100
+    data = [[None if isinstance(v, float) and math.isnan(v) else v for v in row] for row in X.values.tolist()]
+    want = model["pipeline"].predict(X).tolist()
+    proba = model["pipeline"].predict_proba(X)
+    for body in ({"dataframe_split": {"columns": list(X.columns), "data": data}},
+                 {"inputs": data}):
+        status, out = server.post({**body, "params": {"proba": True}})
+        assert status == 200 and out["predictions"] == want
+        assert np.allclose(out["probabilities"], proba, rtol=0, atol=1e-12)
+    one_by_one = [server.post({"inputs": [row]})[1]["predictions"][0] for row in data]
+    assert one_by_one == want
 
 
 def rows_on_split_thresholds(model) -> tuple[pd.DataFrame, int, int]:
@@ -391,3 +435,32 @@ def test_serve_name_at_alias_from_the_registry(model, tmp_path):
     finally:
         srv.stop()
     assert (tmp_path / ".mlci" / "cache" / "models" / "bc" / "1" / "model" / "model.skops").is_file()
+
+
+def test_the_array_fast_path_answers_byte_for_byte_like_the_row_by_row_path(model, monkeypatch):
+    """The same request gives the same response bytes whether its JSON is read as a float array
+    (numeric models) or value by value as before: 1 and 100 rows, nulls, probabilities, 400s."""
+    from mlci.serve import build_app
+    from mlci.serve.predictor import Predictor
+
+    app = build_app(model["dir"])
+    X = model["X"].iloc[:100]
+    data = X.values.tolist()
+    data[3][4] = None
+    cols = list(X.columns)
+    bodies = [{"dataframe_split": {"columns": cols, "data": data[:1]}},
+              {"dataframe_split": {"columns": cols[::-1], "data": [r[::-1] for r in data]}},
+              {"inputs": data, "params": {"proba": True}},
+              {"instances": data[:7]},
+              {"inputs": [data[0][:-1]]},
+              {"inputs": [[True] + data[0][1:]]},
+              {"dataframe_split": {"columns": cols[:-1] + ["mean_radius"], "data": data[:2]}}]
+    raw = [json.dumps(b).encode() for b in bodies] + [b'{"inputs": [[' + b", ".join([b"1e400"] * 30) + b"]]}"]
+
+    def answers():
+        return [app.handle("POST", "/invocations", "application/json", body) for body in raw]
+
+    fast = answers()
+    assert [status for status, _, _ in fast] == [200, 200, 200, 200, 400, 400, 400, 400]
+    monkeypatch.setattr(Predictor, "takes_array", property(lambda self: False))
+    assert answers() == fast

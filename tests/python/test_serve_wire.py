@@ -75,3 +75,87 @@ def test_predictions_body_with_numpy_values():
 
     assert wire.predictions_body([np.int64(1)], ["a"], [[np.float64(0.5)]]) == \
         b'{"predictions": [1], "classes": ["a"], "probabilities": [[0.5]]}'
+
+
+# --- numeric requests read as a float array (the fast path) --------------------------------------
+
+NUMERIC_SCHEMA = wire.Schema.from_signature({"inputs": [
+    {"name": "age", "dtype": "int64"}, {"name": "bmi", "dtype": "float64"}, {"name": "bp", "dtype": "float64"}]})
+
+SAME_AS_ROW_BY_ROW = [
+    # taken as an array: JSON numbers and null only
+    ('{"dataframe_split": {"columns": ["age", "bmi", "bp"], "data": [[40, 1.5, null], [41, -0.0, 2e-300]]}}', True),
+    ('{"dataframe_split": {"columns": ["bp", "age", "id", "bmi"], "data": [[1, 2, "x7", 3]]}}', False),
+    ('{"dataframe_split": {"columns": ["bp", "age", "id", "bmi"], "data": [[1, 2, 9, 3]]}, "params": {"proba": 1}}',
+     True),
+    ('{"dataframe_split": {"data": [[40.0, 1.5, 2], [1e3, 1, 1]], "index": [7, 8]}}', True),
+    ('{"instances": [[40, 1.5, 2], [12345678901234567890123, 0.1, 0.2]]}', True),
+    ('{"inputs": [[18446744073709551615, 1.5, 2]]}', True),
+    ('{"inputs": [[-9223372036854775809, 1.5, 2]]}', True),
+    ('{"inputs": [[40.0, 0.30000000000000004, 1.7976931348623157e308]]}', True),
+    # everything else takes the row-by-row path: same values, same 400s
+    ('{"inputs": [[40, "1.5", 2]]}', False),
+    ('{"inputs": [[40, true, 2]]}', False),
+    ('{"inputs": [[40, NaN, 2]]}', False),
+    ('{"inputs": [[40, 1e400, 2]]}', False),
+    ('{"inputs": [[40, -Infinity, 2]]}', False),
+    ('{"inputs": [[40.5, 1, 2]]}', False),
+    ('{"inputs": [[1e400, 1, 2]]}', False),
+    ('{"inputs": [[' + "9" * 400 + ', 1, 2]]}', False),
+    ('{"inputs": [[40, 1, 2], [40, 1]]}', False),
+    ('{"inputs": [[40, 1, [2]]]}', False),
+    ('{"inputs": [[40, 1, {"a": 2}]]}', False),
+    ('{"inputs": []}', False),
+    ('{"inputs": [[40, 1, 2]], "extra": 1}', False),
+    ('{"inputs": [[40, 1, 2]], "params": [1]}', False),
+    ('{"inputs": [[40, 1, 2]], "params": null}', False),
+    ('{"instances": {"age": [1], "bmi": [2], "bp": [3]}}', False),
+    ('{"dataframe_records": [{"age": 1, "bmi": 2, "bp": 3}]}', False),
+    ('{"dataframe_split": {"columns": ["age", "age", "bp"], "data": [[1, 2, 3]]}}', False),
+    ('{"dataframe_split": {"columns": ["age", "bmi", "pb"], "data": [[1, 2, 3]]}}', False),
+    ('{"dataframe_split": {"columns": ["age", "bmi", 3], "data": [[1, 2, 3]]}}', False),
+    ('{"dataframe_split": {"columns": ["age", "bmi", "bp"], "data": [[1, 2, 3]], "other": 1}}', False),
+    ('{"dataframe_split": {"columns": ["age", "bmi", "bp"], "data": [[1, 2, 3]]}, "inputs": [[1, 2, 3]]}', False),
+    ('{"inputs": [[40, "\\ud800", 2]]}', False),
+    (b'{"inputs": [[40, 1, 2]]}\xff', False),
+    ('\ufeff{"inputs": [[40, 1, 2]]}', False),
+    ('[[40, 1, 2]]', False),
+]
+
+
+@pytest.mark.parametrize("body, as_array", SAME_AS_ROW_BY_ROW)
+def test_numeric_json_read_as_an_array_gives_the_row_by_row_values_and_errors(body, as_array):
+    """`parse(..., array=True)` (what a numeric model on the fast path asks for) answers every
+    body exactly as the row-by-row path: the same float64 values (null: NaN), the same ignored
+    columns and options, or the same 400 message; only plain numeric JSON becomes an array."""
+    import numpy as np
+
+    raw = body.encode() if isinstance(body, str) else body
+
+    def parse(array):
+        try:
+            return wire.parse(raw, "application/json", NUMERIC_SCHEMA, None, array)
+        except wire.BadRequest as exc:
+            return str(exc)
+        except (OverflowError, RecursionError) as exc:
+            return type(exc).__name__
+
+    slow, fast = parse(False), parse(True)
+    if isinstance(slow, str):
+        assert fast == slow
+        return
+    assert isinstance(fast.rows, np.ndarray) == as_array
+    try:
+        want = np.array(slow.rows, dtype=np.float64)  # what the predictor makes of the rows
+    except OverflowError:
+        assert not as_array
+        return
+    got = np.asarray(fast.rows, dtype=np.float64)
+    assert got.shape == want.shape and np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    assert (fast.proba, fast.ignored) == (slow.proba, slow.ignored)
+
+
+def test_text_columns_never_take_the_array_path():
+    assert isinstance(wire.parse(b'{"inputs": [[40, 1.5, true, "n"]]}', "application/json", SCHEMA,
+                                 None, True).rows, list)

@@ -2,8 +2,8 @@
 
 The image installs them with ``pip install --no-index``, so `docker build` needs no package
 index (builds work air-gapped; images here cannot reach one). The requirement set is what
-`mlci serve` needs (numpy, scipy, scikit-learn, skops, pandas and their dependencies), each
-pinned to the version installed on the host, so the image loads the model with exactly the
+`mlci serve` needs (numpy, scipy, scikit-learn, skops, pandas, orjson and their dependencies),
+each pinned to the version installed on the host, so the image loads the model with exactly the
 library versions that trained it. The wheelhouse is cached under
 $MLCI_CACHE (default ~/.cache/mlci)/wheelhouse/<hash of requirements and Python>.
 """
@@ -25,7 +25,7 @@ from mlci.errors import InfraError, UsageError
 log = logging.getLogger(__name__)
 
 # pydantic and pyyaml: `mlci serve` reads mlci.yaml settings (monitor.log) when one is mounted
-SERVE_REQUIREMENTS = ("numpy", "scipy", "scikit-learn", "skops", "pandas", "pydantic", "pyyaml")
+SERVE_REQUIREMENTS = ("numpy", "scipy", "scikit-learn", "skops", "pandas", "pydantic", "pyyaml", "orjson")
 
 
 def _canonical(name: str) -> str:

@@ -81,7 +81,7 @@ class App:
         try:
             params = dict(parse_qsl(query)) if query else None
             try:
-                request = wire.parse(body, content_type, self.predictor.schema, params)
+                request = wire.parse(body, content_type, self.predictor.schema, params, self.predictor.takes_array)
             except RecursionError:  # e.g. 100,000 nested '[': json's recursion limit, not a bug
                 raise wire.BadRequest("request body is nested too deeply") from None
             if request.ignored:

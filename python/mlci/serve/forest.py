@@ -2,13 +2,20 @@
 
 scikit-learn's forests predict tree by tree (one Python call, input validation and a joblib
 dispatch per tree): a single row through a 100-tree forest costs milliseconds. Here all trees'
-nodes are concatenated into a few arrays and a batch walks every tree at once, one numpy step
-per tree level, so a single row costs tens of microseconds.
+nodes are concatenated into a few arrays, and which leaf each row reaches in each tree is found
+in one of three ways, by batch size (``leaves``):
 
-Semantics match scikit-learn: inputs are rounded to float32 before comparing with the
-(float64) thresholds, ``x <= threshold`` goes left, a classifier averages the trees'
-normalized leaf values. The predictor checks parity against scikit-learn on generated inputs
-before it uses a compiled forest, and rows with missing values take scikit-learn's path.
+  * one row: every node's next node at once (one comparison per node), then pointer doubling
+    (next of next, ...) until every root has reached its leaf: about ten numpy calls;
+  * small batches: all trees and rows walk down together, one numpy step per tree level;
+  * from TREEWISE_ROWS rows: scikit-learn's own compiled traversal, Tree.apply, tree by tree.
+
+Semantics match scikit-learn: inputs are rounded to float32, ``x <= threshold`` goes left (the
+float64 thresholds are stored as the largest float32 not above them, which gives the same
+outcome for every float32 x), a classifier averages the trees' normalized leaf values, summed
+tree by tree in order. The predictor checks before using a compiled forest that the three
+traversals reach the same leaves and that the answers equal scikit-learn's on generated inputs
+(near every split threshold); rows with missing values take scikit-learn's path.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 import numpy as np
 
 CHUNK_ROWS = 4096
+TREEWISE_ROWS = 256  # from about this many rows Tree.apply per tree beats the level-by-level walk
 SUPPORTED = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
              "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
 
@@ -28,20 +36,20 @@ class CompiledForest:
         self.is_classifier = hasattr(estimator, "classes_")
         self.classes = np.asarray(estimator.classes_) if self.is_classifier else None
         self.n_features = int(estimator.n_features_in_)
+        self.trees = [t.tree_ for t in trees]
         feats, thrs, lefts, rights, values, roots = [], [], [], [], [], []
         offset = 0
         depth = 0
-        for t in trees:
-            tree = t.tree_
+        for tree in self.trees:
             n = tree.node_count
-            left = tree.children_left.astype(np.int64)
-            right = tree.children_right.astype(np.int64)
+            left = tree.children_left.astype(np.intp)
+            right = tree.children_right.astype(np.intp)
             leaf = left == -1
-            idx = np.arange(n, dtype=np.int64)
+            idx = np.arange(n, dtype=np.intp)
             # a leaf points to itself and always "goes left", so extra steps keep it in place
             lefts.append(np.where(leaf, idx, left) + offset)
             rights.append(np.where(leaf, idx, right) + offset)
-            feats.append(np.where(leaf, 0, tree.feature).astype(np.int64))
+            feats.append(np.where(leaf, 0, tree.feature).astype(np.intp))
             thrs.append(np.where(leaf, np.inf, tree.threshold))
             value = tree.value[:, 0, :].astype(np.float64)
             if self.is_classifier:
@@ -53,12 +61,23 @@ class CompiledForest:
             offset += n
             depth = max(depth, int(tree.max_depth))
         self.feature = np.concatenate(feats)
-        self.threshold = np.concatenate(thrs)
-        self.left = np.concatenate(lefts)
-        self.right = np.concatenate(rights)
+        threshold = np.concatenate(thrs)
+        # x (a float32) <= t (a float64) exactly when x <= the largest float32 not above t:
+        # the comparisons run on float32 thresholds rounded down, with the same outcome
+        t32 = threshold.astype(np.float32)
+        above = t32.astype(np.float64) > threshold
+        t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+        self.threshold = t32
+        # node i's children at 2i (x <= threshold) and 2i + 1 (x > threshold)
+        self.child = np.empty(2 * offset, dtype=np.intp)
+        self.child[0::2] = np.concatenate(lefts)
+        self.child[1::2] = np.concatenate(rights)
+        self._even = 2 * np.arange(offset, dtype=np.intp)
         self.value = np.concatenate(values)
-        self.roots = np.asarray(roots, dtype=np.int64)
+        self.roots = np.asarray(roots, dtype=np.intp)
+        self._offsets = self.roots[:, None]
         self.depth = depth
+        self.jumps = max(1, (depth - 1).bit_length())  # pointer doublings: 2**jumps >= depth
         self.n_trees = len(trees)
 
     @staticmethod
@@ -68,25 +87,49 @@ class CompiledForest:
         n_outputs = getattr(estimator, "n_outputs_", 1)
         return n_outputs == 1 and hasattr(estimator, "n_features_in_")
 
-    def _leaf_values(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32).astype(np.float64)
+    # --- which leaf each row reaches in each tree: (trees, rows) node indices -------------------
+    # Three ways, by batch size; each gives exactly the same leaves (the predictor checks all
+    # three against each other and against scikit-learn before it uses the compiled forest).
+    def leaves(self, X: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        if n == 1:
+            return self.leaves_one(X)
+        if n < TREEWISE_ROWS:
+            return self.leaves_levels(X)
+        return self.leaves_treewise(X)
+
+    def leaves_one(self, X: np.ndarray) -> np.ndarray:
+        """One row: every node's next node at once, then pointer doubling (next of next ...)
+        to the leaves: a few numpy calls over the node arrays instead of a dozen per level."""
+        x = np.asarray(X, dtype=np.float32).reshape(-1)
+        nxt = self.child.take(self._even + (x.take(self.feature) > self.threshold))  # one step
+        for _ in range(self.jumps - 1):
+            nxt = nxt.take(nxt)  # twice as many steps
+        return nxt.take(nxt.take(self.roots))[:, None]  # the last doubling for the roots only
+
+    def leaves_levels(self, X: np.ndarray) -> np.ndarray:
+        """Small batches: all trees and rows walk down together, one numpy step per level."""
+        X = np.asarray(X, dtype=np.float32)
         n = X.shape[0]
         flat = X.ravel()
-        # node[t, r]: where row r is in tree t; flat index of (r, feature) = r * width + feature
-        offsets = (np.arange(n) * X.shape[1])[None, :]
+        offsets = (np.arange(n, dtype=np.intp) * X.shape[1])[None, :]
         node = np.repeat(self.roots[:, None], n, axis=1)
-        feature, threshold, left, right = self.feature, self.threshold, self.left, self.right
+        feature, threshold, child = self.feature, self.threshold, self.child
         for _ in range(self.depth):
-            go_left = flat[offsets + feature[node]] <= threshold[node]
-            node = np.where(go_left, left[node], right[node])
-        return self.value[node]  # (trees, rows, outputs)
+            node = child.take(2 * node + (flat.take(offsets + feature.take(node)) > threshold.take(node)))
+        return node
+
+    def leaves_treewise(self, X: np.ndarray) -> np.ndarray:
+        """Larger batches: scikit-learn's own compiled traversal (Tree.apply), tree by tree."""
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        return np.stack([tree.apply(X32) for tree in self.trees]) + self._offsets
 
     def _mean(self, X: np.ndarray) -> np.ndarray:
         # summed over the leading axis: tree by tree in order, as scikit-learn accumulates;
         # large batches in chunks, so the (trees x rows) work arrays stay small
         if X.shape[0] <= CHUNK_ROWS:
-            return self._leaf_values(X).sum(axis=0) / self.n_trees
-        return np.concatenate([self._leaf_values(X[i:i + CHUNK_ROWS]).sum(axis=0)
+            return self.value.take(self.leaves(X), axis=0).sum(axis=0) / self.n_trees
+        return np.concatenate([self.value.take(self.leaves(X[i:i + CHUNK_ROWS]), axis=0).sum(axis=0)
                                for i in range(0, X.shape[0], CHUNK_ROWS)]) / self.n_trees
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -96,6 +139,18 @@ class CompiledForest:
         if self.is_classifier:
             return self.classes.take(np.argmax(self._mean(X), axis=1))
         return self._mean(X)[:, 0]
+
+    def predict_with_proba(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A classifier's predict and predict_proba from one pass over the trees."""
+        proba = self._mean(X)
+        return self.classes.take(np.argmax(proba, axis=1)), proba
+
+    def same_leaves(self, X: np.ndarray) -> bool:
+        """The three traversals agree on every row of ``X`` (one row at a time for the first)."""
+        levels = self.leaves_levels(X)
+        if not np.array_equal(levels, self.leaves_treewise(X)):
+            return False
+        return all(np.array_equal(self.leaves_one(X[i:i + 1]), levels[:, i:i + 1]) for i in range(len(X)))
 
 
 def threshold_probes(estimator: Any, n: int, seed: int = 0) -> np.ndarray:

@@ -84,7 +84,7 @@ class _Connection(asyncio.Protocol):
                 self._reply(431, b'{"error_code": "BAD_REQUEST", "message": "request headers too large"}',
                             "application/json", close=True)
             return False
-        head = bytes(buf[:end]).decode("latin-1")
+        head = buf[:end].decode("latin-1")
         lines = head.split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
@@ -123,7 +123,8 @@ class _Connection(asyncio.Protocol):
         total = end + 4 + length
         if len(buf) < total:
             return False
-        body = bytes(buf[end + 4:total])
+        with memoryview(buf) as view:
+            body = view[end + 4:total].tobytes()  # one copy (a bytearray slice would be a second)
         del buf[:total]
         conn = headers.get("connection", "").lower()
         keep_alive = (conn != "close") if version == "HTTP/1.1" else (conn == "keep-alive")

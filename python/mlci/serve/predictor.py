@@ -29,7 +29,6 @@ from mlci.serve.wire import NUMERIC, BadRequest, Schema
 log = logging.getLogger(__name__)
 
 PROBE_ROWS = 256
-COMPILED_MAX_ROWS = 512  # above this many rows scikit-learn's forest code is as fast or faster
 
 
 class Predictor:
@@ -95,18 +94,26 @@ class Predictor:
         return steps[-1][1] if steps else self.pipeline
 
     # --- prediction ----------------------------------------------------------------------------
-    def predict(self, rows: list[list[Any]], proba: bool = False) -> tuple[list[Any], list[list[float]] | None]:
+    @property
+    def takes_array(self) -> bool:
+        """predict() takes a float array of the rows (the fast path is on)."""
+        return self._final is not None
+
+    def predict(self, rows: list[list[Any]] | np.ndarray,
+                proba: bool = False) -> tuple[list[Any], list[list[float]] | None]:
         """Predictions (and class probabilities when asked) for rows in signature order."""
         if proba and not self.can_proba:
             raise BadRequest("probabilities were asked for, but this model does not give them "
                              f"(task {self.task})")
         if self._final is not None:
-            Xt = self._transform(np.array(rows, dtype=np.float64))
+            Xt = self._transform(np.asarray(rows, dtype=np.float64))
             final = self._final
-            if final is not self._sk_final and (len(rows) > COMPILED_MAX_ROWS or np.isnan(Xt).any()):
-                # big batches: scikit-learn's compiled loops win; missing values: its own routing
-                final = self._sk_final
+            if final is not self._sk_final and np.isnan(Xt).any():
+                final = self._sk_final  # missing values: scikit-learn's own routing
             try:
+                if proba and final is not self._sk_final:  # the compiled forest: one pass for both
+                    labels, probabilities = final.predict_with_proba(Xt)
+                    return labels.tolist(), probabilities.tolist()
                 labels = np.asarray(final.predict(Xt)).tolist()
                 return labels, (final.predict_proba(Xt).tolist() if proba else None)
             except ValueError as exc:
@@ -156,7 +163,7 @@ class Predictor:
             return
         probes = _input_probes(self.pipeline, len(self.schema.names))
         try:
-            transform = _run_steps(steps, probes)
+            transform = _run_steps(steps, probes.copy())  # a step may change its input in place
             frame = self._frame(probes.tolist())
             expected_t = _reference_transform(self.pipeline, frame)
             if expected_t is not None and not _same(transform, expected_t):
@@ -175,7 +182,7 @@ class Predictor:
         if CompiledForest.supports(sk_final):
             compiled = CompiledForest(sk_final)
             tp = threshold_probes(sk_final, PROBE_ROWS)
-            if _same_final(sk_final, compiled, tp, self.can_proba):
+            if compiled.same_leaves(tp) and _same_final(sk_final, compiled, tp, self.can_proba):
                 final = compiled
                 self.engine = "compiled-forest"
             else:
@@ -241,18 +248,21 @@ def _column_transformer(ct: Any, positions: dict[str, int], width: int | None) -
         if not idx and name == "remainder":
             continue
         fn = None if isinstance(trans, str) and trans == "passthrough" else _array_transform(trans)
-        parts.append((np.asarray(idx, dtype=np.int64), fn))
+        every = width is not None and idx == list(range(width))  # all columns in order: no copy
+        parts.append((None if every else np.asarray(idx, dtype=np.int64), fn))
     if getattr(ct, "sparse_output_", False):
         raise _NotCompilable("a ColumnTransformer with sparse output")
 
     def transform(X: np.ndarray) -> np.ndarray:
         out = []
         for idx, fn in parts:
-            block = X[:, idx]
+            block = X if idx is None else X[:, idx]
             block = fn(block) if fn is not None else block
             if hasattr(block, "toarray"):
                 block = block.toarray()
             out.append(np.asarray(block, dtype=np.float64))
+        if len(out) == 1:
+            return out[0]
         return np.hstack(out) if out else np.empty((X.shape[0], 0))
     return transform
 

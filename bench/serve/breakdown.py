@@ -1,0 +1,96 @@
+"""Where a request's time goes inside `mlci serve`: each stage of /invocations on its own, for
+the 1-row and the 100-row requests of bench/serve/ceiling.py (same model: bench/serve/model.py).
+
+    PYTHONPATH=python python3 bench/serve/breakdown.py
+
+CPU time per call (time.process_time, best of 7 repeats), in microseconds. "request" is the
+whole HTTP request handled in process (the protocol's data_received on the raw bytes, no
+socket); the stages below it add up to most of it.
+"""
+
+import csv
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from mlci.serve import build_app, http, wire
+
+HERE = Path(__file__).resolve().parent
+work = Path(tempfile.mkdtemp(prefix="mlci-breakdown-"))
+env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent.parent / "python"),
+                                                                os.environ.get("PYTHONPATH")]))}
+model = subprocess.run([sys.executable, str(HERE / "model.py"), str(work)], check=True, env=env,
+                       capture_output=True, text=True).stdout.strip()
+with open(work / "project" / "data" / "train.csv", newline="") as f:
+    reader = csv.reader(f)
+    header = next(reader)
+    rows = [r for _, r in zip(range(100), reader)]
+keep = [i for i, c in enumerate(header) if c != "target"]
+bodies = {"1 row": (work / "body.json").read_bytes(),
+          "100 rows": json.dumps({"dataframe_split": {"columns": [header[i] for i in keep],
+                                                      "data": [[float(r[i]) for i in keep] for r in rows]}}).encode()}
+app = build_app(model)
+p = app.predictor
+forest = p._final
+
+
+class _Transport:
+    def write(self, data):
+        pass
+
+    def close(self):
+        pass
+
+
+class _Server:
+    app = app
+    draining = False
+    connections: set = set()
+
+
+def cost(fn, calls):
+    return min(timeit.repeat(fn, number=calls, repeat=7, timer=time.process_time)) / calls * 1e6
+
+
+print(f"engine {p.engine}; microseconds of CPU per call")
+print("| stage | 1 row | 100 rows |")
+print("|---|---:|---:|")
+table: dict[str, list[float]] = {}
+for name, body in bodies.items():
+    calls = 2000 if name == "1 row" else 200
+    raw = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" \
+        % len(body) + body
+    conn = http._Connection(_Server())
+    conn.connection_made(_Transport())
+    doc = orjson.loads(body)
+    data = doc["dataframe_split"]["data"]
+    X = wire.parse(body, "application/json", p.schema, None, True).rows
+    Xt = p._transform(X)
+    leaves = forest.leaves(Xt)
+    labels = p.predict(X)[0]
+    stages = {
+        "request (HTTP parsing + everything below)": lambda: conn.data_received(raw),
+        "JSON parse (orjson)": lambda: orjson.loads(body),
+        "value type check": lambda: set(map(type, itertools.chain.from_iterable(data))),
+        "rows to float array": lambda: np.array(data, dtype=np.float64),
+        "wire.parse in all": lambda: wire.parse(body, "application/json", p.schema, None, True),
+        "preprocessing (imputer)": lambda: p._transform(X),
+        "forest: leaves": lambda: forest.leaves(Xt),
+        "forest: leaf values summed": lambda: forest.value.take(leaves, axis=0).sum(axis=0),
+        "predict in all": lambda: p.predict(X),
+        "answer JSON": lambda: wire.predictions_body(labels),
+        "metrics": lambda: (app.metrics.predictions(labels), app.metrics.request("invocations", 200, 1e-4)),
+    }
+    for stage, fn in stages.items():
+        table.setdefault(stage, []).append(cost(fn, calls))
+for stage, (one, hundred) in table.items():
+    print(f"| {stage} | {one:.1f} | {hundred:.1f} |")
