@@ -227,3 +227,30 @@ def test_evaluate_refuses_an_untrusted_model_with_exit_2_and_one_line(tmp_path, 
         "(list them in model.trusted_types only if you know them to be inert)")
     assert not (tmp_path / "constructed").exists()
     assert not list(project.glob(".mlci/runs/*/evaluation.json"))
+
+
+def test_a_saved_model_is_parsed_once_and_the_same_files_again_give_the_same_model(tmp_path, forest,
+                                                                                   monkeypatch):
+    """Each parse of a skops file builds skops' whole tree (its type audit and its load each
+    parse it). Saving parses the file once; loading it next builds it from that parse; loading
+    the same verified files again (evaluate, then the report, in one `mlci run`) parses nothing."""
+    from skops.io import _audit, _persist
+
+    model, X = forest
+    parses = []
+    for where in (_audit, _persist):
+        real = where.get_tree
+        monkeypatch.setattr(where, "get_tree", lambda *a, _real=real, **k: parses.append(1) or _real(*a, **k))
+    model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
+    assert len(parses) == 1
+    first = model_io.load(tmp_path / "m")
+    assert len(parses) == 1
+    assert np.array_equal(first.predict_proba(X), model.predict_proba(X))
+    assert model_io.load(tmp_path / "m") is first and len(parses) == 1
+    other = model_io.load(tmp_path / "m", trusted=["numpy.float64"])  # other trusted types: checked anew
+    assert other is not first and len(parses) == 2
+    assert np.array_equal(other.predict_proba(X), model.predict_proba(X))
+    with (tmp_path / "m" / "model.skops").open("ab") as f:
+        f.write(b"\0")
+    with pytest.raises(IntegrityError, match="checksum mismatch"):  # still verified on every load
+        model_io.load(tmp_path / "m")
