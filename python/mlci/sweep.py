@@ -217,7 +217,8 @@ def _check_combinations(config_path: str, combos: list[dict[str, Any]], grid_pat
 
 # What every worker imports; the fork server imports it once, and every worker forks from it.
 PRELOAD = ["mlci.train", "mlci.evaluate", "sklearn.pipeline", "sklearn.compose", "sklearn.impute",
-           "sklearn.preprocessing", "sklearn.metrics", "pandas", "pyarrow.parquet", "skops.io"]
+           "sklearn.preprocessing", "sklearn.metrics", "pandas", "pyarrow.parquet",
+           "mlci.model.skops_loaded"]  # skops.io, without its scan of all of scikit-learn
 
 
 def _start_workers_early(configs: list[Any]) -> None:

@@ -69,6 +69,21 @@ def test_loading_a_model_imports_only_the_scikit_learn_it_needs(tmp_path, forest
     assert r.stdout.strip() == "['sklearn.ensemble']"
 
 
+def test_the_module_a_sweeps_fork_server_preloads_imports_skops_without_its_scan():
+    """A preload list names modules; `import skops.io` there would scan all of scikit-learn."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+    from mlci.sweep import PRELOAD
+
+    assert "skops.io" not in PRELOAD and "mlci.model.skops_loaded" in PRELOAD
+    code = ("import sys, mlci.model.skops_loaded; "
+            "print('skops.io' in sys.modules, 'sklearn.neural_network' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["True", "False"]
+
+
 # --- crafted model files: nothing outside the allow-list is constructed or called -------------
 
 def _json_str(text):
