@@ -149,10 +149,10 @@ def _dump_compact(estimator: Any, path: Path) -> None:
 # Each parse of a skops file builds skops' whole tree of nodes (0.1 s for a 100-tree forest).
 # A model is parsed when it is saved (its types are checked then); evaluate, which loads it next
 # in the same process, builds it from that parse when the file's sha256 is the one parsed.
-# The model loaded last is kept by its verified metadata (every file's sha256) and the trusted
-# types it was checked with: `mlci run` loads each new model twice (evaluate, then the report).
+# The model loaded last is kept by its path, verified metadata (every file's sha256) and the
+# trusted types it was checked with: `mlci run` loads each new model twice (evaluate, then the report).
 _saved: tuple[str, list[str], Callable[[], Any]] | None = None
-_last_loaded: tuple[tuple[str, tuple[str, ...]], Any] | None = None
+_last_loaded: tuple[tuple[str, str, tuple[str, ...]], Any] | None = None
 
 
 def load(directory: Path, trusted: list[str] | None = None) -> Any:
@@ -165,7 +165,7 @@ def load(directory: Path, trusted: list[str] | None = None) -> Any:
     if meta.get("format") != "skops":
         raise UsageError(f"{directory}: model format {meta.get('format')!r} is not loadable here")
     path = directory / MODEL_FILE
-    key = (json.dumps(meta, sort_keys=True), tuple(sorted(trusted or [])))
+    key = (str(path.resolve()), json.dumps(meta, sort_keys=True), tuple(sorted(trusted or [])))
     digest = (meta.get("files") or {}).get(MODEL_FILE)
     if _last_loaded is not None and _last_loaded[0] == key and digest:
         return _last_loaded[1]
