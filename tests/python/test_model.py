@@ -43,6 +43,16 @@ def test_without_the_skops_internals_it_falls_back_to_skops_own_dump(tmp_path, f
     assert np.array_equal(model_io.load(tmp_path / "m").predict(X), model.predict(X))
 
 
+def test_without_the_skops_internals_it_parses_with_skops_own_calls(tmp_path, forest, monkeypatch):
+    import sys
+
+    model, X = forest
+    monkeypatch.setitem(sys.modules, "skops.io._audit", None)  # `from skops.io._audit import ...` fails
+    meta = model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
+    assert "sklearn.ensemble._forest.RandomForestClassifier" in meta["types"]
+    assert np.array_equal(model_io.load(tmp_path / "m").predict_proba(X), model.predict_proba(X))
+
+
 def test_a_changed_model_file_is_refused_before_loading(tmp_path, forest):
     model, _ = forest
     model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})

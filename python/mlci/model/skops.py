@@ -107,6 +107,7 @@ def save(estimator: Any, directory: Path, signature: dict[str, Any], extra: dict
     metadata. Refuses (ConfigError) an estimator that needs a type loading would refuse."""
     import mlci.model.signature as sig
 
+    global _saved
     sio = skops_io()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / MODEL_FILE
@@ -114,7 +115,6 @@ def save(estimator: Any, directory: Path, signature: dict[str, Any], extra: dict
         _dump_compact(estimator, path)
     except (ImportError, AttributeError, TypeError):  # skops moved its internals: its own dump
         sio.dump(estimator, path)
-    global _saved
     data = path.read_bytes()
     types, build = _parse(data)
     refused = refused_types(types, trusted)
