@@ -1,13 +1,14 @@
 """mlci run vs DVC (dvc repro) on the same training script and data, and CLI start-up time
 vs MLflow's and DVC's CLIs.
 
-  python bench/pipeline/bench.py [--rows 100000] [--repeat 5]
+  python bench/pipeline/bench.py [--rows 100000] [--repeat 5] [--first 3]
 
 Needs `bench/tools.sh dvc mlflow` (a separate venv); without them only mlci is measured.
 What is measured:
   - start-up: `--version` and `--help` of each CLI (median of --repeat runs)
   - first run: validate+train+evaluate+publish with mlci vs `dvc repro` of a plain sklearn
-    script doing the same training and scoring
+    script doing the same training and scoring (median of --first runs in fresh projects,
+    the two tools alternating)
   - unchanged rerun: both should skip all work; how long does finding that out take?
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -62,12 +64,21 @@ evaluate: {metrics: [accuracy, f1, roc_auc], gates: [{metric: roc_auc, threshold
 """
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+CPU_S: dict[str, list[float]] = {}  # CPU seconds (user + system) of each first run, by tool
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, cpu: str | None = None) -> float:
+    """Wall seconds of ``cmd``; with ``cpu``, also its CPU seconds (with the processes it waited
+    for) into CPU_S[cpu]: what it costs on a machine with no idle core."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-2000:]}")
+    if cpu:
+        CPU_S.setdefault(cpu, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return elapsed
 
 
@@ -95,7 +106,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--first", type=int, default=3, help="first runs of each tool, in fresh projects")
     args = ap.parse_args()
+    load = f"{os.getloadavg()[0]:.2f}"
     env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
     mlci = [sys.executable, "-m", "mlci"]
     rows = []
@@ -103,7 +116,7 @@ def main() -> None:
     print(f"# data: {args.rows} rows x 31 columns (breast cancer, jittered); workdir {work}", file=sys.stderr)
 
     def row(what: str, ours: float, theirs: float | None, tool: str) -> None:
-        ratio = f"{theirs / ours:.1f}x" if theirs else "n/a"
+        ratio = f"{theirs / ours:.2f}x" if theirs else "n/a"
         rows.append(f"| {what} | {ours:.3f} s | {f'{theirs:.3f} s' if theirs else 'not installed'} ({tool}) | {ratio} |")
 
     dvc = TOOLS / "dvc" if (TOOLS / "dvc").exists() else None
@@ -114,25 +127,55 @@ def main() -> None:
     row("CLI start-up: `--help`", hlp, median_of(args.repeat, [str(mlflow), "--help"], work) if mlflow else None, "mlflow --help")
     row("CLI start-up: `--version` vs DVC", ver, median_of(args.repeat, [str(dvc), "--version"], work) if dvc else None, "dvc --version")
 
-    ours = work / "mlci"
-    make_data(ours / "data" / "train.csv", args.rows)
-    (ours / "mlci.yaml").write_text(MLCI_YAML)
-    first = timed([*mlci, "run"], ours, env)
-    rerun = median_of(args.repeat, [*mlci, "run"], ours, env)
-    if dvc:
-        theirs = work / "dvc"
-        shutil.copytree(ours / "data", theirs / "data")
+    data = work / "data"
+    make_data(data / "train.csv", args.rows)
+    denv = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+    def mlci_project(n: int) -> Path:
+        ours = work / f"mlci-{n}"
+        shutil.copytree(data, ours / "data")
+        (ours / "mlci.yaml").write_text(MLCI_YAML)
+        return ours
+
+    def dvc_project(n: int) -> Path:
+        theirs = work / f"dvc-{n}"
+        shutil.copytree(data, theirs / "data")
         (theirs / "train.py").write_text(TRAIN_SCRIPT)
         (theirs / "dvc.yaml").write_text(DVC_YAML)
         subprocess.run(["git", "init", "-q"], cwd=theirs, check=True)
         subprocess.run([str(dvc), "init", "-q"], cwd=theirs, check=True)
-        denv = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-        d_first = timed([str(dvc), "repro"], theirs, denv)
-        d_rerun = median_of(args.repeat, [str(dvc), "repro"], theirs, denv)
-    else:
-        d_first = d_rerun = None
-    row("first run (validate, train, evaluate, publish) vs `dvc repro` (train+score script)", first, d_first, "dvc repro")
+        return theirs
+
+    # first runs in fresh projects, alternating which tool goes first (the machine's load drifts)
+    firsts: list[float] = []
+    d_firsts: list[float] = []
+    for n in range(args.first):
+        ours, theirs = mlci_project(n), dvc_project(n) if dvc else None
+        pair = [("mlci", ours), ("dvc", theirs)] if n % 2 == 0 else [("dvc", theirs), ("mlci", ours)]
+        for tool, where in pair:
+            if tool == "mlci":
+                firsts.append(timed([*mlci, "run"], where, env, cpu="mlci"))
+            elif where is not None:
+                d_firsts.append(timed([str(dvc), "repro"], where, denv, cpu="dvc"))
+        if dvc:
+            print(f"# first run {n + 1}: mlci {firsts[-1]:.2f} s, dvc repro {d_firsts[-1]:.2f} s "
+                  f"({d_firsts[-1] / firsts[-1]:.2f}x)", file=sys.stderr)
+    first = statistics.median(firsts)
+    d_first = statistics.median(d_firsts) if d_firsts else None
+    rerun = median_of(args.repeat, [*mlci, "run"], work / "mlci-0", env)
+    d_rerun = median_of(args.repeat, [str(dvc), "repro"], work / "dvc-0", denv) if dvc else None
+    row(f"first run (validate, train, evaluate, publish) vs `dvc repro` (train+score script), median of {args.first}",
+        first, d_first, "dvc repro")
     row("unchanged rerun: everything up to date", rerun, d_rerun, "dvc repro")
+    if d_firsts:
+        ours_cpu, theirs_cpu = statistics.median(CPU_S["mlci"]), statistics.median(CPU_S["dvc"])
+        print(f"# first run, CPU seconds (median): mlci {ours_cpu:.2f} s, dvc repro {theirs_cpu:.2f} s "
+              f"({theirs_cpu / ours_cpu:.2f}x)", file=sys.stderr)
+        paired = statistics.median(d / m for d, m in zip(d_firsts, firsts))
+        print(f"# first run, median of the rounds' ratios: {paired:.2f}x", file=sys.stderr)
+        print(f"# first run, fastest of each: mlci {min(firsts):.2f} s, dvc repro {min(d_firsts):.2f} s "
+              f"({min(d_firsts) / min(firsts):.2f}x)", file=sys.stderr)
+    print(f"# load average before / after: {load} / {os.getloadavg()[0]:.2f}", file=sys.stderr)
     print("| measurement | mlci | other tool | other / mlci |")
     print("|---|---|---|---|")
     print("\n".join(rows))

@@ -1,6 +1,6 @@
 """mlci sweep vs scikit-learn's GridSearchCV on the same grid, data and hold-out split.
 
-  python3 bench/sweep/bench_sweep.py [--jobs 2]
+  python3 bench/sweep/bench_sweep.py [--jobs 2] [--repeat 3]
 
 Both train a RandomForest on examples/breast-cancer (train.csv, scored on test.csv) for every
 combination of the grid below, with the same number of processes, each started from the shell
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,26 +74,45 @@ def grid_search(project: Path, jobs: int) -> tuple[float, dict, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3, help="first runs of each tool (mlci in fresh copies)")
     args = ap.parse_args()
+    load = f"{os.getloadavg()[0]:.2f}"
     subprocess.run([sys.executable, str(REPO / "examples" / "make_data.py"), "breast-cancer"], check=True)
+    firsts: list[float] = []
+    gs_firsts: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp) / "bc"
-        shutil.copytree(REPO / "examples" / "breast-cancer", project, ignore=shutil.ignore_patterns(".mlci"))
-        (project / "grid.yaml").write_text(
-            "\n".join(f"model.params.{k}: {json.dumps(v)}" for k, v in GRID.items()) + "\n")
-        first, sweep = mlci_sweep(project, args.jobs)
+        for n in range(args.repeat):  # alternating which tool goes first (the machine's load drifts)
+            project = Path(tmp) / f"bc-{n}"
+            shutil.copytree(REPO / "examples" / "breast-cancer", project, ignore=shutil.ignore_patterns(".mlci"))
+            (project / "grid.yaml").write_text(
+                "\n".join(f"model.params.{k}: {json.dumps(v)}" for k, v in GRID.items()) + "\n")
+            for tool in (("mlci", "gs") if n % 2 == 0 else ("gs", "mlci")):
+                if tool == "mlci":
+                    elapsed, sweep = mlci_sweep(project, args.jobs)
+                    firsts.append(elapsed)
+                else:
+                    elapsed, gs_best, gs_score = grid_search(project, args.jobs)
+                    gs_firsts.append(elapsed)
+            print(f"# first run {n + 1}: mlci sweep {firsts[-1]:.2f} s, GridSearchCV {gs_firsts[-1]:.2f} s "
+                  f"({gs_firsts[-1] / firsts[-1]:.2f}x)", file=sys.stderr)
         second, again = mlci_sweep(project, args.jobs)
-        gs1, gs_best, gs_score = grid_search(project, args.jobs)
         gs2, _, _ = grid_search(project, args.jobs)
+    first, gs1 = statistics.median(firsts), statistics.median(gs_firsts)
     best = sweep["best"]
     n = len(sweep["candidates"])
-    print(f"| tool | {n} candidates, first run | second run, inputs unchanged | best (roc_auc on test.csv) |")
+    print(f"# load average before / after: {load} / {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    print(f"| tool | {n} candidates, first run (median of {args.repeat}) | second run, inputs unchanged | "
+          "best (roc_auc on test.csv) |")
     print("|---|---|---|---|")
-    print(f"| mlci sweep --jobs {args.jobs} | {first:.1f} s | {second:.1f} s "
+    print(f"| mlci sweep --jobs {args.jobs} | {first:.2f} s | {second:.2f} s "
           f"({sum(c.get('trained') == 'up to date' for c in again['candidates'])}/{n} up to date) | "
           f"{best['label']}: {best['metrics']['roc_auc']:.4f} |")
-    print(f"| GridSearchCV n_jobs={args.jobs} | {gs1:.1f} s | {gs2:.1f} s | "
+    print(f"| GridSearchCV n_jobs={args.jobs} | {gs1:.2f} s | {gs2:.2f} s | "
           f"{' '.join(f'{k}={v}' for k, v in gs_best.items())}: {gs_score:.4f} |")
+    paired = statistics.median(g / m for g, m in zip(gs_firsts, firsts))
+    print(f"\nRatios (GridSearchCV / mlci): first run {gs1 / first:.2f}x (median of the rounds' ratios "
+          f"{paired:.2f}x; fastest of each: {min(gs_firsts):.2f} s / "
+          f"{min(firsts):.2f} s = {min(gs_firsts) / min(firsts):.2f}x), unchanged rerun {gs2 / second:.2f}x")
 
 
 if __name__ == "__main__":

@@ -217,6 +217,13 @@ def failures(results: list[StageResult]) -> list[Failure]:
     return [failure(r.stage, r.detail) for r in results if r.status == "failed"]
 
 
+def prepare_report() -> None:
+    """Import what write_report needs (mlci.preload runs it while the model fits)."""
+    from mlci.report import prepare
+
+    prepare()
+
+
 def write_report(project: Project, results: list[StageResult]) -> dict[str, Any] | None:
     """The report of the run the pipeline worked on, in <run>/report/ (also after a failing
     stage). Never raises: a report problem must not change the pipeline's outcome."""

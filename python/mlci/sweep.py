@@ -210,15 +210,22 @@ def _run_group(config_path: str, combos: list[tuple[int, dict[str, Any]]], force
     return out
 
 
-# What every worker imports; the fork server imports it once, while the grid is validated.
+def _check_combinations(config_path: str, combos: list[dict[str, Any]], grid_path: Path) -> None:
+    """In a worker process: check_estimators for these combinations."""
+    validate(Path(config_path), combos, grid_path)
+
+
+# What every worker imports; the fork server imports it once, and every worker forks from it.
 PRELOAD = ["mlci.train", "mlci.evaluate", "sklearn.pipeline", "sklearn.compose", "sklearn.impute",
-           "sklearn.preprocessing", "sklearn.metrics", "pandas", "pyarrow.parquet", "skops.io"]
+           "sklearn.preprocessing", "sklearn.metrics", "pandas", "pyarrow.parquet",
+           "mlci.model.skops_loaded"]  # skops.io, without its scan of all of scikit-learn
 
 
 def _start_workers_early(configs: list[Any]) -> None:
     """Start multiprocessing's fork server now, preloading the training libraries (and the
-    configured estimators' modules), so its imports overlap the estimator checks here and each
-    worker forks from it ready to train: no per-worker imports, and no fork of this process."""
+    configured estimators' modules), so each worker forks from it ready to train: no
+    per-worker imports, no fork of this process, and this process never imports scikit-learn
+    (a worker checks the estimators)."""
     import multiprocessing.forkserver
 
     estimators = {cfg.model.estimator for cfg in configs if cfg.model.estimator and "." in cfg.model.estimator}
@@ -259,19 +266,19 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
             to_train.add(run_id)
         else:
             trained.add(i)
-    if jobs > 1 and len(to_train) > 1:
-        _start_workers_early(configs)  # its imports overlap the estimator checks below
+    # worker processes pay off only for trainings; a rerun with everything trained runs here
+    jobs = max(1, min(jobs, len(to_train)))
+    if jobs > 1:
+        _start_workers_early(configs)  # its imports overlap what this process does until it is needed
     # Every combination is checked before anything runs, except runs already trained as they are.
     unchecked = [i for i in range(len(combos)) if i not in trained]
-    check_estimators([configs[i] for i in unchecked], [combos[i] for i in unchecked], grid_path)
     from mlci.devices import spread
 
     devices_ = spread(device, len(groups)) if device is not None else [None] * len(groups)
-    # worker processes pay off only for trainings; a rerun with everything trained runs here
-    jobs = max(1, min(jobs, len(to_train)))
     results: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     if jobs == 1:
+        check_estimators([configs[i] for i in unchecked], [combos[i] for i in unchecked], grid_path)
         for (_, group), dev in zip(groups.items(), devices_):
             for rec in _run_group(str(config_path), group, force, dev):
                 results.append(rec)
@@ -279,6 +286,8 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     else:
         ctx = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            # checked by a worker, which has scikit-learn imported (this process need not import it)
+            pool.submit(_check_combinations, str(config_path), [combos[i] for i in unchecked], grid_path).result()
             futures = [pool.submit(_run_group, str(config_path), group, force, dev)
                        for (_, group), dev in zip(groups.items(), devices_)]
             for fut in as_completed(futures):

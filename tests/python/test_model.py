@@ -43,6 +43,16 @@ def test_without_the_skops_internals_it_falls_back_to_skops_own_dump(tmp_path, f
     assert np.array_equal(model_io.load(tmp_path / "m").predict(X), model.predict(X))
 
 
+def test_without_the_skops_internals_it_parses_with_skops_own_calls(tmp_path, forest, monkeypatch):
+    import sys
+
+    model, X = forest
+    monkeypatch.setitem(sys.modules, "skops.io._audit", None)  # `from skops.io._audit import ...` fails
+    meta = model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
+    assert "sklearn.ensemble._forest.RandomForestClassifier" in meta["types"]
+    assert np.array_equal(model_io.load(tmp_path / "m").predict_proba(X), model.predict_proba(X))
+
+
 def test_a_changed_model_file_is_refused_before_loading(tmp_path, forest):
     model, _ = forest
     model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
@@ -67,6 +77,21 @@ def test_loading_a_model_imports_only_the_scikit_learn_it_needs(tmp_path, forest
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], env=cli_env(), capture_output=True,
                        text=True, check=True)
     assert r.stdout.strip() == "['sklearn.ensemble']"
+
+
+def test_the_module_a_sweeps_fork_server_preloads_imports_skops_without_its_scan():
+    """A preload list names modules; `import skops.io` there would scan all of scikit-learn."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+    from mlci.sweep import PRELOAD
+
+    assert "skops.io" not in PRELOAD and "mlci.model.skops_loaded" in PRELOAD
+    code = ("import sys, mlci.model.skops_loaded; "
+            "print('skops.io' in sys.modules, 'sklearn.neural_network' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["True", "False"]
 
 
 # --- crafted model files: nothing outside the allow-list is constructed or called -------------
@@ -227,3 +252,30 @@ def test_evaluate_refuses_an_untrusted_model_with_exit_2_and_one_line(tmp_path, 
         "(list them in model.trusted_types only if you know them to be inert)")
     assert not (tmp_path / "constructed").exists()
     assert not list(project.glob(".mlci/runs/*/evaluation.json"))
+
+
+def test_a_saved_model_is_parsed_once_and_the_same_files_again_give_the_same_model(tmp_path, forest,
+                                                                                   monkeypatch):
+    """Each parse of a skops file builds skops' whole tree (its type audit and its load each
+    parse it). Saving parses the file once; loading it next builds it from that parse; loading
+    the same verified files again (evaluate, then the report, in one `mlci run`) parses nothing."""
+    from skops.io import _audit, _persist
+
+    model, X = forest
+    parses = []
+    for where in (_audit, _persist):
+        real = where.get_tree
+        monkeypatch.setattr(where, "get_tree", lambda *a, _real=real, **k: parses.append(1) or _real(*a, **k))
+    model_io.save(model, tmp_path / "m", {"inputs": [], "task": "classification"})
+    assert len(parses) == 1
+    first = model_io.load(tmp_path / "m")
+    assert len(parses) == 1
+    assert np.array_equal(first.predict_proba(X), model.predict_proba(X))
+    assert model_io.load(tmp_path / "m") is first and len(parses) == 1
+    other = model_io.load(tmp_path / "m", trusted=["numpy.float64"])  # other trusted types: checked anew
+    assert other is not first and len(parses) == 2
+    assert np.array_equal(other.predict_proba(X), model.predict_proba(X))
+    with (tmp_path / "m" / "model.skops").open("ab") as f:
+        f.write(b"\0")
+    with pytest.raises(IntegrityError, match="checksum mismatch"):  # still verified on every load
+        model_io.load(tmp_path / "m")

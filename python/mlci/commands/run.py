@@ -18,11 +18,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlci import ui
-    from mlci.pipeline import as_dict, failures, run_pipeline, write_report
+    from mlci import preload, ui
+    from mlci.pipeline import as_dict, failures, prepare_report, run_pipeline, write_report
 
     t0 = time.perf_counter()
     project = load_project(args)
+    if args.report:
+        preload.later(prepare_report)
     con = ui.console()
     marks = {"ran": "[green]✓[/]", "up to date": "[cyan]=[/]", "failed": "[red]✗[/]", "skipped": "-",
              "unstable": "[yellow]![/]"}

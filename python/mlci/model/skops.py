@@ -18,11 +18,13 @@ refused then, at training time, if one is not allowed) and recorded in MLmodel.j
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import io
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from mlci.errors import ConfigError, IntegrityError, UsageError
 from mlci.model.files import read_meta, verify, write_meta
@@ -105,6 +107,7 @@ def save(estimator: Any, directory: Path, signature: dict[str, Any], extra: dict
     metadata. Refuses (ConfigError) an estimator that needs a type loading would refuse."""
     import mlci.model.signature as sig
 
+    global _saved
     sio = skops_io()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / MODEL_FILE
@@ -112,14 +115,17 @@ def save(estimator: Any, directory: Path, signature: dict[str, Any], extra: dict
         _dump_compact(estimator, path)
     except (ImportError, AttributeError, TypeError):  # skops moved its internals: its own dump
         sio.dump(estimator, path)
-    types = sorted(sio.get_untrusted_types(file=path))
+    data = path.read_bytes()
+    types, build = _parse(data)
     refused = refused_types(types, trusted)
     if refused:
         path.unlink()
         raise ConfigError(f"model.trusted_types: the model holds {', '.join(refused)}, which mlci does not "
                           "load unless listed there (only list types you know to be inert)")
     sig.write(directory, signature)  # type: ignore[arg-type]
-    return write_meta(directory, {"format": "skops", "flavor": "sklearn", **(extra or {}), "types": types})
+    meta = write_meta(directory, {"format": "skops", "flavor": "sklearn", **(extra or {}), "types": types})
+    _saved = (hashlib.sha256(data).hexdigest(), types, build)
+    return meta
 
 
 def _dump_compact(estimator: Any, path: Path) -> None:
@@ -140,19 +146,37 @@ def _dump_compact(estimator: Any, path: Path) -> None:
         zip_file.writestr("schema.json", json.dumps(state, separators=(",", ":")))
 
 
+# Each parse of a skops file builds skops' whole tree of nodes (0.1 s for a 100-tree forest).
+# A model is parsed when it is saved (its types are checked then); evaluate, which loads it next
+# in the same process, builds it from that parse when the file's sha256 is the one parsed.
+# The model loaded last is kept by its path, verified metadata (every file's sha256) and the
+# trusted types it was checked with: `mlci run` loads each new model twice (evaluate, then the report).
+_saved: tuple[str, list[str], Callable[[], Any]] | None = None
+_last_loaded: tuple[tuple[str, str, tuple[str, ...]], Any] | None = None
+
+
 def load(directory: Path, trusted: list[str] | None = None) -> Any:
     """Verify a model directory's checksums, check every type its skops file names against the
-    allow-list, and only then load the estimator."""
-    sio = skops_io()
+    allow-list, and only then load the estimator (the same object again when the same files
+    were loaded last, with the same trusted types)."""
+    global _saved, _last_loaded
     directory = Path(directory)
     meta = verify(directory)
     if meta.get("format") != "skops":
         raise UsageError(f"{directory}: model format {meta.get('format')!r} is not loadable here")
     path = directory / MODEL_FILE
-    try:
-        types = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # skops raises assorted errors on corrupt files
-        raise IntegrityError(f"{path}: not a readable skops file ({type(exc).__name__}: {exc})") from None
+    key = (str(path.resolve()), json.dumps(meta, sort_keys=True), tuple(sorted(trusted or [])))
+    digest = (meta.get("files") or {}).get(MODEL_FILE)
+    if _last_loaded is not None and _last_loaded[0] == key and digest:
+        return _last_loaded[1]
+    saved, _saved = _saved, None
+    if saved is not None and digest and saved[0] == digest:
+        types, build = saved[1], saved[2]  # parsed from these very bytes when saved
+    else:
+        try:
+            types, build = _parse(path.read_bytes())
+        except Exception as exc:  # skops raises assorted errors on corrupt files
+            raise IntegrityError(f"{path}: not a readable skops file ({type(exc).__name__}: {exc})") from None
     refused = refused_types(types, trusted or [])
     if refused:
         raise IntegrityError(f"{path}: refusing to load types {', '.join(refused)}: not on mlci's allow-list "
@@ -162,9 +186,35 @@ def load(directory: Path, trusted: list[str] | None = None) -> Any:
         unexpected = ", ".join(sorted(set(types) - set(recorded)))
         raise IntegrityError(f"{path}: holds types not recorded in MLmodel.json when it was saved: {unexpected}")
     try:
-        return sio.load(path, trusted=sorted(set(types)))
+        model = build()
     except Exception as exc:  # a crafted schema that names allowed types with bad state
         raise IntegrityError(f"{path}: cannot be loaded ({type(exc).__name__}: {str(exc)[:200]})") from None
+    _last_loaded = (key, model)
+    return model
+
+
+def _parse(data: bytes) -> tuple[list[str], Callable[[], Any]]:
+    """The types of a skops file that skops does not trust by default
+    (``skops.io.get_untrusted_types``) and a function that builds its object as
+    ``skops.io.load(file, trusted=types)`` does, once, from a single parse of the file (skops'
+    two calls parse it twice)."""
+    sio = skops_io()
+    try:
+        from skops.io._audit import audit_tree, get_tree
+        from skops.io._utils import read_schema
+    except ImportError:  # skops moved its internals: its own two calls
+        types = sorted(sio.get_untrusted_types(data=data))
+        return types, lambda: sio.loads(data, trusted=types)
+    from zipfile import ZipFile
+
+    schema, context = read_schema(ZipFile(io.BytesIO(data), "r"))  # stays open: arrays are read from it
+    tree = get_tree(schema, load_context=context, trusted=None)
+    types = sorted(tree.get_unsafe_set())
+
+    def build() -> Any:
+        audit_tree(tree, trusted=types)  # skops' own check, as in skops.io.load
+        return tree.construct()
+    return types, build
 
 
 def types_of(directory: Path) -> list[str]:

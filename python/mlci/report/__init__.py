@@ -9,4 +9,16 @@ from __future__ import annotations
 
 from mlci.report.build import binary_curves, confusion, generate
 
-__all__ = ["generate", "binary_curves", "confusion"]
+__all__ = ["generate", "binary_curves", "confusion", "prepare"]
+
+
+def prepare() -> None:
+    """Import what writing a report needs: matplotlib in the report's style and the HTML
+    templates (`mlci run` has mlci.preload do this while the model fits)."""
+    import importlib
+
+    from mlci.report import plots
+
+    for name in ("jinja2", "mlci.report.render"):
+        importlib.import_module(name)
+    plots.pyplot()

@@ -9,7 +9,7 @@ import inspect
 import time
 from typing import Any
 
-from mlci import model
+from mlci import model, preload
 from mlci.errors import ConfigError, DataError
 from mlci.trainers.base import Job, Trained
 
@@ -96,13 +96,14 @@ def fit(job: Job) -> Trained:
     job.step(f"fitting {cls.__name__} on {len(X_train)} rows")
     t0 = time.perf_counter()
     try:
-        pipeline.fit(X_train, y_train)
+        with preload.while_waiting(model.skops_io):  # saving needs skops right after
+            pipeline.fit(X_train, y_train)
+            fit_s = time.perf_counter() - t0
     except ValueError as exc:  # includes sklearn's InvalidParameterError
         msg = str(exc).splitlines()[0]
         if "parameter" in msg:
             raise ConfigError(f"model.params: {msg}") from None
         raise DataError(f"{job.project.data_sources['train'].label}: training failed: {msg}") from None
-    fit_s = time.perf_counter() - t0
 
     job.step("saving model")
     model.save(pipeline, job.model_dir, job.signature,
