@@ -1,4 +1,4 @@
-"""Helpers every layer needs: content hashes, atomic file writes, JSON, UTC timestamps.
+"""Helpers every layer needs: content hashes (and their cache), atomic file writes, JSON, UTC timestamps.
 
 A leaf module: it imports nothing of mlci, so any module may use it.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,45 @@ def sha256_file(path: Path) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class HashCache:
+    """sha256 of files, remembered by (path, size, mtime_ns) in a JSON file, so an unchanged file
+    is not read again (the workspace keeps one: .mlci/cache/hashes.json). Threads may share one.
+
+    A file modified less than a second before it was hashed is not remembered: on a filesystem
+    whose clock ticks coarsely it could still be rewritten with the same size and mtime (the
+    "racily clean" case git guards against the same way). It is hashed again next time.
+    """
+
+    RACY_NS = 1_000_000_000
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.entries: dict[str, list[Any]] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.dirty = False
+
+    def sha256(self, file: Path) -> str:
+        st = file.stat()
+        key = str(file.resolve())
+        hit = self.entries.get(key)
+        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        sha = sha256_file(file)
+        after = file.stat()
+        if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns) \
+                and time.time_ns() - st.st_mtime_ns >= self.RACY_NS:
+            self.entries[key] = [st.st_size, st.st_mtime_ns, sha]
+            self.dirty = True
+        return sha
+
+    def save(self) -> None:
+        if self.dirty:
+            write_text(self.path, json.dumps(self.entries))
+            self.dirty = False
 
 
 def dumps(obj: Any) -> bytes:
