@@ -47,12 +47,17 @@ class HashCache:
             self.entries = {}
         self.dirty = False
 
+    def known(self, file: Path) -> str | None:
+        """The remembered sha256 of ``file`` if its size and mtime are what they were, else None."""
+        st = file.stat()
+        hit = self.entries.get(str(file.resolve()))
+        return hit[2] if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns else None
+
     def sha256(self, file: Path) -> str:
+        if sha := self.known(file):
+            return sha
         st = file.stat()
         key = str(file.resolve())
-        hit = self.entries.get(key)
-        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
-            return hit[2]
         sha = sha256_file(file)
         after = file.stat()
         if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns) \

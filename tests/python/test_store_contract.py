@@ -87,7 +87,19 @@ def test_list_is_sorted_and_scoped_to_the_prefix(store):
     assert store.list("nothing/") == []
     infos = store.list_info("models/a")
     assert [(i.key, i.size) for i in infos] == [("models/a/versions/1.json", 2)]
-    assert infos[0].mtime > 0
+    assert abs(infos[0].mtime - time.time()) < 300
+
+
+def test_listed_times_are_epoch_seconds_whatever_the_local_time_zone(store, monkeypatch):
+    store.put_bytes("leases/gc/x.json", b"{}")
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # UTC+9: a time read as local would be 9 hours off
+    time.tzset()
+    try:
+        [info] = store.list_info("leases/gc/")
+        assert abs(info.mtime - time.time()) < 300
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_put_if_absent_creates_once(store):

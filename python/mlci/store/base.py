@@ -289,7 +289,11 @@ class Store(ABC):
             rel, path = item
             return rel, path, hashes.sha256(path) if hashes else sha256_file(path), path.stat().st_size
 
-        hashed = parallel(digest, sorted(files.items()), self._workers())
+        items = sorted(files.items())
+        # a file the cache knows costs a stat: threads would only add their own overhead
+        known = {rel for rel, path in items if hashes and hashes.known(path)}
+        hashed = sorted([digest(i) for i in items if i[0] in known]
+                        + parallel(digest, [i for i in items if i[0] not in known], self._workers()))
         if hashes:
             hashes.save()
         by_sha: dict[str, list[tuple[str, Path, int]]] = {}
