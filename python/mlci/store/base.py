@@ -332,7 +332,10 @@ class Store(ABC):
                         progress(_rel, _size)
             return sha, sent
 
-        sent_shas = {sha for sha, sent in parallel(upload, list(by_sha), self._workers()) if sent}
+        present = known or set()  # nothing to send or ask for these: no threads
+        done = ([upload(sha) for sha in by_sha if sha in present]
+                + parallel(upload, [sha for sha in by_sha if sha not in present], self._workers()))
+        sent_shas = {sha for sha, sent in done if sent}
         crashpoints.step("publish:blobs")
         entries = {rel: {"sha256": sha, "size": size} for rel, _, sha, size in hashed}
         uploaded = len(sent_shas)
