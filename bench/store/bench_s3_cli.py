@@ -22,20 +22,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_s3 import timed as timed_out
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "python"))
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
-    t = time.perf_counter()
-    r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
-    if r.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    return elapsed
+    return timed_out(cmd, env, cwd)[0]
 
 
 def imports(env: dict[str, str], cwd: Path, args: list[str], runs: int = 5) -> str:
