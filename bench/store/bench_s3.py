@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
-"""Store (S3) benchmark: mlci's S3Store vs awscli vs a plain boto3 loop, same endpoint.
+"""Store (S3) benchmark: mlci's S3Store vs awscli vs a plain boto3 loop, same endpoint, same run.
 
-A moto server runs in its own process on 127.0.0.1 (S3 REST over HTTP); every client runs as
-its own process and is timed end to end (interpreter start, imports, transfer), as a user
-would run it. Data: one large file and many small files (defaults: 200 MB, 500 x 20 KB).
+The S3 server runs on 127.0.0.1: SeaweedFS (`weed server -s3`, a real object store, started the
+way the tests start it: tests/python/s3_fixtures.py) by default, or moto's server. Every client
+runs as its own process and is timed end to end (interpreter start, imports, transfer), as a
+user would run it. mlci is `S3Store.publish_run` / `download_run` (what `mlci publish` and
+`mlci fetch` do), with a workspace hash cache as `mlci publish` has, ending as the CLI does (its
+objects frozen, so the exit does not free them one by one). Data: one large file and many small
+files (defaults: 200 MB, 500 x 20 KB).
 
-  python3 bench/store/bench_s3.py [--large-mb 200] [--small 500] [--small-kb 20] [--repeat 3]
+  .venv/bin/python bench/store/bench_s3.py [--server seaweedfs|moto|both] [--large-mb 200]
+      [--small 500] [--small-kb 20] [--repeat 3]
 
-Prints a Markdown table (medians) for docs/benchmarks.md.
+awscli: bench/tools.sh awscli (bench/.venv-tools/bin/aws), else `aws` on PATH.
+Prints a Markdown table (medians) and the ratios for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,19 +29,23 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "python"))  # the tests' S3 servers
 
 MLCI_UP = """
 import sys; from pathlib import Path
 from mlci.store.s3 import S3Store
+from mlci.util import HashCache
 src = Path(sys.argv[2]); s = S3Store(sys.argv[1])
 files = {p.relative_to(src).as_posix(): p for p in src.rglob('*') if p.is_file()}
-m = s.publish_run(sys.argv[3], files)
+m = s.publish_run(sys.argv[3], files, hashes=HashCache(Path(sys.argv[4]) / 'cache' / 'hashes.json'))
 print(m['uploaded'], m['uploaded_bytes'])
+import gc; gc.freeze()  # and exits as the mlci CLI does (cli.main)
 """
 MLCI_DOWN = """
 import sys; from pathlib import Path
 from mlci.store.s3 import S3Store
 S3Store(sys.argv[1]).download_run(sys.argv[2], Path(sys.argv[3]))
+import gc; gc.freeze()  # and exits as the mlci CLI does (cli.main)
 """
 BOTO_UP = """
 import sys, boto3; from pathlib import Path
@@ -44,17 +53,14 @@ c = boto3.client('s3'); src = Path(sys.argv[2])
 for p in sorted(src.rglob('*')):
     if p.is_file(): c.upload_file(str(p), sys.argv[1], sys.argv[3] + p.relative_to(src).as_posix())
 """
+CASES = ["large upload", "large download", "large republish unchanged",
+         "small upload", "small download", "small republish unchanged"]
+TOOLS = ["mlci", "aws s3 cp", "boto3 upload_file loop"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
     t = time.perf_counter()
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
     if r.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
@@ -72,38 +78,39 @@ def make_data(root: Path, large_mb: int, small: int, small_kb: int) -> tuple[Pat
         p = many / f"shard-{i // 100:02d}" / f"part-{i:04d}.bin"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(os.urandom(small_kb * 1024))
+    time.sleep(1.1)  # a run's files are written before it is published (the hash cache skips fresher ones)
     return large, many
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--large-mb", type=int, default=200)
-    ap.add_argument("--small", type=int, default=500)
-    ap.add_argument("--small-kb", type=int, default=20)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+def start_server(kind: str) -> tuple[str, subprocess.Popen | None]:
+    if kind == "seaweedfs":
+        from s3_fixtures import start_seaweed
+
+        return start_seaweed(), None  # stopped when this process exits
+    from s3_fixtures import free_port
 
     port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return f"http://127.0.0.1:{port}", proc
+
+
+def bench(kind: str, args: argparse.Namespace, large: Path, many: Path, tmp: Path, aws: str | None) -> None:
+    import boto3
+
+    endpoint, proc = start_server(kind)
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                AWS_DEFAULT_REGION="us-east-1", PYTHONPATH=str(REPO / "python"))
     env.pop("MLCI_STORE", None)
-    tmp = Path(tempfile.mkdtemp(prefix="mlci-bench-s3-"))
     try:
-        import boto3
-
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="bench", aws_secret_access_key="bench")
         for _ in range(100):
             try:
-                client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                                      aws_access_key_id="bench", aws_secret_access_key="bench")
                 client.list_buckets()
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 - not up yet
                 time.sleep(0.1)
-        large, many = make_data(tmp / "data", args.large_mb, args.small, args.small_kb)
-        aws = shutil.which("aws")
         results: dict[tuple[str, str], list[float]] = {}
         notes: list[str] = []
 
@@ -117,9 +124,11 @@ def main() -> None:
                     client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
 
         def run_mlci(bucket: str, case: str, src: Path, trial: int) -> None:
-            secs, _ = timed([sys.executable, "-c", MLCI_UP, f"s3://{bucket}/mlci", str(src), "r1"], env)
+            workspace = tmp / f"ws-{kind}-{trial}-{case}"
+            up = [sys.executable, "-c", MLCI_UP, f"s3://{bucket}/mlci", str(src)]
+            secs, _ = timed([*up, "r1", str(workspace)], env)
             record("mlci", f"{case} upload", secs)
-            secs, out = timed([sys.executable, "-c", MLCI_UP, f"s3://{bucket}/mlci", str(src), "r2"], env)
+            secs, out = timed([*up, "r2", str(workspace)], env)
             record("mlci", f"{case} republish unchanged", secs)
             if trial == 0:
                 notes.append(f"mlci republish of the {case} set: files, bytes sent = {out}")
@@ -147,7 +156,7 @@ def main() -> None:
         runners = [run_mlci, run_aws, run_boto]
         for trial in range(args.repeat):
             for case, src in (("large", large), ("small", many)):
-                # each tool goes first in turn: the server's first big upload pays for memory
+                # each tool goes first in turn: a server's first big upload pays for its memory
                 order = runners[trial % 3:] + runners[:trial % 3]
                 for runner in order:
                     bucket = f"bench-{trial}-{case}-{runner.__name__[4:]}"
@@ -156,26 +165,57 @@ def main() -> None:
                     empty(bucket)
                     client.delete_bucket(Bucket=bucket)
         if not aws:
-            notes.append("awscli is not installed here: its columns are empty")
+            notes.append("awscli is not installed here (bench/tools.sh awscli): its columns are empty")
 
-        cases = ["large upload", "large download", "large republish unchanged",
-                 "small upload", "small download", "small republish unchanged"]
-        tools = ["mlci", "aws s3 cp", "boto3 upload_file loop"]
-        print(f"\nData: 1 x {args.large_mb} MB file (large); {args.small} x {args.small_kb} KB files (small). "
-              f"Median of {args.repeat} runs, seconds, each a fresh process.\n")
-        print("| case | " + " | ".join(tools) + " | aws / mlci |")
-        print("|---|" + "---|" * (len(tools) + 1))
-        for case in cases:
-            med = {t: statistics.median(results[(t, case)]) for t in tools if (t, case) in results}
-            ratio = f"{med['aws s3 cp'] / med['mlci']:.2f}x" if "aws s3 cp" in med and "mlci" in med else ""
-            cells = [f"{med[t]:.2f}" if t in med else "-" for t in tools]
+        print(f"\n### {kind}\n\nData: 1 x {args.large_mb} MB file (large); {args.small} x {args.small_kb} KB "
+              f"files (small). Median of {args.repeat} runs, seconds, each a fresh process.\n")
+        print("| case | " + " | ".join(TOOLS) + " | aws / mlci |")
+        print("|---|" + "---|" * (len(TOOLS) + 1))
+        med: dict[str, dict[str, float]] = {}
+        for case in CASES:
+            med[case] = {t: statistics.median(results[(t, case)]) for t in TOOLS if (t, case) in results}
+            m = med[case]
+            ratio = f"{m['aws s3 cp'] / m['mlci']:.2f}x" if "aws s3 cp" in m and "mlci" in m else ""
+            cells = [f"{m[t]:.2f}" if t in m else "-" for t in TOOLS]
             print(f"| {case} | " + " | ".join(cells) + f" | {ratio} |")
-        print("\nRepublish unchanged: aws uses `aws s3 sync` (compares size and time); mlci republishes by content.")
+        print("\nRepublish unchanged: aws uses `aws s3 sync` (compares size and time); mlci republishes by "
+              "content, with the workspace's hash cache (size and mtime).")
         for n in notes:
             print(f"- {n}")
+        if aws:
+            print(f"\nRatios on {kind} (aws / mlci, medians; above 1: mlci faster):")
+            for label, case, goal in (("republish unchanged vs aws s3 sync", "small republish unchanged", 1.5),
+                                      ("republish unchanged (large) vs aws s3 sync", "large republish unchanged", 1.5),
+                                      ("small-file upload vs aws s3 cp --recursive", "small upload", 3.0)):
+                m = med[case]
+                print(f"- {label}: {m['aws s3 cp'] / m['mlci']:.2f}x (goal {goal}x)")
     finally:
-        server.terminate()
-        server.wait()
+        if proc is not None:
+            proc.terminate()
+            proc.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--server", choices=["seaweedfs", "moto", "both"], default="seaweedfs")
+    ap.add_argument("--large-mb", type=int, default=200)
+    ap.add_argument("--small", type=int, default=500)
+    ap.add_argument("--small-kb", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    tools_aws = REPO / "bench" / ".venv-tools" / "bin" / "aws"
+    aws = str(tools_aws) if tools_aws.is_file() else shutil.which("aws")
+    tmp = Path(tempfile.mkdtemp(prefix="mlci-bench-s3-"))
+    try:
+        large, many = make_data(tmp / "data", args.large_mb, args.small, args.small_kb)
+        if aws:
+            r = subprocess.run([aws, "--version"], capture_output=True, text=True)
+            version = (r.stdout or r.stderr).strip()
+            print(f"awscli: {aws} ({version})")
+        for kind in (["seaweedfs", "moto"] if args.server == "both" else [args.server]):
+            bench(kind, args, large, many, tmp, aws)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 

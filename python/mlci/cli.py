@@ -11,6 +11,7 @@ A command module provides ``register(parser)`` to add its arguments (and subcomm
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -119,6 +120,15 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    # The command is done. What is left is the interpreter's exit, whose garbage collector would
+    # free every object in a reference cycle one by one (botocore's S3 model alone is tens of
+    # thousands): about 0.1 s of CPU per S3 command. Frozen objects are left to the OS.
+    gc.freeze()
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         parser = _top_parser()

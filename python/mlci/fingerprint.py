@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 
-from mlci.util import glob_regex, sha256_file, write_text
+from mlci.util import HashCache, glob_regex  # HashCache lives in util since the store uses it too
 
 # never part of the code version: mlci's own workspace and tool caches (they change by running)
 IGNORED_PARTS = {".mlci", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".ipynb_checkpoints",
@@ -30,34 +30,6 @@ KEY_LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "pyarrow")
 
 def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
-class HashCache:
-    """sha256 of files, remembered by (path, size, mtime_ns) in a JSON file."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.entries: dict[str, list[Any]] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            self.entries = {}
-        self.dirty = False
-
-    def sha256(self, file: Path) -> str:
-        st = file.stat()
-        key = str(file.resolve())
-        hit = self.entries.get(key)
-        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
-            return hit[2]
-        sha = sha256_file(file)
-        self.entries[key] = [st.st_size, st.st_mtime_ns, sha]
-        self.dirty = True
-        return sha
-
-    def save(self) -> None:
-        if self.dirty:
-            write_text(self.path, json.dumps(self.entries))
-            self.dirty = False
 
 
 def library_versions() -> dict[str, str]:

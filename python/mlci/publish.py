@@ -98,13 +98,15 @@ def publish(project: Project, run: Run, force: bool = False, actor: str | None =
         on_bytes(0, total=sum(path.stat().st_size for path in files.values()))
     store_run = _store_run_id(store, run.run_id, cfg.name)
     try:
-        manifest = store.publish_run(store_run, files, meta, on_bytes=on_bytes, hold_lease=True)
+        manifest = store.publish_run(store_run, files, meta, on_bytes=on_bytes, hold_lease=True,
+                                     hashes=project.hashes)
     except IntegrityError:
         if _store_run_id(store, run.run_id, cfg.name) == store_run:
             raise
         # another model published the same run id a moment before us: use our own
         store_run = _store_run_id(store, run.run_id, cfg.name)
-        manifest = store.publish_run(store_run, files, meta, on_bytes=on_bytes, hold_lease=True)
+        manifest = store.publish_run(store_run, files, meta, on_bytes=on_bytes, hold_lease=True,
+                                     hashes=project.hashes)
 
     validation = None
     if run.file("validation.json").is_file():

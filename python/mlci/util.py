@@ -1,4 +1,4 @@
-"""Helpers every layer needs: content hashes, atomic file writes, JSON, UTC timestamps.
+"""Helpers every layer needs: content hashes (and their cache), atomic file writes, JSON, UTC timestamps.
 
 A leaf module: it imports nothing of mlci, so any module may use it.
 """
@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,50 @@ def glob_regex(pattern: str) -> "re.Pattern[str]":
         else:
             out, i = out + re.escape(pattern[i]), i + 1
     return re.compile(out + r"\Z")
+
+
+class HashCache:
+    """sha256 of files, remembered by (path, size, mtime_ns) in a JSON file, so an unchanged file
+    is not read again (the workspace keeps one: .mlci/cache/hashes.json). Threads may share one.
+
+    A file modified less than a second before it was hashed is not remembered: on a filesystem
+    whose clock ticks coarsely it could still be rewritten with the same size and mtime (the
+    "racily clean" case git guards against the same way). It is hashed again next time.
+    """
+
+    RACY_NS = 1_000_000_000
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.entries: dict[str, list[Any]] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.dirty = False
+
+    def known(self, file: Path) -> str | None:
+        """The remembered sha256 of ``file`` if its size and mtime are what they were, else None."""
+        st = file.stat()
+        hit = self.entries.get(str(file.resolve()))
+        return hit[2] if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns else None
+
+    def sha256(self, file: Path) -> str:
+        if sha := self.known(file):
+            return sha
+        st = file.stat()
+        key = str(file.resolve())
+        sha = sha256_file(file)
+        after = file.stat()
+        if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns) \
+                and time.time_ns() - st.st_mtime_ns >= self.RACY_NS:
+            self.entries[key] = [st.st_size, st.st_mtime_ns, sha]
+            self.dirty = True
+        return sha
+
+    def save(self) -> None:
+        if self.dirty:
+            write_text(self.path, json.dumps(self.entries))
+            self.dirty = False
 
 
 def dumps(obj: Any) -> bytes:

@@ -128,3 +128,20 @@ def test_progress_counts_bytes_up_to_the_run_size(trained):
     size = sum(e["size"] for e in manifest["files"].values())
     assert totals == [size] and size > 100_000  # the forest's model file alone is bigger
     assert sum(sent) == size
+
+
+def test_publish_remembers_the_run_files_hashes_in_the_workspace_cache(trained):
+    import os
+    import time
+
+    from mlci.publish import run_files
+
+    project, run = trained
+    then = time.time() - 60  # written a minute before the publish
+    for path in run_files(run).values():
+        os.utime(path, (then, then))
+    publish(project, run)
+    cached = json.loads((project.workspace / "cache" / "hashes.json").read_text())
+    manifest = project.open_store().get_manifest(run.run_id)
+    for rel, path in run_files(run).items():
+        assert cached[str(path.resolve())][2] == manifest["files"][rel]["sha256"]  # the next publish reads none

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from s3_fixtures import S3_KINDS, s3_store_env
 
 from mlci.errors import IntegrityError, NotFoundError
 from mlci.store import KeyMissing, blob_key, open_store, sha256_file
+from mlci import util
+from mlci.store import base as store_base
 from mlci.store.base import manifest_key
+from mlci.util import HashCache
 
 
 @pytest.fixture(params=["local", *S3_KINDS])
@@ -83,7 +87,19 @@ def test_list_is_sorted_and_scoped_to_the_prefix(store):
     assert store.list("nothing/") == []
     infos = store.list_info("models/a")
     assert [(i.key, i.size) for i in infos] == [("models/a/versions/1.json", 2)]
-    assert infos[0].mtime > 0
+    assert abs(infos[0].mtime - time.time()) < 300
+
+
+def test_listed_times_are_epoch_seconds_whatever_the_local_time_zone(store, monkeypatch):
+    store.put_bytes("leases/gc/x.json", b"{}")
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # UTC+9: a time read as local would be 9 hours off
+    time.tzset()
+    try:
+        [info] = store.list_info("leases/gc/")
+        assert abs(info.mtime - time.time()) < 300
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_put_if_absent_creates_once(store):
@@ -190,6 +206,42 @@ def test_publish_and_download_run(store, tmp_path):
         assert (tmp_path / "dl" / rel).read_bytes() == path.read_bytes()
     only = store.download_run("r1", tmp_path / "dl2", only=["model/"])
     assert "run.json" not in only and len(only) == len(files) - 1
+
+
+def aged(path: Path, seconds: float = 60) -> Path:
+    """A file last written ``seconds`` ago, as a run's files are by the time it is published."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def test_republish_with_the_hash_cache_reads_only_changed_files(store, tmp_path, monkeypatch):
+    files = {rel: aged(path) for rel, path in make_run(tmp_path / "run").items()}
+    cache = tmp_path / ".mlci" / "cache" / "hashes.json"
+    assert store.publish_run("r1", files, hashes=HashCache(cache))["uploaded"] == len(files) - 1
+    read: list[Path] = []
+    real = util.sha256_file
+    for module in (util, store_base):  # HashCache's and the store's own hashing
+        monkeypatch.setattr(module, "sha256_file", lambda path: read.append(path) or real(path))
+
+    again = store.publish_run("r2", files, hashes=HashCache(cache))  # as the next command does: from disk
+    assert read == [] and again["uploaded"] == 0
+    assert again["files"] == store.get_manifest("r1")["files"]
+
+    write(files["run.json"], b'{"run": 2}')  # same size, new content, written just now
+    changed = store.publish_run("r3", files, hashes=HashCache(cache))
+    assert read == [files["run.json"]] and changed["uploaded"] == 1
+    assert store.get_manifest("r3")["files"]["run.json"]["sha256"] == real(files["run.json"])
+    read.clear()
+    store.publish_run("r4", files, hashes=HashCache(cache))
+    assert read == [files["run.json"]]  # written less than a second before it was hashed: not trusted yet
+    read.clear()
+    aged(files["run.json"])
+    store.publish_run("r5", files, hashes=HashCache(cache))
+    store.publish_run("r6", files, hashes=HashCache(cache))
+    assert read == [files["run.json"]]  # its new mtime was hashed once, then remembered
+    store.download_run("r6", tmp_path / "dl")
+    assert (tmp_path / "dl" / "run.json").read_bytes() == b'{"run": 2}'
 
 
 def test_published_run_is_immutable(store, tmp_path):

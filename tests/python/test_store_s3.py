@@ -4,6 +4,9 @@ clear errors for a missing bucket, denied access and an unreachable endpoint."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,9 @@ from s3_fixtures import dead_endpoint
 
 from mlci.errors import ConfigError, InfraError
 from mlci.store import blob_key, open_store, sha256_file
+from mlci.store import s3
 from mlci.store.s3 import S3Store, parse_size
+from mlci.util import HashCache
 
 MiB = 1 << 20
 
@@ -59,6 +64,22 @@ def test_republishing_unchanged_content_sends_no_object(bucket, tmp_path):
     assert len(puts) == 2  # only r2's lease and manifest
 
 
+def test_republishing_an_unchanged_run_sends_only_its_lease_and_manifest(bucket, fault_proxy, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    then = time.time() - 60
+    files = {f"shard/{i}.bin": write(tmp_path / "run" / f"{i}.bin", os.urandom(2_000)) for i in range(40)}
+    for path in files.values():
+        os.utime(path, (then, then))
+    cache = tmp_path / ".mlci" / "cache" / "hashes.json"
+    store.publish_run("r1", files, hashes=HashCache(cache))
+    fault_proxy.requests.clear()
+    assert store.publish_run("r2", files, hashes=HashCache(cache))["uploaded"] == 0
+    assert fault_proxy.count("PUT") == 2  # the publish lease and r2's manifest: no blob
+    assert fault_proxy.count("PUT", "/runs/r2/manifest.json") == 1
+    assert fault_proxy.count("HEAD") == 0 and fault_proxy.count("DELETE", "/leases/publish/") == 1
+    assert len(fault_proxy.requests) == 5  # + one LIST for a gc in progress, one of the blob index
+
+
 def test_many_files_are_checked_with_one_listing_not_a_head_each(bucket, tmp_path):
     store = open_store(f"s3://{bucket}/p")
     files = {f"shard/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(2_000)) for i in range(40)}
@@ -72,6 +93,44 @@ def test_many_files_are_checked_with_one_listing_not_a_head_each(bucket, tmp_pat
     puts.clear()
     assert store.publish_run("r3", files)["uploaded"] == 0
     assert (len(heads), len(lists), len(puts)) == (0, 4, 2)
+
+
+def test_stores_of_a_process_share_one_client_per_setting(bucket, monkeypatch):
+    made = []
+    real = s3._make_client
+    monkeypatch.setattr(s3, "_clients", {})
+    monkeypatch.setattr(s3, "_make_client", lambda *a: made.append(a) or real(*a))
+    first, second = open_store(f"s3://{bucket}/a"), open_store(f"s3://{bucket}/b")
+    assert first.client is second.client and len(made) == 1
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "5")  # other settings: another client
+    assert open_store(f"s3://{bucket}/a").client is not first.client and len(made) == 2
+
+
+def test_a_small_put_is_one_round_trip(bucket, tmp_path):
+    """No `Expect: 100-continue`: botocore would wait for the server's go-ahead before each body."""
+    store = open_store(f"s3://{bucket}/p")
+    headers: list[dict] = []
+    store.client.meta.events.register("before-send.s3.PutObject", lambda request, **kw: headers.append(
+        dict(request.headers)), unique_id="test-expect")
+    try:
+        store.put_file("blobs/x", write(tmp_path / "x.bin", os.urandom(20_000)))
+    finally:
+        store.client.meta.events.unregister("before-send.s3.PutObject", unique_id="test-expect")
+    assert len(headers) == 1 and "Expect" not in headers[0]
+    assert store.get_bytes("blobs/x") == (tmp_path / "x.bin").read_bytes()
+
+
+def test_an_s3_command_imports_botocore_but_not_boto3_and_a_local_one_neither(bucket, s3_env, tmp_path):
+    def imported(*args: str) -> set[str]:
+        r = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlci", *args], cwd=tmp_path,
+                           env={**os.environ, **s3_env}, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+
+    on_s3 = imported("registry", "list", "--store", f"s3://{bucket}/p")
+    assert "botocore.client" in on_s3 and not {"boto3", "s3transfer"} & on_s3
+    local = imported("registry", "list", "--store", str(tmp_path / "store"))
+    assert not {"boto3", "botocore", "s3transfer"} & local
 
 
 def test_large_file_goes_multipart_in_parallel_and_round_trips(bucket, tmp_path, monkeypatch):

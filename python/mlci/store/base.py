@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from mlci import crashpoints
 from mlci.errors import InfraError, IntegrityError, NotFoundError
-from mlci.util import dumps, sha256_file
+from mlci.util import HashCache, dumps, sha256_file
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -266,14 +266,15 @@ class Store(ABC):
 
     def publish_run(self, run_id: str, files: dict[str, Path], meta: dict[str, Any] | None = None,
                     progress: Any = None, on_bytes: Callable[[int], None] | None = None,
-                    hold_lease: bool = False) -> dict[str, Any]:
+                    hold_lease: bool = False, hashes: HashCache | None = None) -> dict[str, Any]:
         """Upload a run's files as blobs, then write its manifest last.
 
         Files are hashed and uploaded in parallel (``workers`` at a time); a blob already in
-        the store is not sent again. A crash before the manifest leaves only unreferenced
-        blobs: no visible run, and the next publish re-uses whatever blobs already arrived.
-        The manifest is one atomic write; a run, once published, is immutable (publishing
-        the same run id with different files is refused).
+        the store is not sent again. With ``hashes`` (the workspace's cache), a file whose size
+        and mtime are unchanged since it was last hashed is not read again. A crash before the
+        manifest leaves only unreferenced blobs: no visible run, and the next publish re-uses
+        whatever blobs already arrived. The manifest is one atomic write; a run, once published,
+        is immutable (publishing the same run id with different files is refused).
 
         ``progress(rel, size)`` is called once per finished file; ``on_bytes(n)`` as bytes go.
 
@@ -286,9 +287,15 @@ class Store(ABC):
 
         def digest(item: tuple[str, Path]) -> tuple[str, Path, str, int]:
             rel, path = item
-            return rel, path, sha256_file(path), path.stat().st_size
+            return rel, path, hashes.sha256(path) if hashes else sha256_file(path), path.stat().st_size
 
-        hashed = parallel(digest, sorted(files.items()), self._workers())
+        items = sorted(files.items())
+        # a file the cache knows costs a stat: threads would only add their own overhead
+        known = {rel for rel, path in items if hashes and hashes.known(path)}
+        hashed = sorted([digest(i) for i in items if i[0] in known]
+                        + parallel(digest, [i for i in items if i[0] not in known], self._workers()))
+        if hashes:
+            hashes.save()
         by_sha: dict[str, list[tuple[str, Path, int]]] = {}
         for rel, path, sha, size in hashed:  # the same content twice in one run is sent once
             by_sha.setdefault(sha, []).append((rel, path, size))
@@ -325,7 +332,10 @@ class Store(ABC):
                         progress(_rel, _size)
             return sha, sent
 
-        sent_shas = {sha for sha, sent in parallel(upload, list(by_sha), self._workers()) if sent}
+        present = known or set()  # nothing to send or ask for these: no threads
+        done = ([upload(sha) for sha in by_sha if sha in present]
+                + parallel(upload, [sha for sha in by_sha if sha not in present], self._workers()))
+        sent_shas = {sha for sha, sent in done if sent}
         crashpoints.step("publish:blobs")
         entries = {rel: {"sha256": sha, "size": size} for rel, _, sha, size in hashed}
         uploaded = len(sent_shas)

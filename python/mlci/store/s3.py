@@ -1,6 +1,6 @@
 """S3Store: the store on S3-compatible object storage (AWS S3, MinIO, Ceph RGW).
 
-``s3://bucket/prefix``. boto3 is configured the standard way: the endpoint from
+``s3://bucket/prefix``. botocore (boto3's core) is configured the standard way: the endpoint from
 AWS_ENDPOINT_URL (unset: AWS), credentials from the standard chain (AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles), region from AWS_REGION /
 AWS_DEFAULT_REGION. Tuning (all optional, sizes accept "8MB", "64MiB" or bytes):
@@ -23,6 +23,7 @@ import re
 import tempfile
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlparse
@@ -90,6 +91,74 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return bucket, parsed.path.strip("/")
 
 
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(addressing: str, pool: int) -> Any:
+    """The process's S3 client for these settings and the current AWS_* / MLCI_S3_* environment.
+
+    Creating a client costs more than most commands' requests (botocore reads S3's model and the
+    endpoint tables), so every S3Store of a process shares one; botocore clients are thread-safe.
+    botocore is used without boto3 (boto3 adds its import, and s3transfer's, for nothing but
+    multipart transfers, which import it when they run).
+    """
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "MLCI_S3_"))))
+    key = (addressing, pool, env)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _make_client(addressing, pool)
+        return _clients[key]
+
+
+def _make_client(addressing: str, pool: int) -> Any:
+    import botocore.session
+    from botocore.config import Config
+    from botocore.handlers import add_expect_header
+
+    options: dict[str, Any] = {
+        "retries": {"mode": os.environ.get("AWS_RETRY_MODE") or "standard",
+                    "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 3)},
+        "s3": {"addressing_style": addressing},
+        "max_pool_connections": pool,
+        "connect_timeout": float(os.environ.get("MLCI_S3_CONNECT_TIMEOUT") or 10),
+        "read_timeout": float(os.environ.get("MLCI_S3_READ_TIMEOUT") or 60),
+    }
+    # botocore >= 1.36 adds CRC checksums (aws-chunked bodies) by default, which older
+    # MinIO/Ceph releases reject. Our own sha256 verifies every blob end to end, so ask
+    # for checksums only where an API requires them, unless the user set the standard vars.
+    if not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
+        options["request_checksum_calculation"] = "when_required"
+    if not os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION"):
+        options["response_checksum_validation"] = "when_required"
+    try:
+        config = Config(**options)
+    except TypeError:  # older botocore without the checksum options
+        options.pop("request_checksum_calculation", None)
+        options.pop("response_checksum_validation", None)
+        config = Config(**options)
+    session = botocore.session.Session()
+    # Before it loads S3's model, botocore checks that "s3" is a known service by listing the
+    # model directories of all ~400 services it ships. S3 is the one we load.
+    session.get_component("data_loader").list_available_services = lambda type_name: ["s3"]
+    # botocore parses every timestamp of a response with dateutil, 0.1 ms each: 50 ms for a listing
+    # of 500 keys. mlci reads them only as epoch seconds (_epoch), so it takes the text, as awscli does.
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    region = session.get_config_variable("region") or "us-east-1"
+    client = session.create_client("s3", region_name=region, config=config)
+    # botocore sends every PUT body with `Expect: 100-continue` and waits for the server's go-ahead
+    # before the body: a second round trip on each small PUT. Objects big enough for that wait to
+    # matter go multipart (MLCI_S3_MULTIPART_THRESHOLD), in parts whose round trip is noise.
+    client.meta.events.unregister("before-call.s3", add_expect_header)
+    return client
+
+
+def _epoch(stamp: str) -> float:
+    """An S3 listing's timestamp (ISO 8601, UTC: 2026-11-30T09:53:39.000Z) as epoch seconds."""
+    parsed = datetime.fromisoformat(stamp)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
 class S3Store(Store):
     workers = 16  # files in flight at once in publish_run/download_run (MLCI_STORE_WORKERS)
 
@@ -106,45 +175,13 @@ class S3Store(Store):
         self.addressing = addressing if addressing != "auto" else ("path" if self.endpoint else "virtual")
         self.transfer = TransferSettings.from_env()
         self._client: Any = None
-        self._lock = threading.Lock()
 
     # --- client and error handling ------------------------------------------------------
     @property
     def client(self) -> Any:
         if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
+            self._client = shared_client(self.addressing, max(32, 4 * self.transfer.concurrency, self._workers()))
         return self._client
-
-    def _make_client(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        options: dict[str, Any] = {
-            "retries": {"mode": os.environ.get("AWS_RETRY_MODE") or "standard",
-                        "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 3)},
-            "s3": {"addressing_style": self.addressing},
-            "max_pool_connections": max(32, 4 * self.transfer.concurrency),
-            "connect_timeout": float(os.environ.get("MLCI_S3_CONNECT_TIMEOUT") or 10),
-            "read_timeout": float(os.environ.get("MLCI_S3_READ_TIMEOUT") or 60),
-        }
-        # botocore >= 1.36 adds CRC checksums (aws-chunked bodies) by default, which older
-        # MinIO/Ceph releases reject. Our own sha256 verifies every blob end to end, so ask
-        # for checksums only where an API requires them, unless the user set the standard vars.
-        if not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
-            options["request_checksum_calculation"] = "when_required"
-        if not os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION"):
-            options["response_checksum_validation"] = "when_required"
-        try:
-            config = Config(**options)
-        except TypeError:  # older botocore without the checksum options
-            options.pop("request_checksum_calculation", None)
-            options.pop("response_checksum_validation", None)
-            config = Config(**options)
-        session = boto3.session.Session()
-        region = session.region_name or "us-east-1"
-        return session.client("s3", region_name=region, config=config)
 
     def _key(self, key: str) -> str:
         if not key or key.startswith("/") or ".." in key.split("/"):
@@ -164,7 +201,6 @@ class S3Store(Store):
         timeouts, with jittered backoff); retry() wraps that for longer outages and raises
         InfraError (exit 3) when the endpoint stays down.
         """
-        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnError,
                                          HTTPClientError, IncompleteReadError, NoCredentialsError,
                                          PartialCredentialsError)
@@ -172,11 +208,6 @@ class S3Store(Store):
         def once() -> T:
             try:
                 return fn()
-            except S3UploadFailedError as exc:
-                cause = exc.__cause__ or exc.__context__
-                if isinstance(cause, ClientError):
-                    self._raise_client_error(cause, key, transient_ok=True)
-                raise _Transient(str(exc)) from None
             except ClientError as exc:
                 self._raise_client_error(exc, key, transient_ok=True)
                 raise
@@ -189,7 +220,12 @@ class S3Store(Store):
                 if type(exc).__name__ == "RetriesExceededError":
                     raise _Transient(str(exc)) from None
                 raise
-            except Exception as exc:  # s3transfer raises its own retries-exceeded error
+            except Exception as exc:  # boto3's and s3transfer's own errors (boto3 is imported only for multipart)
+                if type(exc).__name__ == "S3UploadFailedError":  # wraps the failed request's error
+                    cause = exc.__cause__ or exc.__context__
+                    if isinstance(cause, ClientError):
+                        self._raise_client_error(cause, key, transient_ok=True)
+                    raise _Transient(str(exc)) from None
                 if type(exc).__name__ == "RetriesExceededError":
                     raise _Transient(str(exc)) from None
                 raise
@@ -295,7 +331,7 @@ class S3Store(Store):
             for page in pages:
                 for obj in page.get("Contents", []):
                     out.append(ObjectInfo(obj["Key"][strip:], int(obj["Size"]),
-                                          obj["LastModified"].timestamp()))
+                                          _epoch(obj["LastModified"])))
             return out
 
         items = self._call("LIST", prefix, scan)
@@ -329,6 +365,15 @@ class S3Store(Store):
     def delete(self, key: str) -> None:
         self._call("DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
 
+    def _transfer(self) -> Any:
+        """boto3's S3Transfer over the shared client: multipart uploads and ranged downloads, parts
+        in parallel. (The only use of boto3, imported here.)"""
+        from boto3.s3.transfer import S3Transfer, TransferConfig
+
+        return S3Transfer(self.client, TransferConfig(
+            multipart_threshold=self.transfer.threshold, multipart_chunksize=self.transfer.chunk_size,
+            max_concurrency=self.transfer.concurrency, use_threads=True))
+
     def put_file(self, key: str, path: Path, callback: Callable[[int], None] | None = None) -> None:
         size = path.stat().st_size
         if size < self.transfer.threshold:
@@ -341,11 +386,6 @@ class S3Store(Store):
                 callback(size)
             return
         # Multipart, parts in parallel; the object appears only when the upload completes.
-        from boto3.s3.transfer import TransferConfig
-
-        config = TransferConfig(multipart_threshold=self.transfer.threshold,
-                                multipart_chunksize=self.transfer.chunk_size,
-                                max_concurrency=self.transfer.concurrency, use_threads=True)
         sent = {"n": 0}
 
         def cb(n: int) -> None:
@@ -357,7 +397,8 @@ class S3Store(Store):
             if sent["n"] and callback:  # a retried upload starts over: rewind the bar
                 callback(-sent["n"])
             sent["n"] = 0
-            self.client.upload_file(str(path), self.bucket, self._key(key), Config=config, Callback=cb)
+            with self._transfer() as transfer:
+                transfer.upload_file(str(path), self.bucket, self._key(key), callback=cb)
 
         self._call("PUT (multipart)", key, upload)
 
@@ -379,13 +420,11 @@ class S3Store(Store):
 
                 self._call("GET", key, get)
             else:
-                from boto3.s3.transfer import TransferConfig
+                def download() -> None:
+                    with self._transfer() as transfer:
+                        transfer.download_file(self.bucket, self._key(key), str(tmp), callback=callback)
 
-                config = TransferConfig(multipart_threshold=self.transfer.threshold,
-                                        multipart_chunksize=self.transfer.chunk_size,
-                                        max_concurrency=self.transfer.concurrency, use_threads=True)
-                self._call("GET", key, lambda: self.client.download_file(
-                    self.bucket, self._key(key), str(tmp), Config=config, Callback=callback))
+                self._call("GET", key, download)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -401,7 +440,7 @@ class S3Store(Store):
                 Bucket=self.bucket, Prefix=(self.prefix + "/") if self.prefix else "")
             for page in pages:
                 for up in page.get("Uploads", []):
-                    out.append(ObjectInfo(up["Key"][strip:], 0, up["Initiated"].timestamp(),
+                    out.append(ObjectInfo(up["Key"][strip:], 0, _epoch(up["Initiated"]),
                                           upload_id=up["UploadId"]))
             return out
 
