@@ -75,6 +75,19 @@ def test_size_rotation_and_retention(tmp_path):
     assert plog.counts()["logged"] == 200 and plog.counts()["dropped"] == 0
 
 
+def test_a_batch_bigger_than_a_file_is_split_across_files(tmp_path):
+    # a fast server fills a whole file between two flushes: the writer still rotates at max_bytes
+    plog = PredictionLog(tmp_path, max_bytes=4096, keep_files=10, flush_seconds=60, columns=["a", "b"])
+    for i in range(120):
+        plog.log(f"id-{i}", row_body(i, i * 0.5), "application/json", b'{"predictions": [0]}', 0.001)
+    plog._flush()  # one flush of all 120 records
+    plog.close()
+    files = sorted(tmp_path.glob("predictions-*-w0-*.jsonl"))
+    assert len(files) >= 3, [f.stat().st_size for f in files]
+    assert all(f.stat().st_size <= 4096 for f in files)
+    assert len(lines(tmp_path)) == 120 + len(files)  # every record, plus one header per file
+
+
 def test_time_rotation(tmp_path):
     plog = PredictionLog(tmp_path, rotate_seconds=0.01, flush_seconds=60, columns=["a"])
     plog.log("one", b"a\n1\n", "text/csv", b'{"predictions": [0]}', 0.0)

@@ -185,9 +185,8 @@ class PredictionLog:
             pass
         if not lines:
             return
-        data = b"".join(lines)
         try:
-            self._write(data)
+            self._write(lines)
             self._row[0] += count
         except OSError as exc:
             self._row[5] += count
@@ -200,16 +199,26 @@ class PredictionLog:
             self._row[5] += count
             log.exception("prediction log: unexpected error; %d records dropped", count)
 
-    def _write(self, data: bytes) -> None:
-        now = time.time()
-        if self._file is not None and (self._file_bytes + len(data) > self.max_bytes and self._file_bytes > 0
-                                       or now - self._file_opened >= self.rotate_seconds):
-            self._close_file()
-        if self._file is None:
-            self._open(now)
-        self._file.write(data)
-        self._file.flush()
-        self._file_bytes += len(data)
+    def _write(self, lines: list[bytes]) -> None:
+        """Append the lines, starting a new file whenever the next line would take the current one
+        past max_bytes (a batch bigger than a file is split; each file holds at least one record)."""
+        i = 0
+        while i < len(lines):
+            now = time.time()
+            if self._file is not None and (self._file_bytes + len(lines[i]) > self.max_bytes
+                                           or now - self._file_opened >= self.rotate_seconds):
+                self._close_file()
+            if self._file is None:
+                self._open(now)
+            room = self.max_bytes - self._file_bytes
+            j, size = i + 1, len(lines[i])
+            while j < len(lines) and size + len(lines[j]) <= room:
+                size += len(lines[j])
+                j += 1
+            self._file.write(b"".join(lines[i:j]))
+            self._file.flush()
+            self._file_bytes += size
+            i = j
 
     def _open(self, now: float) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
