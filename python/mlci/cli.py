@@ -121,6 +121,12 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     code = _main(argv)
+    # Arrow objects left in reference cycles (an error's traceback holding tables) must be freed
+    # now: freed during the interpreter's final teardown, after Arrow's thread pools and memory
+    # pools are gone, they abort the process ("terminate called without an active exception",
+    # apache/arrow#34314) after the command has already given its answer.
+    if "pyarrow" in sys.modules:
+        gc.collect()
     # The command is done. What is left is the interpreter's exit, whose garbage collector would
     # free every object in a reference cycle one by one (botocore's S3 model alone is tens of
     # thousands): about 0.1 s of CPU per S3 command. Frozen objects are left to the OS.

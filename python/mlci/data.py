@@ -43,7 +43,9 @@ def _parquet_table(src: Any, label: str) -> Any:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(src)
+        # an open file is read on this thread (pre_buffer=False): Arrow's I/O threads calling back
+        # into Python could still be running when the interpreter exits, which aborts it
+        table = pq.read_table(src, pre_buffer=isinstance(src, (str, Path)))
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{label}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     dup = _duplicates(table.column_names)

@@ -442,7 +442,11 @@ def open_source(spec: str, root: Path | None, what: str, pinned: list[dict[str, 
 
 
 def iter_parts(source: Source) -> Iterator[tuple[Part, Any]]:
-    """(part, open binary file) for each part, closing each after use."""
+    """(part, what to read it from) for each part: a local file's path (Arrow reads it natively),
+    an object's open file (closed after use)."""
     for part in source.parts():
+        if not source.remote:
+            yield part, part.location
+            continue
         with source.open(part) as fh:
             yield part, fh

@@ -178,7 +178,7 @@ class DataSource:
 
                     table = ds.dataset(self.path, format="parquet").to_table()
                 else:
-                    table = pq.read_table(self._input())
+                    table = pq.read_table(self._input(), pre_buffer=self.opener is None)
             except _arrow_errors() as exc:
                 raise self._fail(exc) from None
         self._check_names(list(table.column_names))
@@ -394,9 +394,10 @@ class PartsSource:
     text_columns: set[str] = field(default_factory=set)
 
     def _part(self, part: Any) -> DataSource:
-        ds = DataSource(Path(part.name), self.chunk_rows, self.text_columns,
-                        opener=lambda: self.source.open(part), label=self.source.display(part))
-        return ds
+        if not self.source.remote:  # a local file: Arrow reads its path natively
+            return DataSource(Path(part.location), self.chunk_rows, self.text_columns)
+        return DataSource(Path(part.name), self.chunk_rows, self.text_columns,
+                          opener=lambda: self.source.open(part), label=self.source.display(part))
 
     def _schema(self) -> Any:
         """The unified Arrow schema of Parquet parts (their footers only)."""
@@ -406,10 +407,11 @@ class PartsSource:
 
         partitions = self.source.partition_values()
         empty = []
-        for part in self.source.parts():
+        from mlci.sources import iter_parts
+
+        for part, src in iter_parts(self.source):
             try:
-                with self.source.open(part) as fh:
-                    schema = pq.ParquetFile(fh).schema_arrow
+                schema = pq.ParquetFile(src, pre_buffer=False).schema_arrow
             except _arrow_errors() as exc:
                 raise self._part(part)._fail(exc) from None
             empty.append((part.name, with_partitions(schema.empty_table(), partitions.get(part.name, {}),
