@@ -53,7 +53,7 @@ class SandboxTest {
     void anUnknownArgumentFailsCleanlyInTheSandbox() {
         f.h.runStep('mlciTrain', [confg: 'x.yaml'])
         assert f.h.rejections == []
-        assert f.h.errorMessage == 'mlciTrain: unknown argument(s) confg; it takes: config, force, device, inContainer'
+        assert f.h.errorMessage == 'mlciTrain: unknown argument(s) confg; it takes: config, force, device, inContainer, storeCredentialsId, endpoint'
     }
 
     @Test
