@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypedDict
 
+from mlci.errors import IntegrityError
 from mlci.registry import Registry, store_run_id
 from mlci.runs import Project
 from mlci.store.base import KeyMissing, Store
@@ -55,11 +56,15 @@ def _current(project: Project) -> dict[str, dict[str, Any]]:
 
 def _previous(project: Project, store: Store) -> tuple[str | None, dict[str, dict[str, Any]]]:
     """(what we compare with, role -> {fingerprint, parts}) from the mark, else the latest version."""
+    key = mark_key(project.config.name)
     try:
-        mark = json.loads(store.get_bytes(mark_key(project.config.name)))
-        return "mark", mark["sources"]
+        mark = json.loads(store.get_bytes(key))
+        return "mark", dict(mark["sources"])
     except KeyMissing:
         pass
+    except (ValueError, KeyError, TypeError):
+        raise IntegrityError(f"{store.uri}: {key} is not a data mark (JSON with `sources`); "
+                             "run `mlci data status --mark` to write a new one") from None
     registry = Registry(store, project.config.name)
     if not registry.latest_number():
         return None, {}

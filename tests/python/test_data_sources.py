@@ -410,3 +410,25 @@ def test_data_status_of_a_local_directory_ignores_a_touch_and_names_a_changed_fi
     assert changed.returncode == 1
     assert json.loads(changed.stdout)["sources"]["train"]["changes"] == ["region=b/part-0.parquet changed"]
 
+
+
+def test_data_status_without_a_mark_compares_with_the_latest_version_and_a_broken_mark_is_one_line(tmp_path, mlci):
+    cfg = classification_project(tmp_path)
+    events = tmp_path / "data" / "events"
+    write_partitions(events)
+    set_data(cfg, train="data/events/")
+    assert mlci("run", "-c", cfg, cwd=tmp_path).returncode == 0  # registers bc v1
+    same = mlci("data", "status", "-c", cfg, "--exit-code", "--json", cwd=tmp_path)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert json.loads(same.stdout)["since"] == "v1"
+    import pandas as pd
+
+    b = events / "region=b" / "part-0.parquet"
+    pd.read_parquet(b).iloc[:5].to_parquet(b, index=False)
+    changed = mlci("data", "status", "-c", cfg, "--exit-code", "--json", cwd=tmp_path)
+    assert changed.returncode == 1
+    out = json.loads(changed.stdout)
+    assert out["since"] == "v1" and out["sources"]["train"]["changes"] == ["region=b/part-0.parquet changed"]
+    (tmp_path / ".mlci" / "store" / "models" / "bc" / "data-mark.json").write_text("not json")
+    broken = mlci("data", "status", "-c", cfg, cwd=tmp_path)
+    one_line_error(broken, 2, "data-mark.json", "is not a data mark", "--mark")
