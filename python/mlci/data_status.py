@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 from mlci.errors import IntegrityError
 from mlci.registry import Registry, store_run_id
 from mlci.runs import Project
+from mlci.sources import PartRecord
 from mlci.store.base import KeyMissing, Store
 from mlci.util import dumps, utc_now
 
@@ -88,7 +89,7 @@ def _run_file(store: Store, record: Any, name: str) -> Any:
         return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _part_changes(before: list[dict[str, Any]] | None, after: list[dict[str, Any]]) -> list[str]:
+def _part_changes(before: list[PartRecord] | None, after: list[PartRecord]) -> list[str]:
     if before is None:
         return []
     key = ("etag", "sha256", "size")

@@ -13,6 +13,7 @@ import yaml
 from mlci import config as config_mod
 from mlci.errors import UsageError
 from mlci.registry import Registry, store_run_id
+from mlci.sources import PartRecord, SourceSummary
 from mlci.store.base import Store
 from mlci.util import read_json, sha256_file
 
@@ -35,8 +36,8 @@ def _data_file(store: Store, record: dict[str, Any], role: str, entry: dict[str,
                      "publish with store.keep_data: true to make versions reproducible")
 
 
-def _data_source(store: Store, record: dict[str, Any], role: str, entry: dict[str, Any], work: Path,
-                 parts: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]] | None]:
+def _data_source(store: Store, record: dict[str, Any], role: str, entry: SourceSummary, work: Path,
+                 parts: list[PartRecord]) -> tuple[str, list[PartRecord] | None]:
     """(data setting, pinned parts) for a source of several files or objects: the store's copy
     (keep_data); the exact object versions read (versioned bucket); the objects or files as they
     are when their ETags or hashes still match; else one line saying why it cannot be read."""
@@ -86,7 +87,7 @@ def reproduce(store: Store, name: str, ref: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mlci-reproduce-") as tmp:
         work = Path(tmp)
         data = dict(cfg["data"])
-        pins: dict[str, list[dict[str, Any]]] = {}
+        pins: dict[str, list[PartRecord]] = {}
         recorded_parts: dict[str, Any] = {}
         if any("parts" in (lineage["data"].get(r) or {}) for r in ("train", "test")):
             store.download_run(store_run_id(record), work / "lineage", only=["data.json"])

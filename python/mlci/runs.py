@@ -37,7 +37,7 @@ class Project:
     def __post_init__(self) -> None:
         self.workspace = Path(os.environ.get("MLCI_WORKSPACE") or self.config.root / ".mlci")
         self.hashes = fp.HashCache(self.workspace / "cache" / "hashes.json")
-        self.pins: dict[str, list[dict[str, Any]]] = {}
+        self.pins: dict[str, list[Any]] = {}  # role -> sources.PartRecord list
 
     # --- inputs ---------------------------------------------------------------------------
     DATA_ROLES = ("train", "test", "reference")

@@ -33,7 +33,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TypedDict
 from urllib.parse import unquote
 
 from mlci.errors import DataError, InfraError
@@ -69,6 +69,28 @@ def _hidden(name: str) -> bool:
     return any(seg.startswith((".", "_")) for seg in name.split("/") if seg)
 
 
+class PartRecord(TypedDict, total=False):
+    """One part as the run's data.json records it (Part.record), as a mark keeps it (mlci data
+    status) and as `mlci reproduce` pins it (Source.pinned)."""
+
+    name: str          # relative to the source's root
+    size: int
+    key: str           # object storage: the object's key
+    etag: str
+    version_id: str    # versioned buckets: the version read
+    sha256: str        # local files
+
+
+class SourceSummary(TypedDict, total=False):
+    """A source in run.json's `data` and the registry's lineage (Source.summary)."""
+
+    path: str
+    sha256: str        # the fingerprint (a single file's content hash, else the listing's digest)
+    kind: str          # "s3" | "local", for a source of several parts
+    parts: int
+    bytes: int
+
+
 @dataclass(frozen=True)
 class Part:
     """One file or object of a source. ``name`` is relative to the source's root (partition
@@ -81,8 +103,8 @@ class Part:
     version_id: str = ""       # object storage: the version read (versioned buckets)
     mtime_ns: int = 0          # local files
 
-    def record(self, sha256: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "size": self.size}
+    def record(self, sha256: str | None = None) -> PartRecord:
+        out: PartRecord = {"name": self.name, "size": self.size}
         if self.etag:
             out["key"], out["etag"] = self.location, self.etag
             if self.version_id:
@@ -101,7 +123,7 @@ class Source:
     spec: str
     what: str
     root: Path | None = None
-    pinned: list[dict[str, Any]] | None = None
+    pinned: list[PartRecord] | None = None
     _parts: list[Part] | None = field(default=None, repr=False)
     _bucket: Any = field(default=None, repr=False)
     _versions: dict[str, str] = field(default_factory=dict, repr=False)
@@ -294,7 +316,7 @@ class Source:
             return digest([[p.name, p.size, p.etag] for p in self.parts()])
         return digest([[p.name, p.size, hashes.sha256(Path(p.location))] for p in self.parts()])
 
-    def part_records(self, hashes: Any = None) -> list[dict[str, Any]]:
+    def part_records(self, hashes: Any = None) -> list[PartRecord]:
         """What was read, part by part: names, sizes, ETags and version ids (once read), sha256 of
         local files."""
         out = []
@@ -305,10 +327,10 @@ class Source:
             out.append(rec)
         return out
 
-    def summary(self, fingerprint: str) -> dict[str, Any]:
+    def summary(self, fingerprint: str) -> SourceSummary:
         """The lineage entry of run.json and the registry (the parts go to the run's data.json)."""
         parts = self.parts()
-        out: dict[str, Any] = {"path": self.label if self.remote else str(self.path), "sha256": fingerprint}
+        out: SourceSummary = {"path": self.label if self.remote else str(self.path), "sha256": fingerprint}
         if self.single_file is None:
             out.update(kind="s3" if self.remote else "local", parts=len(parts), bytes=sum(p.size for p in parts))
         return out
@@ -435,7 +457,7 @@ class _ObjectReader(io.RawIOBase):
         return data
 
 
-def open_source(spec: str, root: Path | None, what: str, pinned: list[dict[str, Any]] | None = None) -> Source:
+def open_source(spec: str, root: Path | None, what: str, pinned: list[PartRecord] | None = None) -> Source:
     """The source mlci.yaml (or an option) names; relative local paths from ``root`` (else the
     current directory). Nothing is listed or read until asked."""
     return Source(str(spec), what, root, pinned)
