@@ -436,6 +436,11 @@ def test_a_deploy_killed_during_its_canary_is_rolled_back_by_the_next_one(projec
         killed = _start_canary(project, 1)
         killed.kill()       # SIGKILL: nothing of mlci runs on
         killed.communicate()
+        # the split stays as the killed deploy left it: give a loaded machine time to show it (bounded)
+        for _ in range(100):
+            if {s.split(":")[0] for s in client.seen["new connections"][-20:]} == {"v1", "v2"}:
+                break
+            time.sleep(0.1)
         assert {s.split(":")[0] for s in client.seen["new connections"][-20:]} == {"v1", "v2"}  # both serve
         r = mlci("deploy", "-c", cfg, "--env", "live", "--model", f"{model}@2", "--no-canary")
         time.sleep(0.3)
