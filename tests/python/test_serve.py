@@ -131,6 +131,28 @@ def test_every_traversal_of_the_compiled_forest_reaches_scikit_learns_leaves(mod
         assert proba == model["pipeline"].predict_proba(rows).tolist()
 
 
+def test_one_row_through_a_deep_tree_takes_pointer_doubling_and_reaches_the_same_leaves():
+    """A single deep tree: one row is walked by pointer doubling first (a take over all nodes
+    halves the steps), and still lands on scikit-learn's leaf for every row."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    from mlci.serve.forest import CompiledForest
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 4))
+    y = np.sin(X[:, 0] * 3) + X[:, 1] ** 2 + rng.normal(scale=0.1, size=3000)
+    tree = DecisionTreeRegressor(random_state=0).fit(X, y)
+    compiled = CompiledForest(tree)
+    assert compiled.depth > 16 and compiled.doublings > 0
+    path_length = np.asarray(tree.decision_path(X).sum(axis=1)).ravel()
+    rows = X[np.argsort(-path_length)[:200]]  # the deepest leaves first: every step is needed
+    assert path_length.max() - 1 == compiled.depth
+    X32 = rows.astype(np.float32)
+    want = tree.tree_.apply(X32)
+    assert all(compiled.leaves_one(X32[i:i + 1])[0, 0] == want[i] for i in range(len(X32)))
+    assert np.array_equal(compiled.predict(rows), tree.predict(rows))
+
+
 def test_100_row_requests_with_missing_values_get_the_pipelines_answers(server, model):
     """A 100-row batch in one request, as JSON numbers (the array fast path) and with nulls in
     some rows (those rows: scikit-learn's own routing after the imputer): the pipeline's

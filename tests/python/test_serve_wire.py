@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -73,8 +74,14 @@ def test_probabilities_from_the_query_or_params():
 def test_predictions_body_with_numpy_values():
     import numpy as np
 
-    assert wire.predictions_body([np.int64(1)], ["a"], [[np.float64(0.5)]]) == \
-        b'{"predictions": [1], "classes": ["a"], "probabilities": [[0.5]]}'
+    assert json.loads(wire.predictions_body([np.int64(1)], ["a"], [[np.float64(0.5)]])) == \
+        {"predictions": [1], "classes": ["a"], "probabilities": [[0.5]]}
+
+
+def test_a_prediction_that_is_not_a_finite_number_is_answered_as_null():
+    # a regressor can give NaN or an infinity; the answer stays valid JSON (it was a 500)
+    body = wire.predictions_body([float("nan"), 1.5, float("inf"), 0.30000000000000004, "é"])
+    assert json.loads(body) == {"predictions": [None, 1.5, None, 0.30000000000000004, "é"]}
 
 
 # --- numeric requests read as a float array (the fast path) --------------------------------------

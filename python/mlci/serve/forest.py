@@ -5,8 +5,9 @@ dispatch per tree): a single row through a 100-tree forest costs milliseconds. H
 nodes are concatenated into a few arrays, and which leaf each row reaches in each tree is found
 in one of three ways, by batch size (``leaves``):
 
-  * one row: every node's next node at once (one comparison per node), then pointer doubling
-    (next of next, ...) until every root has reached its leaf: about ten numpy calls;
+  * one row: every node's next node at once (one comparison per node), then from the roots one
+    step per level (pointer doubling, next of next, first where the trees are deep): under ten
+    numpy calls;
   * small batches: all trees and rows walk down together, one numpy step per tree level;
   * from TREEWISE_ROWS rows: scikit-learn's own compiled traversal, Tree.apply, tree by tree.
 
@@ -68,17 +69,20 @@ class CompiledForest:
         above = t32.astype(np.float64) > threshold
         t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
         self.threshold = t32
+        self.left, self.right = np.concatenate(lefts), np.concatenate(rights)
         # node i's children at 2i (x <= threshold) and 2i + 1 (x > threshold)
         self.child = np.empty(2 * offset, dtype=np.intp)
-        self.child[0::2] = np.concatenate(lefts)
-        self.child[1::2] = np.concatenate(rights)
-        self._even = 2 * np.arange(offset, dtype=np.intp)
+        self.child[0::2] = self.left
+        self.child[1::2] = self.right
         self.value = np.concatenate(values)
         self.roots = np.asarray(roots, dtype=np.intp)
         self._offsets = self.roots[:, None]
         self.depth = depth
-        self.jumps = max(1, (depth - 1).bit_length())  # pointer doublings: 2**jumps >= depth
         self.n_trees = len(trees)
+        # one row: a doubling (a take over all nodes) halves the steps taken from the roots (a
+        # take over one node per tree); a numpy call costs about as much as 450 elements
+        self.doublings = min(range(max(1, depth.bit_length())),
+                             key=lambda j: j * (offset + 450) + -(-depth // 2 ** j) * (self.n_trees + 450))
 
     @staticmethod
     def supports(estimator: Any) -> bool:
@@ -99,13 +103,19 @@ class CompiledForest:
         return self.leaves_treewise(X)
 
     def leaves_one(self, X: np.ndarray) -> np.ndarray:
-        """One row: every node's next node at once, then pointer doubling (next of next ...)
-        to the leaves: a few numpy calls over the node arrays instead of a dozen per level."""
+        """One row: every node's next node at once (a leaf's is itself), then from the roots
+        one step per level; on deep trees first pointer doubling (next of next), each halving
+        the steps: a few numpy calls instead of a dozen per level."""
         x = np.asarray(X, dtype=np.float32).reshape(-1)
-        nxt = self.child.take(self._even + (x.take(self.feature) > self.threshold))  # one step
-        for _ in range(self.jumps - 1):
-            nxt = nxt.take(nxt)  # twice as many steps
-        return nxt.take(nxt.take(self.roots))[:, None]  # the last doubling for the roots only
+        nxt = np.where(x.take(self.feature) > self.threshold, self.right, self.left)
+        steps = self.depth
+        for _ in range(self.doublings):
+            nxt = nxt.take(nxt)
+            steps = -(-steps // 2)
+        node = self.roots
+        for _ in range(steps):
+            node = nxt.take(node)
+        return node[:, None]
 
     def leaves_levels(self, X: np.ndarray) -> np.ndarray:
         """Small batches: all trees and rows walk down together, one numpy step per level."""
@@ -137,13 +147,13 @@ class CompiledForest:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.is_classifier:
-            return self.classes.take(np.argmax(self._mean(X), axis=1))
+            return self.classes.take(self._mean(X).argmax(axis=1))
         return self._mean(X)[:, 0]
 
     def predict_with_proba(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A classifier's predict and predict_proba from one pass over the trees."""
         proba = self._mean(X)
-        return self.classes.take(np.argmax(proba, axis=1)), proba
+        return self.classes.take(proba.argmax(axis=1)), proba
 
     def same_leaves(self, X: np.ndarray) -> bool:
         """The three traversals agree on every row of ``X`` (one row at a time for the first)."""

@@ -202,7 +202,8 @@ def _numeric_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[np.ndar
         if type(value) is not dict or not {"columns", "data", "index"}.issuperset(value):
             return None
         data, columns = value.get("data"), value.get("columns")
-        if columns is not None and (type(columns) is not list or set(map(type, columns)) != {str}):
+        if columns is not None and columns != schema.names and (
+                type(columns) is not list or set(map(type, columns)) != {str}):
             return None
     elif key in ("instances", "inputs"):
         data, columns = value, None
@@ -493,11 +494,13 @@ def _parse_parquet(body: bytes, schema: Schema, extra: set[str]) -> list[list[An
 
 def predictions_body(predictions: list[Any], classes: list[Any] | None = None,
                      probabilities: list[list[float]] | None = None) -> bytes:
+    """The answer, compact JSON (orjson: numpy scalars as numbers; NaN and infinities, which
+    JSON has no words for, as null)."""
     doc: dict[str, Any] = {"predictions": predictions}
     if probabilities is not None:
         doc["classes"] = classes
         doc["probabilities"] = probabilities
-    return json.dumps(doc, allow_nan=False, default=_json_default).encode()
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY, default=_json_default)
 
 
 def error_body(message: str, code: str = "BAD_REQUEST") -> bytes:
