@@ -5,7 +5,9 @@ the 1-row and the 100-row requests of bench/serve/ceiling.py (same model: bench/
 
 CPU time per call (time.process_time, best of 7 repeats), in microseconds. "request" is the
 whole HTTP request handled in process (the protocol's data_received on the raw bytes, no
-socket); the stages below it add up to most of it.
+socket); the stages below it add up to most of it. The last row is a floor, not a stage: the
+same leaves found by compiled code (scikit-learn's Cython Tree.apply) on a large batch, where
+its per-call overhead vanishes: what a native forest walk would cost per request.
 """
 
 import csv
@@ -92,5 +94,13 @@ for name, body in bodies.items():
     }
     for stage, fn in stages.items():
         table.setdefault(stage, []).append(cost(fn, calls))
+    # the floor of the forest walk: compiled code (scikit-learn's Cython Tree.apply, tree by tree)
+    # over 1,000 copies of the same rows, so its per-call overhead vanishes; per request's rows
+    many = np.ascontiguousarray(np.repeat(np.asarray(Xt, dtype=np.float32), 1000, axis=0))
+    t0 = time.process_time()
+    for est in p._sk_final.estimators_:
+        est.tree_.apply(many)
+    table.setdefault("floor: compiled forest walk (Tree.apply on 1,000x the rows, per request)", []).append(
+        (time.process_time() - t0) / 1000 * 1e6)
 for stage, (one, hundred) in table.items():
     print(f"| {stage} | {one:.1f} | {hundred:.1f} |")
