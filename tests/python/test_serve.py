@@ -112,7 +112,6 @@ def test_every_traversal_of_the_compiled_forest_reaches_scikit_learns_leaves(mod
     """One row, small batches and large ones take different traversals (forest.py); each
     reaches exactly the leaf scikit-learn's own Tree.apply does, also for values exactly on
     split thresholds, and the answers are scikit-learn's to the last bit."""
-    from mlci.serve.forest import TREEWISE_ROWS
     from mlci.serve.predictor import Predictor
 
     p = Predictor(model["dir"])
@@ -124,7 +123,8 @@ def test_every_traversal_of_the_compiled_forest_reaches_scikit_learns_leaves(mod
     assert np.array_equal(compiled.leaves_treewise(X32), want)
     assert np.array_equal(compiled.leaves_levels(X32), want)
     assert all(np.array_equal(compiled.leaves_one(X32[i:i + 1]), want[:, i:i + 1]) for i in range(len(X32)))
-    for n in (1, 7, TREEWISE_ROWS - 1, TREEWISE_ROWS, len(X)):
+    assert 2 < compiled.treewise_rows < len(X)
+    for n in (1, 7, compiled.treewise_rows - 1, compiled.treewise_rows, len(X)):
         rows = X.iloc[:n]
         labels, proba = p.predict(rows.values.tolist(), proba=True)
         assert labels == model["pipeline"].predict(rows).tolist()
