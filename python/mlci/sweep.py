@@ -178,36 +178,71 @@ def best_of(candidates: list[dict[str, Any]], metric: str, greater: bool) -> dic
 
 def _run_group(config_path: str, combos: list[tuple[int, dict[str, Any]]], force: bool,
                device: Any) -> list[dict[str, Any]]:
-    """In a worker process: train + evaluate each combination (they share one run id)."""
+    """In a worker process: train + evaluate each combination (they share one run id, or are
+    forests of one family, largest first: see mlci.trainers.sklearn.forest_family)."""
     from mlci import config
     from mlci.evaluate import evaluate
     from mlci.runs import Project
     from mlci.train import train
+    from mlci.trainers import sklearn as sklearn_trainer
 
     out = []
-    for index, overrides in combos:
-        t0 = time.perf_counter()
-        rec: dict[str, Any] = {"index": index, "overrides": overrides, "label": label(overrides)}
-        try:
-            project = Project(config.load(config_path, overrides=overrides))
-            dev = device
-            if dev is None:
-                from mlci.devices import for_training
+    try:
+        for index, overrides in combos:
+            t0 = time.perf_counter()
+            rec: dict[str, Any] = {"index": index, "overrides": overrides, "label": label(overrides)}
+            try:
+                project = Project(config.load(config_path, overrides=overrides))
+                dev = device
+                if dev is None:
+                    from mlci.devices import for_training
 
-                dev = for_training(project.config.train.device, project.config.model.trainer)
-            t = train(project, force=force, device=dev)
-            run = project.run(t["run_id"])
-            e = evaluate(project, run, force=force)
-            rec.update(status="ok", exit_code=0 if e["blessed"] else 1, run_id=t["run_id"],
-                       trained=t["status"], blessed=e["blessed"], metrics=e["metrics"],
-                       failed=e.get("failed", []), device=dev.describe())
-        except MlciError as exc:
-            rec.update(status="failed", exit_code=exc.exit_code, error=str(exc))
-        except Exception as exc:  # a bug or a crash in one job must not lose the others
-            rec.update(status="failed", exit_code=4, error=f"{type(exc).__name__}: {exc}")
-        rec["duration_s"] = round(time.perf_counter() - t0, 3)
-        out.append(rec)
+                    dev = for_training(project.config.train.device, project.config.model.trainer)
+                with sklearn_trainer.forest_family(forest_key(project)):
+                    t = train(project, force=force, device=dev)
+                run = project.run(t["run_id"])
+                e = evaluate(project, run, force=force)
+                rec.update(status="ok", exit_code=0 if e["blessed"] else 1, run_id=t["run_id"],
+                           trained=t["status"], blessed=e["blessed"], metrics=e["metrics"],
+                           failed=e.get("failed", []), device=dev.describe())
+                if t.get("trees_from"):
+                    rec["trees_from"] = t["trees_from"]
+            except MlciError as exc:
+                rec.update(status="failed", exit_code=exc.exit_code, error=str(exc))
+            except Exception as exc:  # a bug or a crash in one job must not lose the others
+                rec.update(status="failed", exit_code=4, error=f"{type(exc).__name__}: {exc}")
+            rec["duration_s"] = round(time.perf_counter() - t0, 3)
+            out.append(rec)
+    finally:
+        sklearn_trainer.forget_forests()
     return out
+
+
+FORESTS = {f"sklearn.ensemble.{kind}{task}" for kind in ("RandomForest", "ExtraTrees")
+           for task in ("Classifier", "Regressor")}
+
+
+def forest_key(project: Any) -> str | None:
+    """For a scikit-learn forest trained in this process, without warm_start and oob_score:
+    the training fingerprint without model.params.n_estimators. Candidates of one family
+    differ only in their number of trees, and the smaller take the first trees of the
+    largest's fit (mlci.trainers.sklearn.forest_family). Else None."""
+    from mlci.trainers.sklearn import DEFAULT_ESTIMATORS
+
+    cfg = project.config
+    params = cfg.model.params
+    if (cfg.model.trainer != "sklearn" or cfg.train.in_container
+            or (cfg.model.estimator or DEFAULT_ESTIMATORS[cfg.task]) not in FORESTS
+            or params.get("warm_start") or params.get("oob_score")):
+        return None
+    inputs = project.train_inputs()
+    inputs["config"]["model"]["params"].pop("n_estimators", None)
+    return fp.digest({**inputs, "code": project.code["hash"], "forest_family": True})
+
+
+def _n_trees(cfg: Any) -> Any:
+    n = cfg.model.params.get("n_estimators", 100)  # scikit-learn's default
+    return n if isinstance(n, int) else 0
 
 
 def _check_combinations(config_path: str, combos: list[dict[str, Any]], grid_path: Path) -> None:
@@ -253,17 +288,19 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     out_dir = Path(out_dir) if out_dir else project.workspace / "sweeps" / sweep_id
 
     mine = [(i, c, cfg) for i, (c, cfg) in enumerate(zip(combos, configs)) if in_shard(i, shard)]
-    # one group per run id: combinations that train the same model run one after the other.
+    # One group per run id: combinations that train the same model run one after the other;
+    # forests that differ only in n_estimators likewise, largest first (one fit for them all).
     # Computing the ids here also fills the file-hash cache before the workers start.
     groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     to_train, trained = set(), set()
-    for i, combo, cfg in mine:
+    for i, combo, cfg in sorted(mine, key=lambda m: -_n_trees(m[2])):
         p = Project(cfg)
         fingerprint = p.train_fingerprint()
         run_id = fingerprint[:16]
-        groups.setdefault(run_id, []).append((i, combo))
+        group = forest_key(p) or run_id
+        groups.setdefault(group, []).append((i, combo))
         if force or not Run(run_id, p.runs_dir / run_id).up_to_date("train", fingerprint):
-            to_train.add(run_id)
+            to_train.add(group)
         else:
             trained.add(i)
     # worker processes pay off only for trainings; a rerun with everything trained runs here
