@@ -116,3 +116,15 @@ def test_forests_with_oob_score_or_warm_start_are_trained_each_on_their_own(tmp_
     for c in result["candidates"]:
         record = json.loads((run_dir(cfg, c["run_id"]) / "run.json").read_text())
         assert "trees_from" not in record and record["timings_s"]["fit"] > 0
+
+
+def test_candidates_on_other_rows_get_their_own_reference_statistics(tmp_path, mlci):
+    """The reference statistics are computed once per training set in a sweep's process: a
+    candidate split with another seed trains on other rows and gets its own."""
+    cfg = make_project(tmp_path / "p", {"random_state": 0, "n_estimators": 3})
+    result = sweep(mlci, cfg, {"split.seed": [1, 2], "model.params.max_depth": [2, 3]})
+    stats = {c["label"]: (run_dir(cfg, c["run_id"]) / "reference_stats.json").read_bytes()
+             for c in result["candidates"]}
+    assert stats["split.seed=1 max_depth=2"] == stats["split.seed=1 max_depth=3"]
+    assert stats["split.seed=2 max_depth=2"] == stats["split.seed=2 max_depth=3"]
+    assert stats["split.seed=1 max_depth=2"] != stats["split.seed=2 max_depth=2"]
