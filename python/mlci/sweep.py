@@ -256,17 +256,45 @@ PRELOAD = ["mlci.train", "mlci.evaluate", "sklearn.pipeline", "sklearn.compose",
            "mlci.model.skops_loaded"]  # skops.io, without its scan of all of scikit-learn
 
 
-def _start_workers_early(configs: list[Any]) -> None:
+def _start_workers_early(estimators: list[Any]) -> None:
     """Start multiprocessing's fork server now, preloading the training libraries (and the
-    configured estimators' modules), so each worker forks from it ready to train: no
-    per-worker imports, no fork of this process, and this process never imports scikit-learn
-    (a worker checks the estimators)."""
+    modules of the estimators' import paths, None for the default forests), so each worker
+    forks from it ready to train: no per-worker imports, no fork of this process, and this
+    process never imports scikit-learn (a worker checks the estimators). A module that does
+    not import is skipped there (validation reports it)."""
     import multiprocessing.forkserver
 
-    estimators = {cfg.model.estimator for cfg in configs if cfg.model.estimator and "." in cfg.model.estimator}
-    modules = PRELOAD + sorted({name.rsplit(".", 1)[0] for name in estimators})
+    paths = {e or "sklearn.ensemble.RandomForestClassifier" for e in estimators if e is None or isinstance(e, str)}
+    modules = PRELOAD + sorted({path.rsplit(".", 1)[0] for path in paths if "." in path})
     multiprocessing.forkserver.set_forkserver_preload(modules)
     multiprocessing.forkserver.ensure_running()
+
+
+def _first_run(config_path: Path, grid_path: Path, jobs: int, shard: tuple[int, int] | None,
+               out_dir: Path | None) -> bool:
+    """Start the workers now, before the grid is validated (even before the config schema is
+    imported), when this looks like the sweep's first run: parallel jobs and no sweep file of
+    this config and grid yet. A rerun (usually with everything up to date, which needs no
+    worker) starts them once a training is known to be needed. The files are read as plain
+    YAML here; validation reports what is wrong with them."""
+    import yaml
+
+    try:
+        text = config_path.read_text()
+        grid = yaml.safe_load(Path(grid_path).read_text())
+        n = math.prod(len(values) for values in grid.values())
+        estimators = grid.get("model.estimator") or [(yaml.safe_load(text).get("model") or {}).get("estimator")]
+    except (OSError, ValueError, yaml.YAMLError, AttributeError, TypeError):
+        return False
+    if jobs < 2 or sum(in_shard(i, shard) for i in range(n)) < 2:
+        return False
+    sweep_id = fp.digest({"config": text, "grid": grid})[:12]
+    workspace = Path(os.environ.get("MLCI_WORKSPACE") or config_path.parent / ".mlci")  # as Project's
+    name = SHARD_FILE.format(i=shard[0], n=shard[1]) if shard else SWEEP_FILE
+    if ((Path(out_dir) if out_dir else workspace / "sweeps" / sweep_id) / name).is_file():
+        return False
+    _start_workers_early(estimators)
+    return True
 
 
 def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[int, int] | None = None,
@@ -276,9 +304,10 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     the sweep file and return it."""
     import multiprocessing
 
+    config_path = Path(config_path).resolve()
+    started = _first_run(config_path, grid_path, jobs, shard, out_dir)  # its imports overlap what follows
     from mlci.runs import Project, Run, write_json
 
-    config_path = Path(config_path).resolve()
     grid = read_grid(grid_path)
     combos = combinations(grid)
     configs = validate(config_path, combos, grid_path, estimators=False)
@@ -305,8 +334,9 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
             trained.add(i)
     # worker processes pay off only for trainings; a rerun with everything trained runs here
     jobs = max(1, min(jobs, len(to_train)))
-    if jobs > 1:
-        _start_workers_early(configs)  # its imports overlap what this process does until it is needed
+    if jobs > 1 and not started:  # its imports overlap what this process does until it is needed
+        _start_workers_early([cfg.model.estimator for cfg in configs])
+    in_workers = to_train and (jobs > 1 or started)
     # Every combination is checked before anything runs, except runs already trained as they are.
     unchecked = [i for i in range(len(combos)) if i not in trained]
     from mlci.devices import spread
@@ -314,7 +344,7 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     devices_ = spread(device, len(groups)) if device is not None else [None] * len(groups)
     results: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    if jobs == 1:
+    if not in_workers:
         check_estimators([configs[i] for i in unchecked], [combos[i] for i in unchecked], grid_path)
         for (_, group), dev in zip(groups.items(), devices_):
             for rec in _run_group(str(config_path), group, force, dev):
