@@ -283,7 +283,8 @@ def _first_run(config_path: Path, grid_path: Path, jobs: int, shard: tuple[int, 
         text = config_path.read_text()
         grid = yaml.safe_load(Path(grid_path).read_text())
         n = math.prod(len(values) for values in grid.values())
-        estimators = grid.get("model.estimator") or [(yaml.safe_load(text).get("model") or {}).get("estimator")]
+        model = yaml.safe_load(text).get("model") or {}
+        estimators = [] if model.get("trainer") == "command" else grid.get("model.estimator") or [model.get("estimator")]
     except (OSError, ValueError, yaml.YAMLError, AttributeError, TypeError):
         return False
     if jobs < 2 or sum(in_shard(i, shard) for i in range(n)) < 2:
@@ -335,7 +336,7 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     # worker processes pay off only for trainings; a rerun with everything trained runs here
     jobs = max(1, min(jobs, len(to_train)))
     if jobs > 1 and not started:  # its imports overlap what this process does until it is needed
-        _start_workers_early([cfg.model.estimator for cfg in configs])
+        _start_workers_early([cfg.model.estimator for cfg in configs if cfg.model.trainer == "sklearn"])
     in_workers = to_train and (jobs > 1 or started)
     # Every combination is checked before anything runs, except runs already trained as they are.
     unchecked = [i for i in range(len(combos)) if i not in trained]
