@@ -10,6 +10,9 @@ What is measured:
     script doing the same training and scoring (median of --first runs in fresh projects,
     the two tools alternating)
   - unchanged rerun: both should skip all work; how long does finding that out take?
+  - the floor of a first run, in the same rounds: a bare script that starts Python, imports
+    what it needs, reads the same CSV, splits it as DVC's script does and fits the same forest
+    (no saving, no scoring); each tool's first run is printed as a multiple of it
 """
 
 from __future__ import annotations
@@ -43,6 +46,16 @@ sio.dump(m, "model.skops")
 p = m.predict_proba(Xte)[:, 1]
 json.dump({"accuracy": accuracy_score(yte, p > 0.5), "f1": f1_score(yte, p > 0.5),
            "roc_auc": roc_auc_score(yte, p)}, open("metrics.json", "w"))
+'''
+
+FLOOR_SCRIPT = '''
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+df = pd.read_csv("data/train.csv")
+y = df.pop("diagnosis"); X = df.drop(columns=["patient_id"])
+Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=42, stratify=y)
+RandomForestClassifier(n_estimators=100, max_depth=8, random_state=42, n_jobs=1).fit(Xtr, ytr)
 '''
 
 DVC_YAML = """stages:
@@ -146,20 +159,23 @@ def main() -> None:
         subprocess.run([str(dvc), "init", "-q"], cwd=theirs, check=True)
         return theirs
 
-    # first runs in fresh projects, alternating which tool goes first (the machine's load drifts)
+    # first runs in fresh projects, rotating which tool goes first (the machine's load drifts)
     firsts: list[float] = []
     d_firsts: list[float] = []
+    floors: list[float] = []
     for n in range(args.first):
         ours, theirs = mlci_project(n), dvc_project(n) if dvc else None
-        pair = [("mlci", ours), ("dvc", theirs)] if n % 2 == 0 else [("dvc", theirs), ("mlci", ours)]
-        for tool, where in pair:
+        order = [("mlci", ours), ("dvc", theirs), ("floor", data.parent)]
+        for tool, where in order[n % 3:] + order[:n % 3]:
             if tool == "mlci":
                 firsts.append(timed([*mlci, "run"], where, env, cpu="mlci"))
+            elif tool == "floor":
+                floors.append(timed([sys.executable, "-c", FLOOR_SCRIPT], where, cpu="floor"))
             elif where is not None:
                 d_firsts.append(timed([str(dvc), "repro"], where, denv, cpu="dvc"))
-        if dvc:
-            print(f"# first run {n + 1}: mlci {firsts[-1]:.2f} s, dvc repro {d_firsts[-1]:.2f} s "
-                  f"({d_firsts[-1] / firsts[-1]:.2f}x)", file=sys.stderr)
+        print(f"# first run {n + 1}: mlci {firsts[-1]:.2f} s, floor {floors[-1]:.2f} s"
+              + (f", dvc repro {d_firsts[-1]:.2f} s ({d_firsts[-1] / firsts[-1]:.2f}x)" if dvc else ""),
+              file=sys.stderr)
     first = statistics.median(firsts)
     d_first = statistics.median(d_firsts) if d_firsts else None
     rerun = median_of(args.repeat, [*mlci, "run"], work / "mlci-0", env)
@@ -175,6 +191,14 @@ def main() -> None:
         print(f"# first run, median of the rounds' ratios: {paired:.2f}x", file=sys.stderr)
         print(f"# first run, fastest of each: mlci {min(firsts):.2f} s, dvc repro {min(d_firsts):.2f} s "
               f"({min(d_firsts) / min(firsts):.2f}x)", file=sys.stderr)
+    floor = statistics.median(floors)
+    print(f"# floor (start Python, import, read, split, fit; no save, no scoring): {floor:.2f} s "
+          f"(median of {len(floors)}), CPU {statistics.median(CPU_S['floor']):.2f} s", file=sys.stderr)
+    print(f"# first run / floor (medians): mlci {first / floor:.2f}x"
+          + (f", dvc repro {d_first / floor:.2f}x" if d_first else ""), file=sys.stderr)
+    print(f"# first run / floor, median of the rounds: mlci {statistics.median(m / f for m, f in zip(firsts, floors)):.2f}x"
+          + (f", dvc repro {statistics.median(d / f for d, f in zip(d_firsts, floors)):.2f}x" if d_firsts else ""),
+          file=sys.stderr)
     print(f"# load average before / after: {load} / {os.getloadavg()[0]:.2f}", file=sys.stderr)
     print("| measurement | mlci | other tool | other / mlci |")
     print("|---|---|---|---|")

@@ -6,7 +6,8 @@ Both train a RandomForest on examples/breast-cancer (train.csv, scored on test.c
 combination of the grid below, with the same number of processes, each started from the shell
 (mlci's CLI; a Python script running GridSearchCV), so both pay their interpreter start and imports. GridSearchCV is what a user
 would otherwise reach for; it keeps nothing between runs. mlci also saves, evaluates and
-fingerprints every candidate, and a second sweep with unchanged inputs retrains nothing.
+fingerprints every candidate, and a second sweep with unchanged inputs retrains nothing; forests
+that differ only in n_estimators share one fit (the smaller take the largest's first trees).
 Prints a Markdown table (paste it into docs/benchmarks.md).
 """
 
@@ -100,6 +101,9 @@ def main() -> None:
     first, gs1 = statistics.median(firsts), statistics.median(gs_firsts)
     best = sweep["best"]
     n = len(sweep["candidates"])
+    derived = [c["label"] for c in sweep["candidates"] if c.get("trees_from")]
+    print(f"# {len(derived)} of {n} candidates took the first trees of a sibling's fit: {', '.join(derived)}",
+          file=sys.stderr)
     print(f"# load average before / after: {load} / {os.getloadavg()[0]:.2f}", file=sys.stderr)
     print(f"| tool | {n} candidates, first run (median of {args.repeat}) | second run, inputs unchanged | "
           "best (roc_auc on test.csv) |")

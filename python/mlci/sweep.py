@@ -178,36 +178,71 @@ def best_of(candidates: list[dict[str, Any]], metric: str, greater: bool) -> dic
 
 def _run_group(config_path: str, combos: list[tuple[int, dict[str, Any]]], force: bool,
                device: Any) -> list[dict[str, Any]]:
-    """In a worker process: train + evaluate each combination (they share one run id)."""
+    """In a worker process: train + evaluate each combination (they share one run id, or are
+    forests of one family, largest first: see mlci.trainers.sklearn.forest_family)."""
     from mlci import config
     from mlci.evaluate import evaluate
     from mlci.runs import Project
     from mlci.train import train
+    from mlci.trainers import sklearn as sklearn_trainer
 
     out = []
-    for index, overrides in combos:
-        t0 = time.perf_counter()
-        rec: dict[str, Any] = {"index": index, "overrides": overrides, "label": label(overrides)}
-        try:
-            project = Project(config.load(config_path, overrides=overrides))
-            dev = device
-            if dev is None:
-                from mlci.devices import for_training
+    try:
+        for index, overrides in combos:
+            t0 = time.perf_counter()
+            rec: dict[str, Any] = {"index": index, "overrides": overrides, "label": label(overrides)}
+            try:
+                project = Project(config.load(config_path, overrides=overrides))
+                dev = device
+                if dev is None:
+                    from mlci.devices import for_training
 
-                dev = for_training(project.config.train.device, project.config.model.trainer)
-            t = train(project, force=force, device=dev)
-            run = project.run(t["run_id"])
-            e = evaluate(project, run, force=force)
-            rec.update(status="ok", exit_code=0 if e["blessed"] else 1, run_id=t["run_id"],
-                       trained=t["status"], blessed=e["blessed"], metrics=e["metrics"],
-                       failed=e.get("failed", []), device=dev.describe())
-        except MlciError as exc:
-            rec.update(status="failed", exit_code=exc.exit_code, error=str(exc))
-        except Exception as exc:  # a bug or a crash in one job must not lose the others
-            rec.update(status="failed", exit_code=4, error=f"{type(exc).__name__}: {exc}")
-        rec["duration_s"] = round(time.perf_counter() - t0, 3)
-        out.append(rec)
+                    dev = for_training(project.config.train.device, project.config.model.trainer)
+                with sklearn_trainer.forest_family(forest_key(project)):
+                    t = train(project, force=force, device=dev)
+                run = project.run(t["run_id"])
+                e = evaluate(project, run, force=force)
+                rec.update(status="ok", exit_code=0 if e["blessed"] else 1, run_id=t["run_id"],
+                           trained=t["status"], blessed=e["blessed"], metrics=e["metrics"],
+                           failed=e.get("failed", []), device=dev.describe())
+                if t.get("trees_from"):
+                    rec["trees_from"] = t["trees_from"]
+            except MlciError as exc:
+                rec.update(status="failed", exit_code=exc.exit_code, error=str(exc))
+            except Exception as exc:  # a bug or a crash in one job must not lose the others
+                rec.update(status="failed", exit_code=4, error=f"{type(exc).__name__}: {exc}")
+            rec["duration_s"] = round(time.perf_counter() - t0, 3)
+            out.append(rec)
+    finally:
+        sklearn_trainer.forget_forests()
     return out
+
+
+FORESTS = {f"sklearn.ensemble.{kind}{task}" for kind in ("RandomForest", "ExtraTrees")
+           for task in ("Classifier", "Regressor")}
+
+
+def forest_key(project: Any) -> str | None:
+    """For a scikit-learn forest trained in this process, without warm_start and oob_score:
+    the training fingerprint without model.params.n_estimators. Candidates of one family
+    differ only in their number of trees, and the smaller take the first trees of the
+    largest's fit (mlci.trainers.sklearn.forest_family). Else None."""
+    from mlci.trainers.sklearn import DEFAULT_ESTIMATORS
+
+    cfg = project.config
+    params = cfg.model.params
+    if (cfg.model.trainer != "sklearn" or cfg.train.in_container
+            or (cfg.model.estimator or DEFAULT_ESTIMATORS[cfg.task]) not in FORESTS
+            or params.get("warm_start") or params.get("oob_score")):
+        return None
+    inputs = project.train_inputs()
+    inputs["config"]["model"]["params"].pop("n_estimators", None)
+    return fp.digest({**inputs, "code": project.code["hash"], "forest_family": True})
+
+
+def _n_trees(cfg: Any) -> Any:
+    n = cfg.model.params.get("n_estimators", 100)  # scikit-learn's default
+    return n if isinstance(n, int) else 0
 
 
 def _check_combinations(config_path: str, combos: list[dict[str, Any]], grid_path: Path) -> None:
@@ -221,17 +256,46 @@ PRELOAD = ["mlci.train", "mlci.evaluate", "sklearn.pipeline", "sklearn.compose",
            "mlci.model.skops_loaded"]  # skops.io, without its scan of all of scikit-learn
 
 
-def _start_workers_early(configs: list[Any]) -> None:
+def _start_workers_early(estimators: list[Any]) -> None:
     """Start multiprocessing's fork server now, preloading the training libraries (and the
-    configured estimators' modules), so each worker forks from it ready to train: no
-    per-worker imports, no fork of this process, and this process never imports scikit-learn
-    (a worker checks the estimators)."""
+    modules of the estimators' import paths, None for the default forests), so each worker
+    forks from it ready to train: no per-worker imports, no fork of this process, and this
+    process never imports scikit-learn (a worker checks the estimators). A module that does
+    not import is skipped there (validation reports it)."""
     import multiprocessing.forkserver
 
-    estimators = {cfg.model.estimator for cfg in configs if cfg.model.estimator and "." in cfg.model.estimator}
-    modules = PRELOAD + sorted({name.rsplit(".", 1)[0] for name in estimators})
+    paths = {e or "sklearn.ensemble.RandomForestClassifier" for e in estimators if e is None or isinstance(e, str)}
+    modules = PRELOAD + sorted({path.rsplit(".", 1)[0] for path in paths if "." in path})
     multiprocessing.forkserver.set_forkserver_preload(modules)
     multiprocessing.forkserver.ensure_running()
+
+
+def _first_run(config_path: Path, grid_path: Path, jobs: int, shard: tuple[int, int] | None,
+               out_dir: Path | None) -> bool:
+    """Start the workers now, before the grid is validated (even before the config schema is
+    imported), when this looks like the sweep's first run: parallel jobs and no sweep file of
+    this config and grid yet. A rerun (usually with everything up to date, which needs no
+    worker) starts them once a training is known to be needed. The files are read as plain
+    YAML here; validation reports what is wrong with them."""
+    import yaml
+
+    try:
+        text = config_path.read_text()
+        grid = yaml.safe_load(Path(grid_path).read_text())
+        n = math.prod(len(values) for values in grid.values())
+        model = yaml.safe_load(text).get("model") or {}
+        estimators = [] if model.get("trainer") == "command" else grid.get("model.estimator") or [model.get("estimator")]
+    except (OSError, ValueError, yaml.YAMLError, AttributeError, TypeError):
+        return False
+    if jobs < 2 or sum(in_shard(i, shard) for i in range(n)) < 2:
+        return False
+    sweep_id = fp.digest({"config": text, "grid": grid})[:12]
+    workspace = Path(os.environ.get("MLCI_WORKSPACE") or config_path.parent / ".mlci")  # as Project's
+    name = SHARD_FILE.format(i=shard[0], n=shard[1]) if shard else SWEEP_FILE
+    if ((Path(out_dir) if out_dir else workspace / "sweeps" / sweep_id) / name).is_file():
+        return False
+    _start_workers_early(estimators)
+    return True
 
 
 def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[int, int] | None = None,
@@ -241,9 +305,10 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     the sweep file and return it."""
     import multiprocessing
 
+    config_path = Path(config_path).resolve()
+    started = _first_run(config_path, grid_path, jobs, shard, out_dir)  # its imports overlap what follows
     from mlci.runs import Project, Run, write_json
 
-    config_path = Path(config_path).resolve()
     grid = read_grid(grid_path)
     combos = combinations(grid)
     configs = validate(config_path, combos, grid_path, estimators=False)
@@ -253,23 +318,26 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     out_dir = Path(out_dir) if out_dir else project.workspace / "sweeps" / sweep_id
 
     mine = [(i, c, cfg) for i, (c, cfg) in enumerate(zip(combos, configs)) if in_shard(i, shard)]
-    # one group per run id: combinations that train the same model run one after the other.
+    # One group per run id: combinations that train the same model run one after the other;
+    # forests that differ only in n_estimators likewise, largest first (one fit for them all).
     # Computing the ids here also fills the file-hash cache before the workers start.
     groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     to_train, trained = set(), set()
-    for i, combo, cfg in mine:
+    for i, combo, cfg in sorted(mine, key=lambda m: -_n_trees(m[2])):
         p = Project(cfg)
         fingerprint = p.train_fingerprint()
         run_id = fingerprint[:16]
-        groups.setdefault(run_id, []).append((i, combo))
+        group = forest_key(p) or run_id
+        groups.setdefault(group, []).append((i, combo))
         if force or not Run(run_id, p.runs_dir / run_id).up_to_date("train", fingerprint):
-            to_train.add(run_id)
+            to_train.add(group)
         else:
             trained.add(i)
     # worker processes pay off only for trainings; a rerun with everything trained runs here
     jobs = max(1, min(jobs, len(to_train)))
-    if jobs > 1:
-        _start_workers_early(configs)  # its imports overlap what this process does until it is needed
+    if jobs > 1 and not started:  # its imports overlap what this process does until it is needed
+        _start_workers_early([cfg.model.estimator for cfg in configs if cfg.model.trainer == "sklearn"])
+    in_workers = to_train and (jobs > 1 or started)
     # Every combination is checked before anything runs, except runs already trained as they are.
     unchecked = [i for i in range(len(combos)) if i not in trained]
     from mlci.devices import spread
@@ -277,7 +345,7 @@ def run_sweep(config_path: Path, grid_path: Path, jobs: int = 1, shard: tuple[in
     devices_ = spread(device, len(groups)) if device is not None else [None] * len(groups)
     results: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    if jobs == 1:
+    if not in_workers:
         check_estimators([configs[i] for i in unchecked], [combos[i] for i in unchecked], grid_path)
         for (_, group), dev in zip(groups.items(), devices_):
             for rec in _run_group(str(config_path), group, force, dev):

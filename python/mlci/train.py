@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from mlci import columns
 from mlci import data as data_io
+from mlci import fingerprint as fp
 from mlci.errors import DataError
 from mlci.model import META_FILE
 from mlci.model import signature as model_signature
@@ -136,6 +137,13 @@ def train(project: Project, force: bool = False,
     return {**finish_run(project, tmp, run_id, fingerprint, started, summary, timings), "retrain_reasons": reasons}
 
 
+# The reference statistics written last in this process, by what they are computed from (the
+# training data and its split, the data settings, code, library versions and signature): a
+# sweep's candidates train on the same rows, and each run gets the same file without
+# computing it again. (key, the file's bytes)
+_last_reference: tuple[str, bytes] | None = None
+
+
 def write_run(job: Job, trained: Trained, fingerprint: str, tmp: Path) -> None:
     """Everything a run directory holds beside the trainer's model directory, for every
     trainer: the test rows, the training data's reference statistics and run.json (without
@@ -146,11 +154,19 @@ def write_run(job: Job, trained: Trained, fingerprint: str, tmp: Path) -> None:
     test = split.X_test.copy()
     test[cfg.data.target] = split.y_test
     test.reset_index(drop=True).to_parquet(tmp / "test.parquet")
-    # compact JSON: every distinct value per column makes the file large (and indenting slow)
-    # in the column-type contract's types (dates as timestamps), as new data is read for drift
-    typed = columns.typed_frame(split.X_train, model_signature.roles(job.signature),  # type: ignore[arg-type]
-                                model_signature.missing_texts(job.signature))  # type: ignore[arg-type]
-    write_reference_stats(reference_stats(typed), tmp / "reference_stats.json")
+    global _last_reference
+    inputs = project.train_inputs()
+    key = fp.digest({"data": inputs["data"], "config": {k: v for k, v in inputs["config"].items() if k != "model"},
+                     "code": project.code["hash"], "versions": inputs["versions"], "signature": job.signature})
+    if _last_reference is not None and _last_reference[0] == key:
+        (tmp / "reference_stats.json").write_bytes(_last_reference[1])
+    else:
+        # compact JSON: every distinct value per column makes the file large (and indenting slow)
+        # in the column-type contract's types (dates as timestamps), as new data is read for drift
+        typed = columns.typed_frame(split.X_train, model_signature.roles(job.signature),  # type: ignore[arg-type]
+                                    model_signature.missing_texts(job.signature))  # type: ignore[arg-type]
+        write_reference_stats(reference_stats(typed), tmp / "reference_stats.json")
+        _last_reference = (key, (tmp / "reference_stats.json").read_bytes())
     categorical = [i["name"] for i in job.signature["inputs"] if i["categorical"]]
     data_summary, data_parts = project.data_lineage()
     if data_parts:  # the files or objects read, with ETags and version ids (mlci reproduce reads these)
