@@ -12,6 +12,7 @@ import yaml
 
 from mlci import config as config_mod
 from mlci.errors import UsageError
+from mlci.model import MODEL_FILE
 from mlci.registry import Registry, store_run_id
 from mlci.sources import PartRecord, SourceSummary
 from mlci.store.base import Store
@@ -119,8 +120,12 @@ def reproduce(store: Store, name: str, ref: str) -> dict[str, Any]:
         same = int((original == retrained).sum())
         identical = same == len(test)
         code_now = project.code["hash"]
+        # the same fit saves the same bytes (mlci.model.skops); None for a format without one file
+        files = [work / "original" / "model" / MODEL_FILE, run.file("model") / MODEL_FILE]
+        file_identical = sha256_file(files[0]) == sha256_file(files[1]) if all(f.is_file() for f in files) else None
     return {"name": name, "version": record["version"], "identical": identical, "rows": len(test),
-            "matching_rows": same, "fingerprint_recorded": record["fingerprint"],
+            "matching_rows": same, "model_file_identical": file_identical,
+            "fingerprint_recorded": record["fingerprint"],
             "fingerprint_now": out["fingerprint"],
             "versions_recorded": lineage.get("versions"), "versions_now": project.versions,
             "code_recorded": lineage.get("code", {}).get("hash"), "code_now": code_now}

@@ -30,6 +30,28 @@ def test_saved_model_loads_back_with_the_same_predictions_and_a_compact_schema(t
     assert np.array_equal(back.predict_proba(X), model.predict_proba(X))
 
 
+def test_the_same_training_saves_byte_identical_model_files(tmp_path, forest, monkeypatch):
+    """The same fit saves the same bytes: skops' object ids (memory addresses) and the zip's
+    timestamps would make every save differ, so a retrain of unchanged inputs would upload a
+    new blob and could not be checked by its sha256."""
+    import time
+
+    from mlci.util import sha256_file
+
+    _, X = forest
+    y = load_breast_cancer().target
+    first = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    model_io.save(first, tmp_path / "a", {"inputs": [], "task": "classification"})
+    later = time.time() + 86400 * 400  # saved on another day
+    monkeypatch.setattr(time, "time", lambda: later)
+    keep = [np.zeros(1000) for _ in range(100)]  # other objects at other addresses
+    second = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    model_io.save(second, tmp_path / "b", {"inputs": [], "task": "classification"})
+    assert sha256_file(tmp_path / "a" / "model.skops") == sha256_file(tmp_path / "b" / "model.skops")
+    back = model_io.load(tmp_path / "b")
+    assert np.array_equal(back.predict_proba(X), first.predict_proba(X)) and len(keep) == 100
+
+
 def test_without_the_skops_internals_it_falls_back_to_skops_own_dump(tmp_path, forest, monkeypatch):
     model, X = forest
 

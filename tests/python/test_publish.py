@@ -105,6 +105,9 @@ def test_reproduce_a_version_from_its_lineage(tmp_path, mlci):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["identical"] is True and out["rows"] == out["matching_rows"] > 100
+    assert out["model_file_identical"] is True  # the same fit saves the same bytes
+    r = mlci("reproduce", "bc@1", cwd=tmp_path)
+    assert "the model file is byte-identical" in r.stderr + r.stdout
 
 
 def test_reproduce_without_stored_data_names_the_missing_file(tmp_path, mlci):

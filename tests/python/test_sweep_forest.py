@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -41,24 +40,8 @@ def sweep(mlci, cfg: Path, grid: dict, jobs: int = 1) -> dict:
 
 
 def model_content(model_file: Path) -> str:
-    """The skops file's content: its schema with each array file replaced by the sha256 of its
-    bytes and skops' object ids (memory addresses) numbered by first appearance. Two trainings
-    of the same config differ only in those (and the zip's timestamps), so the file's own
-    sha256 differs between any two trainings, `mlci train` run twice included."""
-    with zipfile.ZipFile(model_file) as z:
-        schema = json.loads(z.read("schema.json"))
-        files = {name: hashlib.sha256(z.read(name)).hexdigest() for name in z.namelist() if name != "schema.json"}
-    ids: dict[int, int] = {}
-
-    def walk(node):
-        if isinstance(node, dict):
-            return {k: (ids.setdefault(v, len(ids)) if k == "__id__" else files[v] if k == "file" else walk(v))
-                    for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return json.dumps(walk(schema), sort_keys=True)
+    """The model file's sha256: the same fit saves the same bytes (mlci.model.skops)."""
+    return hashlib.sha256(model_file.read_bytes()).hexdigest()
 
 
 def run_dir(cfg: Path, run_id: str) -> Path:

@@ -31,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
         verdict = "[green]identical[/]" if out["identical"] else "[red]DIFFERENT[/]"
         con.print(f"reproduce: {name} v{out['version']}: predictions on {out['rows']} test rows are {verdict} "
                   f"({out['matching_rows']} match)")
+        if out["model_file_identical"] is not None:
+            con.print("the model file is byte-identical to the registered one" if out["model_file_identical"]
+                      else "the model file differs from the registered one (same predictions can still come "
+                           "from a different fit, e.g. a library version that changed)")
         changed = {k for k in set(out["versions_now"]) | set(out["versions_recorded"] or {})
                    if (out["versions_recorded"] or {}).get(k) != out["versions_now"].get(k)}
         if changed:
