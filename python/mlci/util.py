@@ -74,8 +74,8 @@ class HashCache:
 
     def _stat(self, file: Path) -> tuple[str, os.stat_result]:
         """The cache's key for ``file`` (its real path) and its stat: one lstat for a file that is
-        not a link (its folder's real path is looked up once), where ``file.resolve()`` costs an
-        lstat per component of the path."""
+        not a link (its folder's real path is looked up once per HashCache, i.e. per command),
+        where ``file.resolve()`` costs an lstat per component of the path."""
         st = os.lstat(file)
         if stat.S_ISLNK(st.st_mode):
             return str(file.resolve()), file.stat()
