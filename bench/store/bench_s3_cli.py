@@ -75,6 +75,9 @@ def main() -> None:
         archive = subprocess.run(["git", "-C", str(REPO), "archive", args.base, "python"], capture_output=True,
                                  check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base_src)], input=archive, check=True)
+        for src_root in (base_src, REPO):  # bytecode, as pip leaves an installed package (whatever
+            # PYTHONDONTWRITEBYTECODE says here), for both alike
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(src_root / "python" / "mlci")], check=True)
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                    AWS_DEFAULT_REGION="us-east-1")
         env.pop("MLCI_STORE", None)

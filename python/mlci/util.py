@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,18 +70,38 @@ class HashCache:
         except (OSError, ValueError):
             self.entries = {}
         self.dirty = False
+        self._dirs: dict[str, str] = {}  # folder -> its real path
 
-    def known(self, file: Path) -> str | None:
-        """The remembered sha256 of ``file`` if its size and mtime are what they were, else None."""
-        st = file.stat()
-        hit = self.entries.get(str(file.resolve()))
-        return hit[2] if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns else None
+    def _stat(self, file: Path) -> tuple[str, os.stat_result]:
+        """The cache's key for ``file`` (its real path) and its stat: one lstat for a file that is
+        not a link (its folder's real path is looked up once per HashCache, i.e. per command),
+        where ``file.resolve()`` costs an lstat per component of the path."""
+        st = os.lstat(file)
+        if stat.S_ISLNK(st.st_mode):
+            return str(file.resolve()), file.stat()
+        parent = os.path.dirname(file)
+        real = self._dirs.get(parent)
+        if real is None:
+            real = os.path.realpath(parent)
+            if os.path.isabs(parent):  # a relative one depends on the working directory
+                self._dirs[parent] = real
+        return os.path.join(real, os.path.basename(file)), st
+
+    def _find(self, file: Path) -> tuple[str | None, str, os.stat_result]:
+        key, st = self._stat(file)
+        hit = self.entries.get(key)
+        return (hit[2] if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns else None), key, st
+
+    def lookup(self, file: Path) -> tuple[str | None, int]:
+        """The remembered sha256 of ``file`` if its size and mtime are what they were (else None),
+        and its size."""
+        sha, _, st = self._find(file)
+        return sha, st.st_size
 
     def sha256(self, file: Path) -> str:
-        if sha := self.known(file):
+        sha, key, st = self._find(file)
+        if sha:
             return sha
-        st = file.stat()
-        key = str(file.resolve())
         sha = sha256_file(file)
         after = file.stat()
         if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns) \

@@ -5,6 +5,7 @@ blobs, manifests."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -213,6 +214,29 @@ def aged(path: Path, seconds: float = 60) -> Path:
     then = time.time() - seconds
     os.utime(path, (then, then))
     return path
+
+
+def test_the_hash_cache_knows_a_file_by_its_real_path(tmp_path, monkeypatch):
+    real = aged(write(tmp_path / "real" / "a.bin", b"a" * 100))
+    other = aged(write(tmp_path / "real" / "b.bin", b"b" * 100))
+    os.utime(other, ns=(real.stat().st_mtime_ns, real.stat().st_mtime_ns))  # same size and mtime
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "alias.bin").symlink_to(real)
+    cache = tmp_path / "hashes.json"
+    # a cache as mlci wrote it before (keyed by Path.resolve()): still valid
+    cache.write_text(json.dumps({str(real.resolve()): [100, real.stat().st_mtime_ns, sha256_file(real)]}))
+    read: list[Path] = []
+    monkeypatch.setattr(util, "sha256_file", lambda path: read.append(path) or sha256_file(path))
+    monkeypatch.chdir(tmp_path / "real")
+    hashes = HashCache(cache)
+    for path in (real, tmp_path / "linked" / "a.bin", tmp_path / "alias.bin", Path("a.bin"),
+                 tmp_path / "real" / ".." / "real" / "a.bin"):
+        assert hashes.lookup(path) == (sha256_file(real), 100) and hashes.sha256(path) == sha256_file(real)
+    assert read == []
+    (tmp_path / "alias.bin").unlink()
+    (tmp_path / "alias.bin").symlink_to(other)  # the link now names another file of the same size and mtime
+    assert hashes.lookup(tmp_path / "alias.bin") == (None, 100)
+    assert hashes.sha256(tmp_path / "alias.bin") == sha256_file(other) and read == [tmp_path / "alias.bin"]
 
 
 def test_republish_with_the_hash_cache_reads_only_changed_files(store, tmp_path, monkeypatch):

@@ -3,6 +3,7 @@ clear errors for a missing bucket, denied access and an unreachable endpoint."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -104,6 +105,19 @@ def test_stores_of_a_process_share_one_client_per_setting(bucket, monkeypatch):
     assert first.client is second.client and len(made) == 1
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "5")  # other settings: another client
     assert open_store(f"s3://{bucket}/a").client is not first.client and len(made) == 2
+
+
+def test_making_a_client_leaves_the_collector_on_and_freezes_the_first(bucket, monkeypatch):
+    """The client is made with the cyclic collector paused (botocore's model is many long-lived
+    objects); it is on again afterwards, also when making the client fails."""
+    monkeypatch.setattr(s3, "_clients", {})
+    frozen = gc.get_freeze_count()
+    assert open_store(f"s3://{bucket}/a").client is not None
+    assert gc.isenabled() and gc.get_freeze_count() > frozen
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "not a number")  # another client, which cannot be made
+    with pytest.raises(ValueError):
+        open_store(f"s3://{bucket}/a").client
+    assert gc.isenabled()
 
 
 def test_a_small_put_is_one_round_trip(bucket, tmp_path):
