@@ -254,6 +254,8 @@ def _check_combinations(config_path: str, combos: list[dict[str, Any]], grid_pat
 PRELOAD = ["mlci.train", "mlci.evaluate", "sklearn.pipeline", "sklearn.compose", "sklearn.impute",
            "sklearn.preprocessing", "sklearn.metrics", "pandas", "pyarrow.parquet",
            "mlci.model.skops_loaded"]  # skops.io, without its scan of all of scikit-learn
+# Preloaded after all the others: the fork server then exits without tearing them down.
+PRELOAD_LAST = "mlci.forkserver_exit"
 
 
 def _start_workers_early(estimators: list[Any]) -> None:
@@ -265,7 +267,7 @@ def _start_workers_early(estimators: list[Any]) -> None:
     import multiprocessing.forkserver
 
     paths = {e or "sklearn.ensemble.RandomForestClassifier" for e in estimators if e is None or isinstance(e, str)}
-    modules = PRELOAD + sorted({path.rsplit(".", 1)[0] for path in paths if "." in path})
+    modules = PRELOAD + sorted({path.rsplit(".", 1)[0] for path in paths if "." in path}) + [PRELOAD_LAST]
     multiprocessing.forkserver.set_forkserver_preload(modules)
     multiprocessing.forkserver.ensure_running()
 

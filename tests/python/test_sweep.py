@@ -191,3 +191,29 @@ def test_shards_merge_with_select_and_the_best_is_published(tmp_path, mlci):
     empty = make_project(tmp_path / "empty")
     r = mlci("sweep", "select", "-c", empty, "--grid", grid)
     assert r.returncode == 2 and "none of the 4 combinations" in r.stderr
+
+
+def test_the_fork_server_exits_without_tearing_down_its_libraries(tmp_path):
+    """A sweep's fork server holds the sweep's stdout and stderr, so whoever reads the output
+    to its end (`mlci sweep --json | jq`, a CI step capturing it) waits for it to exit. Tearing
+    down scikit-learn, pandas and scipy object by object took it ~0.5 s after the sweep was
+    done; the module it preloads last ends it at its first atexit step, output flushed."""
+    import subprocess
+    import sys
+
+    from mlci import sweep as sweep_module
+
+    assert sweep_module.PRELOAD_LAST == "mlci.forkserver_exit"
+    marker = tmp_path / "teardown-ran"
+    script = (f"import atexit, sys\n"
+              f"class Teardown:\n"
+              f"    def __del__(self, open=open):  # builtins may be gone by then\n"
+              f"        open({str(marker)!r}, 'w').close()\n"
+              f"kept = Teardown()  # freed only by the interpreter's teardown\n"
+              f"import {{module}}\n"
+              f"print('flushed', end='')\n")
+    for module, torn_down in (("mlci.forkserver_exit", False), ("json", True)):
+        r = subprocess.run([sys.executable, "-c", script.format(module=module)], capture_output=True, text=True)
+        assert (r.returncode, r.stdout) == (0, "flushed"), r.stderr
+        assert marker.exists() is torn_down, module
+        marker.unlink(missing_ok=True)

@@ -111,3 +111,4 @@ def test_candidates_on_other_rows_get_their_own_reference_statistics(tmp_path, m
     assert stats["split.seed=1 max_depth=2"] == stats["split.seed=1 max_depth=3"]
     assert stats["split.seed=2 max_depth=2"] == stats["split.seed=2 max_depth=3"]
     assert stats["split.seed=1 max_depth=2"] != stats["split.seed=2 max_depth=2"]
+
