@@ -111,6 +111,23 @@ class HarnessTest {
     }
 
     @Test
+    void parallelBranchesThatStashAtOnceKeepEveryStash() {
+        // Jenkins keeps each stash whatever runs beside it; branches stashing at the same moment
+        // once lost one in the harness (a plain map written from several threads)
+        Script s = script()
+        new File(f.h.workspace, 'out').mkdirs()
+        new File(f.h.workspace, 'out/x.txt').text = 'x'
+        int n = 200
+        java.util.concurrent.CyclicBarrier together = new java.util.concurrent.CyclicBarrier(n)
+        Map branches = (1..n).collectEntries { int i ->
+            [("b${i}".toString()): { together.await(); s.stash(name: "s${i}", includes: 'out/**') }]
+        }
+        f.h.runBuild { s.parallel(branches) }
+        assert f.h.result == 'SUCCESS': f.h.log
+        assert f.h.stashes.keySet() == (1..n).collect { "s${it}".toString() } as Set
+    }
+
+    @Test
     void aStepOfAnAbsentPluginThrowsNoSuchMethodError() {
         f.h.absentPlugins.add('htmlpublisher')
         Script s = script()

@@ -41,7 +41,7 @@ class PipelineHarness {
     final List<Map> calls = Collections.synchronizedList([])
     final List<Map> shCalls = Collections.synchronizedList([])
     final List<String> causes = []
-    final Map<String, List> stashes = [:]
+    final Map<String, List> stashes = Collections.synchronizedMap([:])  // parallel branches stash at once
     final StringBuffer log = new StringBuffer()
     /** Per thread: where the running code is (parallel branches run in threads of their own). */
     private final ThreadLocal<BuildContext> context = new ThreadLocal<BuildContext>()
