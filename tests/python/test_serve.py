@@ -108,49 +108,80 @@ def test_the_fast_path_matches_scikit_learn_on_every_test_row(model):
     assert p.predict(big.values.tolist())[0] == model["pipeline"].predict(big).tolist()
 
 
-def test_every_traversal_of_the_compiled_forest_reaches_scikit_learns_leaves(model):
-    """One row, small batches and large ones take different traversals (forest.py); each
-    reaches exactly the leaf scikit-learn's own Tree.apply does, also for values exactly on
-    split thresholds, and the answers are scikit-learn's to the last bit."""
+def test_the_joined_tree_reaches_scikit_learns_leaves_for_every_batch_size(model):
+    """All trees joined into one scikit-learn tree (forest.py) reach exactly the leaf each
+    tree's own Tree.apply does, also for values exactly on split thresholds, for one row, small
+    batches (the strided view depends on the batch size) and large ones (tree by tree); the
+    answers are scikit-learn's to the last bit."""
+    from mlci.serve.forest import JOINED_ROWS
     from mlci.serve.predictor import Predictor
 
     p = Predictor(model["dir"])
     compiled, sk = p._final, model["pipeline"][-1]
+    assert compiled.joined is not None
     X, _, goes_right = rows_on_split_thresholds(model)
-    assert goes_right > 0
+    assert goes_right > 0 and len(X) > JOINED_ROWS
     X32 = X.to_numpy(dtype=np.float32)
     want = np.stack([est.tree_.apply(X32) for est in sk.estimators_]) + compiled.roots[:, None]
     assert np.array_equal(compiled.leaves_treewise(X32), want)
-    assert np.array_equal(compiled.leaves_levels(X32), want)
-    assert all(np.array_equal(compiled.leaves_one(X32[i:i + 1]), want[:, i:i + 1]) for i in range(len(X32)))
-    assert 2 < compiled.treewise_rows < len(X)
-    for n in (1, 7, compiled.treewise_rows - 1, compiled.treewise_rows, len(X)):
+    for n in (1, 2, 7, JOINED_ROWS - 1, JOINED_ROWS, JOINED_ROWS + 1, len(X)):
+        for start in (0, 3):
+            rows = X32[start:start + n]
+            assert np.array_equal(compiled.leaves_joined(rows), want[:, start:start + n]), n
+            assert np.array_equal(compiled.leaves(rows), want[:, start:start + n]), n
+    for n in (1, 7, JOINED_ROWS, len(X)):
         rows = X.iloc[:n]
         labels, proba = p.predict(rows.values.tolist(), proba=True)
         assert labels == model["pipeline"].predict(rows).tolist()
         assert proba == model["pipeline"].predict_proba(rows).tolist()
 
 
-def test_one_row_through_a_deep_tree_takes_pointer_doubling_and_reaches_the_same_leaves():
-    """A single deep tree: one row is walked by pointer doubling first (a take over all nodes
-    halves the steps), and still lands on scikit-learn's leaf for every row."""
+@pytest.mark.parametrize("n_trees", [1, 2, 7, 33])
+def test_joined_trees_route_every_row_to_each_of_its_trees_and_take_missing_values_as_learned(n_trees):
+    """Forests of any size (one tree: no routing; an odd count: an unbalanced routing level),
+    deep trees (depth over 16), and trees trained with missing values: the joined tree reaches
+    each tree's own leaf for every row, NaN included, and predicts what scikit-learn does."""
+    from sklearn.ensemble import RandomForestRegressor
     from sklearn.tree import DecisionTreeRegressor
 
     from mlci.serve.forest import CompiledForest
 
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(n_trees)
     X = rng.normal(size=(3000, 4))
     y = np.sin(X[:, 0] * 3) + X[:, 1] ** 2 + rng.normal(scale=0.1, size=3000)
-    tree = DecisionTreeRegressor(random_state=0).fit(X, y)
-    compiled = CompiledForest(tree)
-    assert compiled.depth > 16 and compiled.doublings > 0
-    path_length = np.asarray(tree.decision_path(X).sum(axis=1)).ravel()
-    rows = X[np.argsort(-path_length)[:200]]  # the deepest leaves first: every step is needed
-    assert path_length.max() - 1 == compiled.depth
-    X32 = rows.astype(np.float32)
-    want = tree.tree_.apply(X32)
-    assert all(compiled.leaves_one(X32[i:i + 1])[0, 0] == want[i] for i in range(len(X32)))
-    assert np.array_equal(compiled.predict(rows), tree.predict(rows))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    est = (DecisionTreeRegressor(random_state=0) if n_trees == 1 else
+           RandomForestRegressor(n_estimators=n_trees, max_depth=20, random_state=0)).fit(X, y)
+    trees = getattr(est, "estimators_", [est])
+    assert max(t.tree_.max_depth for t in trees) > 16
+    compiled = CompiledForest(est)
+    assert compiled.joined is not None
+    rows = X[:100]
+    assert np.isnan(rows).any(axis=1).sum() > 10
+    want = np.stack([t.tree_.apply(rows.astype(np.float32)) for t in trees]) + compiled.roots[:, None]
+    assert np.array_equal(compiled.leaves_joined(rows), want)
+    assert all(np.array_equal(compiled.leaves_joined(rows[i:i + 1]), want[:, i:i + 1]) for i in range(100))
+    assert np.array_equal(compiled.predict(rows), est.predict(rows))
+
+
+def test_a_forest_whose_trees_cannot_be_joined_is_walked_tree_by_tree(model, monkeypatch, caplog):
+    """scikit-learn's tree state is internal: if joining fails (its format changed), the
+    server still takes the compiled path, tree by tree, with the same answers, and says so."""
+    from mlci.serve import forest
+    from mlci.serve.predictor import Predictor
+
+    def refuse(*args):
+        raise KeyError("nodes")
+
+    monkeypatch.setattr(forest, "_join", refuse)
+    with caplog.at_level("INFO", logger="mlci.serve.forest"):
+        p = Predictor(model["dir"])
+    assert p.engine == "compiled-forest" and p._final.joined is None
+    assert "tree by tree" in caplog.text
+    X = model["X"].iloc[:20]
+    labels, proba = p.predict(X.values.tolist(), proba=True)
+    assert labels == model["pipeline"].predict(X).tolist()
+    assert proba == model["pipeline"].predict_proba(X).tolist()
 
 
 def test_100_row_requests_with_missing_values_get_the_pipelines_answers(server, model):
