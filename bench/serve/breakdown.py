@@ -7,7 +7,8 @@ CPU time per call (time.process_time, best of 7 repeats), in microseconds. "requ
 whole HTTP request handled in process (the protocol's data_received on the raw bytes, no
 socket); the stages below it add up to most of it. The last row is a floor, not a stage: the
 same leaves found by compiled code (scikit-learn's Cython Tree.apply) on a large batch, where
-its per-call overhead vanishes: what a native forest walk would cost per request.
+its per-call overhead vanishes: what a native forest walk would cost per request. The forest
+itself is walked by one Tree.apply over all its trees joined into one (mlci.serve.forest).
 """
 
 import csv
@@ -82,8 +83,9 @@ for name, body in bodies.items():
     stages = {
         "request (HTTP parsing + everything below)": lambda: conn.data_received(raw),
         "JSON parse (orjson)": lambda: orjson.loads(body),
-        "value type check": lambda: set(map(type, itertools.chain.from_iterable(data))),
-        "rows to float array": lambda: np.array(data, dtype=np.float64),
+        "value type check (below 128 values)": lambda: set(map(type, itertools.chain.from_iterable(data))),
+        "rows to float array (below 128 values)": lambda: np.array(data, dtype=np.float64),
+        "rows to float array by numpy's type finding (from 128 values)": lambda: wire._number_rows(data, len(data[0])),
         "wire.parse in all": lambda: wire.parse(body, "application/json", p.schema, None, True),
         "preprocessing (imputer)": lambda: p._transform(X),
         "forest: leaves": lambda: forest.leaves(Xt),
@@ -95,8 +97,10 @@ for name, body in bodies.items():
     for stage, fn in stages.items():
         table.setdefault(stage, []).append(cost(fn, calls))
     # the floor of the forest walk: compiled code (scikit-learn's Cython Tree.apply, tree by tree)
-    # over 1,000 copies of the same rows, so its per-call overhead vanishes; per request's rows
-    many = np.ascontiguousarray(np.repeat(np.asarray(Xt, dtype=np.float32), 1000, axis=0))
+    # over 1,000 copies of the request's rows (one after the other, as they come, not each row
+    # 1,000 times in a row, which a CPU's branch predictor learns), so its per-call overhead
+    # vanishes; per request's rows
+    many = np.ascontiguousarray(np.tile(np.asarray(Xt, dtype=np.float32), (1000, 1)))
     t0 = time.process_time()
     for est in p._sk_final.estimators_:
         est.tree_.apply(many)

@@ -100,7 +100,14 @@ SAME_AS_ROW_BY_ROW = [
     ('{"inputs": [[18446744073709551615, 1.5, 2]]}', True),
     ('{"inputs": [[-9223372036854775809, 1.5, 2]]}', True),
     ('{"inputs": [[40.0, 0.30000000000000004, 1.7976931348623157e308]]}', True),
+    ('{"inputs": [[40, 1, 2], [0, 0, 1], [1, -0.0, 0.0]]}', True),  # 0 and 1 as numbers, not booleans
+    ('{"inputs": ' + json.dumps([[0, 1, 0]] * 30) + '}', True),  # past 64 zeros and ones: a type check
     # everything else takes the row-by-row path: same values, same 400s
+    ('{"inputs": [[40, false, 2.5]]}', False),  # a boolean numpy would read as 0
+    ('{"inputs": [[true, 1.5, 2]]}', False),
+    ('{"inputs": ' + json.dumps([[0, 1, 0]] * 30 + [[1, True, 0]]) + '}', False),
+    ('{"inputs": [[[40, 1, 2]]]}', False),
+    ('{"inputs": [[40, 1, 2], [40, 1, null]]}', True),
     ('{"inputs": [[40, "1.5", 2]]}', False),
     ('{"inputs": [[40, true, 2]]}', False),
     ('{"inputs": [[40, NaN, 2]]}', False),

@@ -49,6 +49,8 @@ _EXPECTED = {NUMERIC: "a number", BOOL: "true or false", TEXT: "a string",
              DATE: "an ISO 8601 date/time or seconds since 1970"}
 _SHOWN = 60
 _PLAIN = frozenset((int, float, type(None)))  # JSON numbers and null: what a numeric column takes as is
+_ZERO_ONE_LOOKED_AT = 64  # beyond this many values equal to 0 or 1, a type check over all values
+_MANY_VALUES = 128  # from here numpy's own type finding beats a type check per value (1 row: it doesn't)
 
 
 class BadRequest(ValueError):
@@ -210,13 +212,19 @@ def _numeric_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[np.ndar
     else:
         return None
     width = len(schema.names) if columns is None else len(columns)
-    if type(data) is not list or not data or set(map(type, data)) != {list} or set(map(len, data)) != {width}:
+    if type(data) is not list or not data:
         return None
-    if not _PLAIN.issuperset(set(map(type, itertools.chain.from_iterable(data)))):
-        return None
-    try:  # never an infinity: orjson refuses numbers past float64's range, numpy such integers
-        X = np.array(data, dtype=np.float64)  # null -> NaN, as contract.number gives
-    except (OverflowError, ValueError, TypeError):
+    X = _number_rows(data, width) if len(data) * width >= _MANY_VALUES else None
+    if X is None:
+        if set(map(type, data)) != {list} or set(map(len, data)) != {width}:
+            return None
+        if not _PLAIN.issuperset(set(map(type, itertools.chain.from_iterable(data)))):
+            return None
+        try:  # never an infinity: orjson refuses numbers past float64's range, numpy such integers
+            X = np.array(data, dtype=np.float64)  # null -> NaN, as contract.number gives
+        except (OverflowError, ValueError, TypeError):
+            return None
+    elif X is False:
         return None
     order = _column_order(columns, schema, "dataframe_split.columns", extra) if columns is not None else None
     if order is not None:
@@ -227,6 +235,26 @@ def _numeric_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[np.ndar
         if not (np.isnan(block) | (np.floor(block) == block)).all():
             return None
     return X, params
+
+
+def _number_rows(data: list[Any], width: int) -> np.ndarray | None | bool:
+    """Rows that are all JSON numbers, as float64, without a Python type check per value:
+    numpy's own conversion finds the type (text or null make it something other than numbers,
+    ragged or nested rows another shape). It reads true and false as 1 and 0, so only values
+    equal to 0 or 1 are looked at; False when one of them is a boolean (not a number), None
+    when numpy's conversion says nothing (nulls, many 0/1 values): the type check decides."""
+    try:
+        X = np.array(data)
+    except (ValueError, OverflowError):
+        return None
+    if X.dtype.kind not in "fiu" or X.shape != (len(data), width):
+        return None
+    zero_one = np.flatnonzero((X == 0) | (X == 1))
+    if len(zero_one) > _ZERO_ONE_LOOKED_AT:
+        return None
+    if any(type(data[k // width][k % width]) is bool for k in zero_one.tolist()):
+        return False
+    return X.astype(np.float64, copy=False)
 
 
 def _parse_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[list[list[Any]], dict[str, Any]]:
