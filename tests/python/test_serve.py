@@ -108,28 +108,31 @@ def test_the_fast_path_matches_scikit_learn_on_every_test_row(model):
     assert p.predict(big.values.tolist())[0] == model["pipeline"].predict(big).tolist()
 
 
-def test_the_joined_tree_reaches_scikit_learns_leaves_for_every_batch_size(model):
-    """All trees joined into one scikit-learn tree (forest.py) reach exactly the leaf each
-    tree's own Tree.apply does, also for values exactly on split thresholds, for one row, small
-    batches (the strided view depends on the batch size) and large ones (tree by tree); the
-    answers are scikit-learn's to the last bit."""
-    from mlci.serve.forest import JOINED_ROWS
+def test_every_walk_of_the_compiled_forest_reaches_scikit_learns_leaves_for_every_batch_size(model):
+    """The joined tree, the level walk and tree by tree (forest.py) each reach exactly the leaf
+    each tree's own Tree.apply does, also for values exactly on split thresholds, for one row,
+    small batches (the joined tree's strided view depends on the batch size) and large ones;
+    the batch sizes that pick each walk give scikit-learn's answers to the last bit."""
+    from mlci.serve.forest import JOINED_PAIRS, TREEWISE_ROWS
     from mlci.serve.predictor import Predictor
 
     p = Predictor(model["dir"])
     compiled, sk = p._final, model["pipeline"][-1]
     assert compiled.joined is not None
     X, _, goes_right = rows_on_split_thresholds(model)
-    assert goes_right > 0 and len(X) > JOINED_ROWS
+    assert goes_right > 0 and len(X) > TREEWISE_ROWS
     X32 = X.to_numpy(dtype=np.float32)
     want = np.stack([est.tree_.apply(X32) for est in sk.estimators_]) + compiled.roots[:, None]
     assert np.array_equal(compiled.leaves_treewise(X32), want)
-    for n in (1, 2, 7, JOINED_ROWS - 1, JOINED_ROWS, JOINED_ROWS + 1, len(X)):
+    assert np.array_equal(compiled.leaves_levels(X32), want)
+    joined_up_to = -(-JOINED_PAIRS // compiled.n_trees) - 1
+    sizes = (1, 2, 7, joined_up_to, joined_up_to + 1, 100, TREEWISE_ROWS - 1, TREEWISE_ROWS, len(X))
+    for n in sizes:
         for start in (0, 3):
             rows = X32[start:start + n]
             assert np.array_equal(compiled.leaves_joined(rows), want[:, start:start + n]), n
             assert np.array_equal(compiled.leaves(rows), want[:, start:start + n]), n
-    for n in (1, 7, JOINED_ROWS, len(X)):
+    for n in sizes:
         rows = X.iloc[:n]
         labels, proba = p.predict(rows.values.tolist(), proba=True)
         assert labels == model["pipeline"].predict(rows).tolist()
@@ -140,7 +143,8 @@ def test_the_joined_tree_reaches_scikit_learns_leaves_for_every_batch_size(model
 def test_joined_trees_route_every_row_to_each_of_its_trees_and_take_missing_values_as_learned(n_trees):
     """Forests of any size (one tree: no routing; an odd count: an unbalanced routing level),
     deep trees (depth over 16), and trees trained with missing values: the joined tree reaches
-    each tree's own leaf for every row, NaN included, and predicts what scikit-learn does."""
+    each tree's own leaf for every row, NaN included, and predicts what scikit-learn does; the
+    level walk (every step down to the deepest leaf) too, on complete rows."""
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.tree import DecisionTreeRegressor
 
@@ -162,6 +166,10 @@ def test_joined_trees_route_every_row_to_each_of_its_trees_and_take_missing_valu
     assert np.array_equal(compiled.leaves_joined(rows), want)
     assert all(np.array_equal(compiled.leaves_joined(rows[i:i + 1]), want[:, i:i + 1]) for i in range(100))
     assert np.array_equal(compiled.predict(rows), est.predict(rows))
+    full = X[~np.isnan(X).any(axis=1)][:300]  # the level walk: rows without missing values (forest.py)
+    want = np.stack([t.tree_.apply(full.astype(np.float32)) for t in trees]) + compiled.roots[:, None]
+    assert np.array_equal(compiled.leaves_levels(full), want)
+    assert np.array_equal(compiled.leaves(full), want)
 
 
 def test_a_forest_whose_trees_cannot_be_joined_is_walked_tree_by_tree(model, monkeypatch, caplog):

@@ -1,28 +1,32 @@
-"""Tree ensembles joined into one scikit-learn tree, for fast small-batch prediction.
+"""Tree ensembles compiled for fast small-batch prediction, exact to scikit-learn.
 
 scikit-learn's forests predict tree by tree (one Python call, input validation and a joblib
 dispatch per tree): a single row through a 100-tree forest costs milliseconds, and even its
-compiled per-tree traversal (Tree.apply) costs about 1.3 us of call overhead per tree. Here
-all trees become subtrees of one joined tree, so that one call of scikit-learn's own compiled
-traversal finds every tree's leaf for every row of a small batch (up to JOINED_ROWS; larger
-ones go tree by tree, where the call overhead no longer matters):
+compiled per-tree traversal (Tree.apply) costs about 1.3 us of call overhead per tree. Here the
+leaf each row reaches in each tree is found in one of three ways, by batch size (``leaves``):
 
-  * the joined tree's top levels route on a column 0 holding the tree's number (a balanced
-    binary split on k <= m - 0.5), and each tree's nodes follow, their children offset and
-    their features moved to other columns;
-  * each (tree, row) pair is one row of a strided view over a small buffer (tree number, then
-    the rows' values transposed): row (k, r) starts k*n + r floats in and its columns are n
-    floats apart, so column 0 reads k and column T - k + f reads x[r, f]. Nothing is copied
-    per tree: the buffer holds the trees' numbers and the input once.
+  * the joined tree (small batches, and deep trees): all trees become subtrees of one
+    scikit-learn tree, so that one call of scikit-learn's own compiled traversal finds every
+    tree's leaf for every row. Its top levels route on a column 0 holding the tree's number (a
+    balanced binary split on k <= m - 0.5); each tree's nodes follow, their children offset and
+    their features moved to other columns. Each (tree, row) pair is one row of a strided view
+    over a small buffer (tree numbers, then the rows' values transposed): row (k, r) starts
+    k*n + r floats in and its columns are n floats apart, so column 0 reads k and column
+    T - k + f reads x[r, f]. Nothing is copied per tree.
+  * the level walk (larger batches of shallow trees): all trees and rows walk down together,
+    one numpy step per level, with no branches for the CPU to mispredict on distinct rows;
+  * tree by tree (large batches): Tree.apply per tree, its call overhead small by then.
 
-Semantics are scikit-learn's because the traversal is scikit-learn's: inputs rounded to
-float32, ``x <= threshold`` goes left, missing values as each tree learned them. A classifier
-averages the trees' normalized leaf values, summed tree by tree in order, as scikit-learn
-does. The predictor checks before using a compiled forest that the joined tree reaches the
-same leaves as each tree's own Tree.apply (batch sizes from one row up) and that the answers
-equal scikit-learn's on generated inputs near every split threshold. Where the joined tree
-cannot be built (scikit-learn's internal tree format changed), the trees are walked one by
-one with Tree.apply, which is always exact.
+Semantics are scikit-learn's: inputs rounded to float32 (compared as float64 with the float64
+thresholds in the level walk), ``x <= threshold`` goes left; the joined tree and Tree.apply are
+scikit-learn's own traversal, missing values included (a batch with a missing value never
+takes the level walk, where NaN would go right). A classifier averages the
+trees' normalized leaf values, summed tree by tree in order, as scikit-learn does. The
+predictor checks before using a compiled forest that the joined tree and the level walk reach
+the same leaves as each tree's own Tree.apply (batch sizes from one row up) and that the
+answers equal scikit-learn's on generated inputs near every split threshold. Where the joined
+tree cannot be built (scikit-learn's internal tree format changed), the other two serve every
+batch size, with the same answers.
 """
 
 from __future__ import annotations
@@ -34,9 +38,16 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 4096
-# the joined tree up to this many rows; beyond, tree by tree is faster (its routing levels and
-# larger buffer cost more than ~1.3 us per tree call: 10-300 trees of depth 8 cross at 150-350)
-JOINED_ROWS = 128
+# Which walk, by batch size, chosen on distinct rows, as real traffic sends them (the same rows
+# again and again let the CPU's branch predictor learn the trees, which flatters the compiled
+# walks): the joined tree while trees x rows is under JOINED_PAIRS; then the numpy level walk,
+# which has no branches to mispredict (even deep trees: their compiled walks miss the caches);
+# from TREEWISE_ROWS rows on, Tree.apply tree by tree for trees up to TREEWISE_MAX_DEPTH deep,
+# and always for trees deeper than LEVELS_MAX_DEPTH (the level walk takes that many steps)
+JOINED_PAIRS = 2048
+TREEWISE_ROWS = 256
+TREEWISE_MAX_DEPTH = 12
+LEVELS_MAX_DEPTH = 64
 SUPPORTED = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
              "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
 _F32 = np.dtype(np.float32).itemsize
@@ -51,9 +62,13 @@ class CompiledForest:
         self.trees = [t.tree_ for t in trees]
         self.n_trees = len(trees)
         routes = _routes(self.n_trees)
-        values = [np.zeros((len(routes), trees[0].tree_.value.shape[2]))]
+        head = len(routes)
+        self.depth = max(int(tree.max_depth) for tree in self.trees)
+        values = [np.zeros((head, trees[0].tree_.value.shape[2]))]
+        # the level walk's arrays, by node of the joined tree (routing nodes: leaves, never reached)
+        feats, thrs, kids = [np.zeros(head, dtype=np.intp)], [np.full(head, np.inf)], [np.arange(head).repeat(2)]
         roots = []
-        offset = len(routes)
+        offset = head
         for tree in self.trees:
             value = tree.value[:, 0, :].astype(np.float64)
             if self.is_classifier:
@@ -61,9 +76,17 @@ class CompiledForest:
                 total[total == 0] = 1.0
                 value = value / total
             values.append(value)
+            leaf = tree.children_left == -1
+            # a leaf goes "left" to itself (threshold +inf), so extra levels keep it in place
+            node = np.arange(offset, offset + tree.node_count)
+            kids.append(np.column_stack([np.where(leaf, node, tree.children_left + offset),
+                                         np.where(leaf, node, tree.children_right + offset)]).ravel())
+            feats.append(np.where(leaf, 0, tree.feature).astype(np.intp))
+            thrs.append(np.where(leaf, np.inf, tree.threshold))
             roots.append(offset)
             offset += tree.node_count
         self.value = np.concatenate(values)  # by node of the joined tree; routing nodes hold 0
+        self.feature, self.threshold, self.child = np.concatenate(feats), np.concatenate(thrs), np.concatenate(kids)
         self.roots = np.asarray(roots, dtype=np.intp)
         self._offsets = self.roots[:, None]
         self.width = self.n_trees + self.n_features  # the joined tree's columns
@@ -82,9 +105,13 @@ class CompiledForest:
 
     # --- which leaf each row reaches in each tree: (trees, rows) node indices of the joined tree -
     def leaves(self, X: np.ndarray) -> np.ndarray:
-        if self.joined is None or X.shape[0] > JOINED_ROWS:
+        n = X.shape[0]
+        if n >= TREEWISE_ROWS and (self.depth <= TREEWISE_MAX_DEPTH or self.depth > LEVELS_MAX_DEPTH):
             return self.leaves_treewise(X)
-        return self.leaves_joined(X)
+        compiled = n * self.n_trees < JOINED_PAIRS or self.depth > LEVELS_MAX_DEPTH or np.isnan(X).any()
+        if compiled:  # missing values too: the level walk would send them right
+            return self.leaves_treewise(X) if self.joined is None else self.leaves_joined(X)
+        return self.leaves_levels(X)
 
     def leaves_joined(self, X: np.ndarray) -> np.ndarray:
         n, T = X.shape[0], self.n_trees
@@ -95,6 +122,20 @@ class CompiledForest:
         buf[T * n:self.width * n].reshape(self.n_features, n)[:] = X.T  # float32, as scikit-learn rounds
         view = np.ndarray((T * n, self.width), np.float32, buf, 0, (_F32, _F32 * n))
         return self.joined.apply(view).reshape(T, n)
+
+    def leaves_levels(self, X: np.ndarray) -> np.ndarray:
+        """All trees and rows walk down together, one numpy step per level: no branches for
+        the CPU to mispredict. Inputs as scikit-learn sees them (float32, compared as float64
+        with the float64 thresholds); not for missing values (NaN always goes right here)."""
+        X = np.asarray(X, dtype=np.float32)
+        n = X.shape[0]
+        flat = np.asarray(X, dtype=np.float64).ravel()
+        offsets = np.arange(0, n * X.shape[1], X.shape[1], dtype=np.intp)
+        node = np.repeat(self._offsets, n, axis=1)
+        feature, threshold, child = self.feature, self.threshold, self.child
+        for _ in range(self.depth):
+            node = child.take(2 * node + (flat.take(offsets + feature.take(node)) > threshold.take(node)))
+        return node
 
     def leaves_treewise(self, X: np.ndarray) -> np.ndarray:
         """scikit-learn's own Tree.apply, tree by tree: the reference for the joined tree."""
@@ -124,14 +165,17 @@ class CompiledForest:
         return self.classes.take(proba.argmax(axis=1)), proba
 
     def same_leaves(self, X: np.ndarray) -> bool:
-        """The joined tree reaches each tree's own leaves on ``X``: whole, in batches of
-        several sizes, and one row at a time (the view's strides depend on the batch size)."""
+        """The joined tree and the level walk reach each tree's own leaves on ``X``: whole,
+        and the joined tree in batches of several sizes, one row at a time too (the view's
+        strides depend on the batch size)."""
+        want = self.leaves_treewise(X)
+        if not np.array_equal(self.leaves_levels(X), want):
+            return False
         if self.joined is None:
             return True
-        want = self.leaves_treewise(X)
         if not np.array_equal(self.leaves_joined(X), want):
             return False
-        for size in (1, 2, 7, JOINED_ROWS):
+        for size in (1, 2, 7, 64):
             for i in range(0, min(len(X), 4 * size), size):
                 if not np.array_equal(self.leaves_joined(X[i:i + size]), want[:, i:i + size]):
                     return False
