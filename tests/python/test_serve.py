@@ -172,6 +172,22 @@ def test_joined_trees_route_every_row_to_each_of_its_trees_and_take_missing_valu
     assert np.array_equal(compiled.leaves(full), want)
 
 
+def test_a_forest_too_big_for_the_level_walk_gives_the_same_answers_without_it(model, monkeypatch):
+    """Over LEVELS_MAX_NODES nodes the level walk's arrays are not built (memory): every batch
+    size then takes the joined tree or tree by tree, with scikit-learn's answers."""
+    from mlci.serve import forest
+    from mlci.serve.predictor import Predictor
+
+    monkeypatch.setattr(forest, "LEVELS_MAX_NODES", 10)
+    p = Predictor(model["dir"])
+    assert p.engine == "compiled-forest" and p._final.child is None and p._final.joined is not None
+    X = pd.concat([model["X"]] * 3, ignore_index=True)
+    for n in (1, 50, forest.TREEWISE_ROWS - 1, forest.TREEWISE_ROWS):
+        labels, proba = p.predict(X.iloc[:n].values.tolist(), proba=True)
+        assert labels == model["pipeline"].predict(X.iloc[:n]).tolist()
+        assert proba == model["pipeline"].predict_proba(X.iloc[:n]).tolist()
+
+
 def test_a_forest_whose_trees_cannot_be_joined_is_walked_tree_by_tree(model, monkeypatch, caplog):
     """scikit-learn's tree state is internal: if joining fails (its format changed), the
     server still takes the compiled path, tree by tree, with the same answers, and says so."""

@@ -40,14 +40,17 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 4096
 # Which walk, by batch size, chosen on distinct rows, as real traffic sends them (the same rows
 # again and again let the CPU's branch predictor learn the trees, which flatters the compiled
-# walks): the joined tree while trees x rows is under JOINED_PAIRS; then the numpy level walk,
-# which has no branches to mispredict (even deep trees: their compiled walks miss the caches);
-# from TREEWISE_ROWS rows on, Tree.apply tree by tree for trees up to TREEWISE_MAX_DEPTH deep,
-# and always for trees deeper than LEVELS_MAX_DEPTH (the level walk takes that many steps)
+# walks; bench/serve/walks.py): the joined tree while trees x rows is under JOINED_PAIRS; then
+# the numpy level walk, which has no branches to mispredict (even for deep trees, whose compiled
+# walks also miss the caches); from TREEWISE_ROWS rows on, Tree.apply tree by tree for trees up
+# to TREEWISE_MAX_DEPTH deep. No level walk for trees deeper than LEVELS_MAX_DEPTH (it takes that
+# many steps) nor for forests of over LEVELS_MAX_NODES nodes: its arrays cost 32 bytes a node,
+# beside the joined tree's 72, and are not built for such forests
 JOINED_PAIRS = 2048
 TREEWISE_ROWS = 256
 TREEWISE_MAX_DEPTH = 12
 LEVELS_MAX_DEPTH = 64
+LEVELS_MAX_NODES = 1 << 21
 SUPPORTED = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
              "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
 _F32 = np.dtype(np.float32).itemsize
@@ -65,8 +68,6 @@ class CompiledForest:
         head = len(routes)
         self.depth = max(int(tree.max_depth) for tree in self.trees)
         values = [np.zeros((head, trees[0].tree_.value.shape[2]))]
-        # the level walk's arrays, by node of the joined tree (routing nodes: leaves, never reached)
-        feats, thrs, kids = [np.zeros(head, dtype=np.intp)], [np.full(head, np.inf)], [np.arange(head).repeat(2)]
         roots = []
         offset = head
         for tree in self.trees:
@@ -76,18 +77,13 @@ class CompiledForest:
                 total[total == 0] = 1.0
                 value = value / total
             values.append(value)
-            leaf = tree.children_left == -1
-            # a leaf goes "left" to itself (threshold +inf), so extra levels keep it in place
-            node = np.arange(offset, offset + tree.node_count)
-            kids.append(np.column_stack([np.where(leaf, node, tree.children_left + offset),
-                                         np.where(leaf, node, tree.children_right + offset)]).ravel())
-            feats.append(np.where(leaf, 0, tree.feature).astype(np.intp))
-            thrs.append(np.where(leaf, np.inf, tree.threshold))
             roots.append(offset)
             offset += tree.node_count
         self.value = np.concatenate(values)  # by node of the joined tree; routing nodes hold 0
-        self.feature, self.threshold, self.child = np.concatenate(feats), np.concatenate(thrs), np.concatenate(kids)
         self.roots = np.asarray(roots, dtype=np.intp)
+        self.child = None
+        if offset <= LEVELS_MAX_NODES:
+            self.feature, self.threshold, self.child = _level_arrays(self.trees, head, self.roots)
         self._offsets = self.roots[:, None]
         self.width = self.n_trees + self.n_features  # the joined tree's columns
         try:
@@ -108,7 +104,8 @@ class CompiledForest:
         n = X.shape[0]
         if n >= TREEWISE_ROWS and (self.depth <= TREEWISE_MAX_DEPTH or self.depth > LEVELS_MAX_DEPTH):
             return self.leaves_treewise(X)
-        compiled = n * self.n_trees < JOINED_PAIRS or self.depth > LEVELS_MAX_DEPTH or np.isnan(X).any()
+        compiled = (self.child is None or n * self.n_trees < JOINED_PAIRS or self.depth > LEVELS_MAX_DEPTH
+                    or np.isnan(X).any())
         if compiled:  # missing values too: the level walk would send them right
             return self.leaves_treewise(X) if self.joined is None else self.leaves_joined(X)
         return self.leaves_levels(X)
@@ -169,7 +166,7 @@ class CompiledForest:
         and the joined tree in batches of several sizes, one row at a time too (the view's
         strides depend on the batch size)."""
         want = self.leaves_treewise(X)
-        if not np.array_equal(self.leaves_levels(X), want):
+        if self.child is not None and not np.array_equal(self.leaves_levels(X), want):
             return False
         if self.joined is None:
             return True
@@ -180,6 +177,21 @@ class CompiledForest:
                 if not np.array_equal(self.leaves_joined(X[i:i + size]), want[:, i:i + size]):
                     return False
         return True
+
+
+def _level_arrays(trees: list[Any], head: int, roots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The level walk's feature, threshold and children (2i: x <= threshold, 2i + 1: above) by
+    node of the joined tree. A leaf goes "left" to itself (threshold +inf), so that extra
+    levels keep it in place; the routing nodes are such leaves too, never reached."""
+    feats, thrs, kids = [np.zeros(head, dtype=np.intp)], [np.full(head, np.inf)], [np.arange(head).repeat(2)]
+    for tree, root in zip(trees, roots):
+        leaf = tree.children_left == -1
+        node = np.arange(root, root + tree.node_count)
+        kids.append(np.column_stack([np.where(leaf, node, tree.children_left + root),
+                                     np.where(leaf, node, tree.children_right + root)]).ravel())
+        feats.append(np.where(leaf, 0, tree.feature).astype(np.intp))
+        thrs.append(np.where(leaf, np.inf, tree.threshold))
+    return np.concatenate(feats), np.concatenate(thrs), np.concatenate(kids)
 
 
 def _routes(n_trees: int) -> list[tuple[int, int, int]]:
