@@ -135,7 +135,8 @@ class CompiledForest:
         return node
 
     def leaves_treewise(self, X: np.ndarray) -> np.ndarray:
-        """scikit-learn's own Tree.apply, tree by tree: the reference for the joined tree."""
+        """scikit-learn's own Tree.apply, tree by tree: large batches, and the reference the
+        other two walks are checked against."""
         X32 = np.ascontiguousarray(X, dtype=np.float32)
         leaves = np.concatenate([tree.apply(X32) for tree in self.trees])  # not np.stack: 100 small arrays
         return leaves.reshape(self.n_trees, X32.shape[0]) + self._offsets

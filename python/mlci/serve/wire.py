@@ -224,8 +224,6 @@ def _numeric_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[np.ndar
             X = np.array(data, dtype=np.float64)  # null -> NaN, as contract.number gives
         except (OverflowError, ValueError, TypeError):
             return None
-    elif X is False:
-        return None
     order = _column_order(columns, schema, "dataframe_split.columns", extra) if columns is not None else None
     if order is not None:
         X = X[:, order]
@@ -237,12 +235,12 @@ def _numeric_json(body: bytes, schema: Schema, extra: set[str]) -> tuple[np.ndar
     return X, params
 
 
-def _number_rows(data: list[Any], width: int) -> np.ndarray | None | bool:
+def _number_rows(data: list[Any], width: int) -> np.ndarray | None:
     """Rows that are all JSON numbers, as float64, without a Python type check per value:
     numpy's own conversion finds the type (text or null make it something other than numbers,
     ragged or nested rows another shape). It reads true and false as 1 and 0, so only values
-    equal to 0 or 1 are looked at; False when one of them is a boolean (not a number), None
-    when numpy's conversion says nothing (nulls, many 0/1 values): the type check decides."""
+    equal to 0 or 1 are looked at. None when this does not settle it (nulls, booleans, many
+    0/1 values, anything else): the type check over every value decides."""
     try:
         X = np.array(data)
     except (ValueError, OverflowError):
@@ -253,7 +251,7 @@ def _number_rows(data: list[Any], width: int) -> np.ndarray | None | bool:
     if len(zero_one) > _ZERO_ONE_LOOKED_AT:
         return None
     if any(type(data[k // width][k % width]) is bool for k in zero_one.tolist()):
-        return False
+        return None
     return X.astype(np.float64, copy=False)
 
 
