@@ -89,6 +89,8 @@ def test_a_prediction_that_is_not_a_finite_number_is_answered_as_null():
 NUMERIC_SCHEMA = wire.Schema.from_signature({"inputs": [
     {"name": "age", "dtype": "int64"}, {"name": "bmi", "dtype": "float64"}, {"name": "bp", "dtype": "float64"}]})
 
+MANY = [[40, 1.5, 2.25]] * 50  # 150 values with no 0 or 1 among them, age integral
+
 SAME_AS_ROW_BY_ROW = [
     # taken as an array: JSON numbers and null only
     ('{"dataframe_split": {"columns": ["age", "bmi", "bp"], "data": [[40, 1.5, null], [41, -0.0, 2e-300]]}}', True),
@@ -100,14 +102,19 @@ SAME_AS_ROW_BY_ROW = [
     ('{"inputs": [[18446744073709551615, 1.5, 2]]}', True),
     ('{"inputs": [[-9223372036854775809, 1.5, 2]]}', True),
     ('{"inputs": [[40.0, 0.30000000000000004, 1.7976931348623157e308]]}', True),
-    ('{"inputs": [[40, 1, 2], [0, 0, 1], [1, -0.0, 0.0]]}', True),  # 0 and 1 as numbers, not booleans
-    ('{"inputs": ' + json.dumps([[0, 1, 0]] * 30) + '}', True),  # past 64 zeros and ones: a type check
+    # from 128 values numpy finds the types (wire._number_rows): the same answers
+    ('{"inputs": ' + json.dumps([[40, 1, 2], [0, 0, 1], [1, -0.0, 0.0]] + MANY) + '}', True),  # 0 and 1 as numbers
+    ('{"inputs": ' + json.dumps([[0, 1, 0]] * 30 + MANY) + '}', True),  # past 64 zeros and ones: a type check
+    ('{"inputs": ' + json.dumps(MANY + [[40, 1, None]]) + '}', True),
+    ('{"instances": ' + json.dumps(MANY + [[2 ** 64 - 1, 1.5, 2]]) + '}', True),
     # everything else takes the row-by-row path: same values, same 400s
-    ('{"inputs": [[40, false, 2.5]]}', False),  # a boolean numpy would read as 0
-    ('{"inputs": [[true, 1.5, 2]]}', False),
-    ('{"inputs": ' + json.dumps([[0, 1, 0]] * 30 + [[1, True, 0]]) + '}', False),
-    ('{"inputs": [[[40, 1, 2]]]}', False),
-    ('{"inputs": [[40, 1, 2], [40, 1, null]]}', True),
+    ('{"inputs": ' + json.dumps(MANY + [[40, False, 2.5]]) + '}', False),  # a boolean numpy would read as 0
+    ('{"inputs": ' + json.dumps([[True, 1.5, 2]] + MANY) + '}', False),
+    ('{"inputs": ' + json.dumps([[0, 1, 0]] * 30 + [[1, True, 0]] + MANY) + '}', False),
+    ('{"inputs": ' + json.dumps([[[40, 1, 2]]] * 50) + '}', False),
+    ('{"inputs": ' + json.dumps(MANY + [[40, "1.5", 2]]) + '}', False),
+    ('{"inputs": ' + json.dumps(MANY + [[40, 1.5]]) + '}', False),
+    ('{"inputs": [[40, false, 2.5]]}', False),
     ('{"inputs": [[40, "1.5", 2]]}', False),
     ('{"inputs": [[40, true, 2]]}', False),
     ('{"inputs": [[40, NaN, 2]]}', False),
