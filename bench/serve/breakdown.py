@@ -5,10 +5,10 @@ the 1-row and the 100-row requests of bench/serve/ceiling.py (same model: bench/
 
 CPU time per call (time.process_time, best of 7 repeats), in microseconds. "request" is the
 whole HTTP request handled in process (the protocol's data_received on the raw bytes, no
-socket); the stages below it add up to most of it. The forest is walked by one Tree.apply
-over all its trees joined into one (mlci.serve.forest); timing the same rows again and again
-lets the CPU's branch predictor learn the trees' branches, so the walk is also timed on
-distinct rows like the request's, as real traffic sends. The last two rows are floors, not
+socket); the stages below it add up to most of it. The forest is walked as mlci.serve.forest
+chooses by batch size (1 row: the trees joined into one; 100 rows: the numpy level walk);
+timing the same rows again and again lets the CPU's branch predictor learn the trees' branches,
+so the walk is also timed on distinct rows like the request's, as real traffic sends. The last two rows are floors, not
 stages: the same leaves found by compiled code (scikit-learn's Cython Tree.apply, tree by
 tree) on a batch 1,000 times larger, where its per-call overhead vanishes: what a native forest
 walk would cost per request, on repeated and on distinct rows.

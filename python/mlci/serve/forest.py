@@ -89,7 +89,7 @@ class CompiledForest:
         try:
             self.joined = _join(self.trees, routes, self.roots, self.n_features)
         except Exception as exc:  # scikit-learn's tree state is internal: any change means tree by tree
-            log.info("serving the forest tree by tree: could not join its trees (%s)", exc)
+            log.info("serving the forest by the level walk and tree by tree: could not join its trees (%s)", exc)
             self.joined = None
 
     @staticmethod
