@@ -78,7 +78,7 @@ def main() -> None:
         for src_root in (base_src, REPO):  # bytecode, as pip leaves an installed package (whatever
             # PYTHONDONTWRITEBYTECODE says here), for both alike
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(src_root / "python" / "mlci")], check=True)
-        env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+        env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                    AWS_DEFAULT_REGION="us-east-1")
         env.pop("MLCI_STORE", None)
         checkouts = {f"base {args.base}": dict(env, PYTHONPATH=str(base_src / "python")),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import http.client
+import json
 import logging
 import shutil
 import socket
@@ -112,24 +113,67 @@ def weed_binary() -> str:
     return found
 
 
-def start_seaweed() -> str:
-    """Start (once per test process) `weed server -s3` on free loopback ports; its S3 endpoint URL."""
+def _self_signed(folder: Path) -> None:
+    """cert.pem and key.pem in ``folder``: a certificate for 127.0.0.1, valid for a day."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+
+
+def start_seaweed(tls: bool = False) -> str:
+    """Start (once per test process) `weed server -s3` on free loopback ports; its S3 endpoint URL.
+
+    With ``tls``, a second one answers S3 over HTTPS only, with a certificate for 127.0.0.1 made
+    for it (``seaweed_ca()``: the file a client must trust)."""
+    name = "weed-tls" if tls else "weed"
     with _server_lock:
-        if "weed" not in _server:
+        if name not in _server:
             data = tempfile.mkdtemp(prefix="mlci-weed-")
             ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+            secure: list[str] = []
+            if tls:
+                _self_signed(Path(data))
+                secure = [f"-s3.cert.file={data}/cert.pem", f"-s3.key.file={data}/key.pem"]
+                _server["weed-ca"] = f"{data}/cert.pem"
+            # One identity, the tests' credentials: SeaweedFS then checks every request's SigV4
+            # signature, as AWS does (with no identities it accepts anything; it does not compare the
+            # payload with its signed sha256, which AWS and MinIO do).
+            config = Path(data) / "s3.json"
+            config.write_text(json.dumps({"identities": [{
+                "name": "mlci-tests",
+                "credentials": [{"accessKey": FAKE_ENV["AWS_ACCESS_KEY_ID"],
+                                 "secretKey": FAKE_ENV["AWS_SECRET_ACCESS_KEY"]}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
             args = [weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                     f"-master.port={ports['master']}", f"-master.port.grpc={free_port()}",
                     f"-volume.port={ports['volume']}", f"-volume.port.grpc={free_port()}",
                     f"-filer.port={ports['filer']}", f"-filer.port.grpc={free_port()}",
-                    "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={free_port()}",
+                    "-s3", f"-s3.port={ports['s3']}", f"-s3.config={config}", "-s3.iam=false", f"-s3.port.grpc={free_port()}",
                     # fixed default ports (8181, 9101) would collide between test processes
                     "-s3.port.iceberg=0", "-s3.port.lance=0",
-                    "-master.volumeSizeLimitMB=64", "-volume.max=0"]
+                    "-master.volumeSizeLimitMB=64", "-volume.max=0", *secure]
             log = open(Path(data) / "weed.log", "wb")
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                     preexec_fn=_die_with_parent)
-            url = f"http://127.0.0.1:{ports['s3']}"
+            url = f"{'https' if tls else 'http'}://127.0.0.1:{ports['s3']}"
 
             def stop() -> None:
                 proc.terminate()
@@ -143,15 +187,22 @@ def start_seaweed() -> str:
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    make_bucket(url, f"mlci-ready-{uuid.uuid4().hex[:8]}")  # S3, filer and volume all up
+                    # S3, filer and volume all up
+                    make_bucket(url, f"mlci-ready-{uuid.uuid4().hex[:8]}", verify=_server.get("weed-ca") if tls else None)
                     break
                 except Exception:  # noqa: BLE001 - not up yet
                     if proc.poll() is not None or time.monotonic() > deadline:
                         tail = (Path(data) / "weed.log").read_bytes()[-2000:].decode(errors="replace")
                         pytest.fail(f"SeaweedFS did not start ({' '.join(args)}):\n{tail}")
                     time.sleep(0.3)
-            _server["weed"] = url
-        return _server["weed"]
+            _server[name] = url
+        return _server[name]
+
+
+def seaweed_ca() -> str:
+    """The certificate that the HTTPS SeaweedFS (``start_seaweed(tls=True)``) presents."""
+    start_seaweed(tls=True)
+    return _server["weed-ca"]
 
 
 S3_KINDS = ["moto", "seaweedfs"]
@@ -170,11 +221,11 @@ def s3_store_env(kind: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[
     return make_bucket(endpoint), env
 
 
-def make_bucket(endpoint: str, name: str | None = None) -> str:
+def make_bucket(endpoint: str, name: str | None = None, verify: str | None = None) -> str:
     import boto3
 
     name = name or f"mlci-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", verify=verify,
                  aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=name)
     return name
 
@@ -322,4 +373,4 @@ def dead_endpoint() -> str:
 
 
 __all__ = ["FAKE_ENV", "FaultProxy", "S3_KINDS", "bucket", "dead_endpoint", "fault_proxy", "free_port",
-           "make_bucket", "s3_env", "s3_server", "s3_store_env", "start_moto", "start_seaweed"]
+           "make_bucket", "s3_env", "s3_server", "s3_store_env", "seaweed_ca", "start_moto", "start_seaweed"]
