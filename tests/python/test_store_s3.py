@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from s3_fixtures import dead_endpoint
 
-from mlci.errors import ConfigError, InfraError
+from mlci.errors import ConfigError, InfraError, IntegrityError
 from mlci.store import blob_key, open_store, sha256_file
 from mlci.store import s3
 from mlci.store.s3 import S3Store, parse_size
@@ -53,16 +53,17 @@ def test_addressing_auto_is_path_style_for_a_custom_endpoint(s3_env, monkeypatch
     assert S3Store("s3://bucket/p").addressing == "virtual"  # AWS itself
 
 
-def test_republishing_unchanged_content_sends_no_object(bucket, tmp_path):
+def test_republishing_unchanged_content_sends_no_object(bucket, fault_proxy, tmp_path):
     store = open_store(f"s3://{bucket}/p")
     files = {f"model/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(20_000)) for i in range(10)}
-    puts = count_sends(store, "PutObject")
     first = store.publish_run("r1", files)
-    assert first["uploaded"] == 10 and len(puts) == 12  # 10 blobs + the publish lease + the manifest
-    puts.clear()
+    # counted where they arrive: blobs go past botocore (mlci.store.s3_direct)
+    assert first["uploaded"] == 10 and fault_proxy.count("PUT") == 12  # 10 blobs, the lease, the manifest
+    assert fault_proxy.count("PUT", "/blobs/sha256/") == 10
+    fault_proxy.requests.clear()
     second = store.publish_run("r2", files)
     assert second["uploaded"] == 0 and second["uploaded_bytes"] == 0
-    assert len(puts) == 2  # only r2's lease and manifest
+    assert fault_proxy.count("PUT") == 2  # only r2's lease and manifest
 
 
 def test_republishing_an_unchanged_run_sends_only_its_lease_and_manifest(bucket, fault_proxy, tmp_path):
@@ -81,19 +82,22 @@ def test_republishing_an_unchanged_run_sends_only_its_lease_and_manifest(bucket,
     assert len(fault_proxy.requests) == 5  # + one LIST for a gc in progress, one of the blob index
 
 
-def test_many_files_are_checked_with_one_listing_not_a_head_each(bucket, tmp_path):
+def test_many_files_are_checked_with_one_listing_not_a_head_each(bucket, fault_proxy, tmp_path):
     store = open_store(f"s3://{bucket}/p")
     files = {f"shard/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(2_000)) for i in range(40)}
-    heads, lists, puts = (count_sends(store, op) for op in ("HeadObject", "ListObjectsV2", "PutObject"))
+
+    def sent() -> tuple[int, int, int]:
+        counts = (fault_proxy.count("HEAD"), fault_proxy.count("GET", "list-type=2"), fault_proxy.count("PUT"))
+        fault_proxy.requests.clear()
+        return counts
+
     assert store.publish_run("r1", dict(list(files.items())[:20]))["uploaded"] == 20  # few: HEADs
-    assert (len(heads), len(lists)) == (20, 1)  # the one LIST: is a gc deleting blobs?
-    heads.clear(), puts.clear(), lists.clear()
+    assert sent()[:2] == (20, 1)  # the one LIST: is a gc deleting blobs?
     manifest = store.publish_run("r2", files)
     assert manifest["uploaded"] == 20 and manifest["uploaded_bytes"] == 20 * 2_000
-    assert (len(heads), len(lists), len(puts)) == (0, 2, 22)  # + the publish lease and the manifest
-    puts.clear()
+    assert sent() == (0, 2, 22)  # + the publish lease and the manifest
     assert store.publish_run("r3", files)["uploaded"] == 0
-    assert (len(heads), len(lists), len(puts)) == (0, 4, 2)
+    assert sent() == (0, 2, 2)
 
 
 def test_stores_of_a_process_share_one_client_per_setting(bucket, monkeypatch):
@@ -120,8 +124,10 @@ def test_making_a_client_leaves_the_collector_on_and_freezes_the_first(bucket, m
     assert gc.isenabled()
 
 
-def test_a_small_put_is_one_round_trip(bucket, tmp_path):
-    """No `Expect: 100-continue`: botocore would wait for the server's go-ahead before each body."""
+def test_a_small_put_is_one_round_trip(bucket, tmp_path, monkeypatch):
+    """No `Expect: 100-continue`: botocore would wait for the server's go-ahead before each body
+    (botocore sends a small file where the direct path does not: here, turned off)."""
+    monkeypatch.setenv("MLCI_S3_DIRECT_PUT", "0")
     store = open_store(f"s3://{bucket}/p")
     headers: list[dict] = []
     store.client.meta.events.register("before-send.s3.PutObject", lambda request, **kw: headers.append(
@@ -316,3 +322,140 @@ def test_redact_hides_userinfo_in_any_url():
     assert redact("GET http://u:p@h:9000/x failed") == "GET http://***@h:9000/x failed"
     assert redact("s3://K:S/x+y@bucket/p and https://host/p") == "s3://***@bucket/p and https://host/p"
     assert redact("no url here, user@example.com") == "no url here, user@example.com"
+
+
+# --- small files past botocore's request machinery (mlci/store/s3_direct.py) --------------------
+def test_the_direct_signature_is_botocores():
+    """Byte for byte what botocore's own SigV4 signer writes, for odd keys, ports and session tokens."""
+    import hashlib
+    from urllib.parse import quote
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from mlci.store.s3_direct import authorization, signing_key
+
+    body = b"x" * 100
+    sha = hashlib.sha256(body).hexdigest()
+    for host, key, token in (("127.0.0.1:8333", "team/blobs/sha256/ab/cd", None),
+                             ("minio.example", "a b+c/é~(1).bin", None),
+                             ("[::1]:9000", "p/blobs/x", "FwoGZXIvYXdzE//token+/=")):
+        uri = quote(f"/bucket/{key}", safe="/~")
+        request = AWSRequest("PUT", f"http://{host}{uri}", data=body, headers={"x-amz-content-sha256": sha})
+        S3SigV4Auth(Credentials("AKIDEXAMPLE", "wJalr/K7MDENG+bPxRfiCY", token), "s3", "eu-central-1").add_auth(request)
+        stamp = request.headers["X-Amz-Date"]
+        mine = authorization("AKIDEXAMPLE", signing_key("wJalr/K7MDENG+bPxRfiCY", stamp[:8], "eu-central-1"),
+                             stamp, "eu-central-1", "PUT", uri, host, sha, token)
+        assert mine == request.headers["Authorization"], (host, key)
+
+
+def direct_used(store: S3Store) -> bool:
+    return store._direct is not None and not store._direct.off
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_small_blobs_go_direct_to_a_server_that_checks_every_signature(tls, monkeypatch, tmp_path):
+    """SeaweedFS with an identity refuses a request whose SigV4 signature is wrong (403): so a
+    publish whose blobs all arrive, with botocore sending only the lease and the manifest, has
+    signed each of them right, over HTTP and over HTTPS with the certificate checked."""
+    from s3_fixtures import FAKE_ENV, make_bucket, seaweed_ca, start_seaweed
+
+    endpoint = start_seaweed(tls=tls)
+    for k, v in {**FAKE_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(k, v)
+    if tls:
+        monkeypatch.setenv("AWS_CA_BUNDLE", seaweed_ca())
+    bucket = make_bucket(endpoint, verify=seaweed_ca() if tls else None)
+    store = open_store(f"s3://{bucket}/team")
+    files = {f"model/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(3_000 + i)) for i in range(40)}
+    files["odd name/a b+c é.bin"] = write(tmp_path / "odd.bin", b"odd")
+    puts = count_sends(store, "PutObject")
+    assert store.publish_run("r1", files)["uploaded"] == 41
+    assert direct_used(store) and len(puts) == 2  # botocore: the lease and the manifest only
+    out = store.download_run("r1", tmp_path / "dl")
+    assert {rel: out[rel].read_bytes() for rel in files} == {rel: p.read_bytes() for rel, p in files.items()}
+
+
+def test_https_without_the_servers_certificate_is_refused_by_both_paths(monkeypatch, tmp_path):
+    from s3_fixtures import FAKE_ENV, make_bucket, seaweed_ca, start_seaweed
+
+    endpoint = start_seaweed(tls=True)
+    bucket = make_bucket(endpoint, verify=seaweed_ca())
+    for k, v in {**FAKE_ENV, "AWS_ENDPOINT_URL": endpoint, "AWS_MAX_ATTEMPTS": "1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    store = open_store(f"s3://{bucket}/team")
+    store.client  # noqa: B018 - made before the blob
+    with pytest.raises(InfraError, match="cannot reach https://127.0.0.1.*CERTIFICATE_VERIFY_FAILED"):
+        store.put_file(blob_key(sha256_file(write(tmp_path / "a.bin", b"a"))), tmp_path / "a.bin")
+    assert store._direct.off  # it tried, was refused, and left it to botocore, which was refused too
+
+
+def test_a_wrong_secret_is_access_denied_as_before(monkeypatch, tmp_path):
+    from s3_fixtures import FAKE_ENV, make_bucket, start_seaweed
+
+    endpoint = start_seaweed()
+    bucket = make_bucket(endpoint)
+    for k, v in {**FAKE_ENV, "AWS_ENDPOINT_URL": endpoint, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}.items():
+        monkeypatch.setenv(k, v)
+    store = open_store(f"s3://{bucket}/team")
+    path = write(tmp_path / "a.bin", b"a" * 100)
+    key = blob_key(sha256_file(path))
+    with pytest.raises(InfraError, match=f"access denied to s3://{bucket}/team/{key} .*AWS_SECRET_ACCESS_KEY"):
+        store.put_file(key, path)
+    assert store._direct.off
+
+
+@pytest.mark.parametrize("direct", ["1", "0"])
+def test_a_file_changed_after_it_was_hashed_is_refused_and_not_stored(direct, bucket, monkeypatch, tmp_path):
+    monkeypatch.setenv("MLCI_S3_DIRECT_PUT", direct)
+    store = open_store(f"s3://{bucket}/p")
+    path = write(tmp_path / "weights.bin", b"as it was hashed")
+    sha = sha256_file(path)
+    path.write_bytes(b"rewritten since")
+    with pytest.raises(IntegrityError, match=f"{path}: changed after it was hashed .*publish again"):
+        store.put_blob(path, sha)
+    assert not store.exists(blob_key(sha))  # no blob whose name is not its content
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_retried_once_directly(bucket, fault_proxy, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    store.put_blob(write(tmp_path / "a.bin", b"a" * 1000))  # the thread's connection is now open
+    fault_proxy.requests.clear()
+    fault_proxy.reset(1, methods={"PUT"})
+    sha, sent = store.put_blob(write(tmp_path / "b.bin", b"b" * 1000))
+    assert sent and direct_used(store)
+    assert fault_proxy.count("PUT", blob_key(sha)) == 2  # dropped, then sent again on a new connection
+    assert store.get_bytes(blob_key(sha)) == b"b" * 1000
+
+
+def test_an_error_answer_turns_the_direct_path_off_and_botocore_sends_the_file(bucket, fault_proxy, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    fault_proxy.fail(1, status=503, methods={"PUT"}, path="/blobs/")
+    puts = count_sends(store, "PutObject")
+    first, _ = store.put_blob(write(tmp_path / "a.bin", b"a" * 500))
+    assert store._direct.off and len(puts) == 1 and fault_proxy.count("PUT", blob_key(first)) == 2
+    second, _ = store.put_blob(write(tmp_path / "b.bin", b"b" * 500))  # botocore's from now on
+    assert len(puts) == 2 and fault_proxy.count("PUT", blob_key(second)) == 1
+    assert store.get_bytes(blob_key(first)) == b"a" * 500 and store.get_bytes(blob_key(second)) == b"b" * 500
+
+
+def test_the_direct_path_only_where_it_sends_what_botocore_sends(bucket, monkeypatch):
+    def direct(addressing: str = "auto", **env: str | None) -> bool:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v) if v is not None else monkeypatch.delenv(k, raising=False)
+        store = S3Store(f"s3://{bucket}/p", addressing=addressing)
+        store.client  # noqa: B018 - makes the client, and its direct path where there is one
+        return store._direct is not None
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    assert direct()
+    assert not direct(MLCI_S3_DIRECT_PUT="0")
+    monkeypatch.delenv("MLCI_S3_DIRECT_PUT")
+    assert not direct(HTTP_PROXY="http://proxy.internal:3128")  # the proxy is botocore's business
+    assert direct(NO_PROXY="127.0.0.1")  # ... unless the endpoint bypasses it
+    monkeypatch.delenv("HTTP_PROXY"), monkeypatch.delenv("NO_PROXY")
+    assert not direct(AWS_ENDPOINT_URL=endpoint + "/s3")  # an endpoint with a path of its own
+    assert not direct(addressing="virtual", AWS_ENDPOINT_URL=endpoint)  # bucket names in the host
+    assert not direct(AWS_ENDPOINT_URL=None)  # AWS itself: virtual-host names, its endpoint rules

@@ -18,6 +18,7 @@ visible whole or not at all; ``If-None-Match: *`` creates a key only if it is ab
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import os
 import re
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MiB = 1 << 20
+MAX_DIRECT = MiB  # files up to this size may skip botocore's request machinery (s3_direct)
+_BLOB_KEY = re.compile(r"blobs/sha256/([0-9a-f]{2})/([0-9a-f]{62})")
 CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
 _THROTTLE = {"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded",
              "TooManyRequests", "RequestThrottled", "RequestTimeout", "InternalError",
@@ -92,19 +95,26 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return bucket, parsed.path.strip("/")
 
 
-_clients: dict[tuple[Any, ...], Any] = {}
+_clients: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")  # botocore reads them once per client
 _clients_lock = threading.Lock()
 
 
 def shared_client(addressing: str, pool: int) -> Any:
-    """The process's S3 client for these settings and the current AWS_* / MLCI_S3_* environment.
+    """The process's S3 client for these settings and the current AWS_* / MLCI_S3_* / proxy environment.
 
     Creating a client costs more than most commands' requests (botocore reads S3's model and the
     endpoint tables), so every S3Store of a process shares one; botocore clients are thread-safe.
     botocore is used without boto3 (boto3 adds its import, and s3transfer's, for nothing but
     multipart transfers, which import it when they run).
     """
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "MLCI_S3_"))))
+    return _shared(addressing, pool)[0]
+
+
+def _shared(addressing: str, pool: int) -> tuple[Any, Any]:
+    """(client, its DirectPut or None: see s3_direct)."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items()
+                       if k.startswith(("AWS_", "MLCI_S3_")) or k.lower() in _PROXY_VARS))
     key = (addressing, pool, env)
     with _clients_lock:
         if key not in _clients:
@@ -124,7 +134,7 @@ def shared_client(addressing: str, pool: int) -> Any:
         return _clients[key]
 
 
-def _make_client(addressing: str, pool: int) -> Any:
+def _make_client(addressing: str, pool: int) -> tuple[Any, Any]:
     import botocore.session
     from botocore.config import Config
     from botocore.handlers import add_expect_header
@@ -163,7 +173,9 @@ def _make_client(addressing: str, pool: int) -> Any:
     # before the body: a second round trip on each small PUT. Objects big enough for that wait to
     # matter go multipart (MLCI_S3_MULTIPART_THRESHOLD), in parts whose round trip is noise.
     client.meta.events.unregister("before-call.s3", add_expect_header)
-    return client
+    from mlci.store.s3_direct import DirectPut
+
+    return client, DirectPut.for_client(client, session, addressing)
 
 
 def _epoch(stamp: str) -> float:
@@ -188,12 +200,14 @@ class S3Store(Store):
         self.addressing = addressing if addressing != "auto" else ("path" if self.endpoint else "virtual")
         self.transfer = TransferSettings.from_env()
         self._client: Any = None
+        self._direct: Any = None
 
     # --- client and error handling ------------------------------------------------------
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = shared_client(self.addressing, max(32, 4 * self.transfer.concurrency, self._workers()))
+            self._client, self._direct = _shared(self.addressing,
+                                                 max(32, 4 * self.transfer.concurrency, self._workers()))
         return self._client
 
     def _key(self, key: str) -> str:
@@ -389,6 +403,14 @@ class S3Store(Store):
 
     def put_file(self, key: str, path: Path, callback: Callable[[int], None] | None = None) -> None:
         size = path.stat().st_size
+        client = self.client  # (and self._direct with it)
+        if size <= MAX_DIRECT and size < self.transfer.threshold:
+            body, sha = self._checked_body(key, path)
+            if self._direct is None or not self._direct.put(self.bucket, self._key(key), body, sha):
+                self._call("PUT", key, lambda: client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body))
+            if callback:
+                callback(size)
+            return
         if size < self.transfer.threshold:
             def put() -> None:
                 with open(path, "rb") as body:
@@ -414,6 +436,20 @@ class S3Store(Store):
                 transfer.upload_file(str(path), self.bucket, self._key(key), callback=cb)
 
         self._call("PUT (multipart)", key, upload)
+
+    @staticmethod
+    def _checked_body(key: str, path: Path) -> tuple[bytes, str]:
+        """A small file's bytes, refused if a blob's name (its sha256) does not match them: the file
+        changed after it was hashed, and the blob would be stored under another content's name."""
+        body = path.read_bytes()
+        actual = hashlib.sha256(body).hexdigest()
+        named = _BLOB_KEY.fullmatch(key)
+        if named:
+            if actual != named[1] + named[2]:
+                raise IntegrityError(f"{path}: changed after it was hashed (sha256 {named[1]}{named[2][:10]}, "
+                                     f"now {actual[:12]}); nothing of it was stored: publish again once "
+                                     "it is no longer being written")
+        return body, actual
 
     def get_file(self, key: str, dest: Path, size: int | None = None,
                  callback: Callable[[int], None] | None = None) -> None:
