@@ -84,6 +84,13 @@ def blob_key(sha: str) -> str:
     return f"blobs/sha256/{sha[:2]}/{sha[2:]}"
 
 
+def blob_sha(key: str) -> str | None:
+    """The sha256 that a key made by blob_key names; None for any other key."""
+    head, _, rest = key.removeprefix("blobs/sha256/").partition("/")
+    sha = head + rest
+    return sha if key.startswith("blobs/sha256/") and len(head) == 2 and _SHA.fullmatch(sha) else None
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One stored object: its key, size in bytes and last-modified time (epoch seconds)."""

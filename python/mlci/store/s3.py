@@ -32,14 +32,13 @@ from urllib.parse import urlparse
 
 from mlci.errors import ConfigError, InfraError, IntegrityError, redact
 from mlci.retry import retry
-from mlci.store.base import KeyMissing, ObjectInfo, Store
+from mlci.store.base import KeyMissing, ObjectInfo, Store, blob_sha
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MiB = 1 << 20
 MAX_DIRECT = MiB  # files up to this size may skip botocore's request machinery (s3_direct)
-_BLOB_KEY = re.compile(r"blobs/sha256/([0-9a-f]{2})/([0-9a-f]{62})")
 CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
 _THROTTLE = {"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded",
              "TooManyRequests", "RequestThrottled", "RequestTimeout", "InternalError",
@@ -443,12 +442,10 @@ class S3Store(Store):
         changed after it was hashed, and the blob would be stored under another content's name."""
         body = path.read_bytes()
         actual = hashlib.sha256(body).hexdigest()
-        named = _BLOB_KEY.fullmatch(key)
-        if named:
-            if actual != named[1] + named[2]:
-                raise IntegrityError(f"{path}: changed after it was hashed (sha256 {named[1]}{named[2][:10]}, "
-                                     f"now {actual[:12]}); nothing of it was stored: publish again once "
-                                     "it is no longer being written")
+        named = blob_sha(key)
+        if named is not None and actual != named:
+            raise IntegrityError(f"{path}: changed after it was hashed (sha256 {named[:12]}, now {actual[:12]}); "
+                                 "nothing of it was stored: publish again once it is no longer being written")
         return body, actual
 
     def get_file(self, key: str, dest: Path, size: int | None = None,
