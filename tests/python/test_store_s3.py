@@ -127,7 +127,7 @@ def test_making_a_client_leaves_the_collector_on_and_freezes_the_first(bucket, m
 def test_a_small_put_is_one_round_trip(bucket, tmp_path, monkeypatch):
     """No `Expect: 100-continue`: botocore would wait for the server's go-ahead before each body
     (botocore sends a small file where the direct path does not: here, turned off)."""
-    monkeypatch.setenv("MLCI_S3_DIRECT_PUT", "0")
+    monkeypatch.setenv("MLCI_S3_DIRECT", "0")
     store = open_store(f"s3://{bucket}/p")
     headers: list[dict] = []
     store.client.meta.events.register("before-send.s3.PutObject", lambda request, **kw: headers.append(
@@ -334,31 +334,35 @@ def test_the_direct_signature_is_botocores():
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from mlci.store.s3_direct import authorization, signing_key
+    from mlci.store.s3_direct import EMPTY_SHA, authorization, signing_key
 
     body = b"x" * 100
     sha = hashlib.sha256(body).hexdigest()
-    for host, key, token in (("127.0.0.1:8333", "team/blobs/sha256/ab/cd", None),
-                             ("minio.example", "a b+c/é~(1).bin", None),
-                             ("[::1]:9000", "p/blobs/x", "FwoGZXIvYXdzE//token+/=")):
+    for method, host, key, token in (("PUT", "127.0.0.1:8333", "team/blobs/sha256/ab/cd", None),
+                                     ("PUT", "minio.example", "a b+c/é~(1).bin", None),
+                                     ("PUT", "[::1]:9000", "p/blobs/x", "FwoGZXIvYXdzE//token+/="),
+                                     ("GET", "127.0.0.1:8333", "a b+c/é~(1).bin", "token")):
         uri = quote(f"/bucket/{key}", safe="/~")
-        request = AWSRequest("PUT", f"http://{host}{uri}", data=body, headers={"x-amz-content-sha256": sha})
+        payload = sha if method == "PUT" else EMPTY_SHA
+        request = AWSRequest(method, f"http://{host}{uri}", data=body if method == "PUT" else None,
+                             headers={"x-amz-content-sha256": payload})
         S3SigV4Auth(Credentials("AKIDEXAMPLE", "wJalr/K7MDENG+bPxRfiCY", token), "s3", "eu-central-1").add_auth(request)
         stamp = request.headers["X-Amz-Date"]
         mine = authorization("AKIDEXAMPLE", signing_key("wJalr/K7MDENG+bPxRfiCY", stamp[:8], "eu-central-1"),
-                             stamp, "eu-central-1", "PUT", uri, host, sha, token)
-        assert mine == request.headers["Authorization"], (host, key)
+                             stamp, "eu-central-1", method, uri, host, payload, token)
+        assert mine == request.headers["Authorization"], (method, host, key)
 
 
 def direct_used(store: S3Store) -> bool:
-    return store._direct is not None and not store._direct.off
+    return store.direct is not None and not store.direct.off
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 def test_small_blobs_go_direct_to_a_server_that_checks_every_signature(tls, monkeypatch, tmp_path):
     """SeaweedFS with an identity refuses a request whose SigV4 signature is wrong (403): so a
     publish whose blobs all arrive, with botocore sending only the lease and the manifest, has
-    signed each of them right, over HTTP and over HTTPS with the certificate checked."""
+    signed each of them right, over HTTP and over HTTPS with the certificate checked; and so has
+    the download that gets them back, botocore getting only the manifest."""
     from s3_fixtures import FAKE_ENV, make_bucket, seaweed_ca, start_seaweed
 
     endpoint = start_seaweed(tls=tls)
@@ -370,11 +374,12 @@ def test_small_blobs_go_direct_to_a_server_that_checks_every_signature(tls, monk
     store = open_store(f"s3://{bucket}/team")
     files = {f"model/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(3_000 + i)) for i in range(40)}
     files["odd name/a b+c é.bin"] = write(tmp_path / "odd.bin", b"odd")
-    puts = count_sends(store, "PutObject")
+    puts, gets = count_sends(store, "PutObject"), count_sends(store, "GetObject")
     assert store.publish_run("r1", files)["uploaded"] == 41
     assert direct_used(store) and len(puts) == 2  # botocore: the lease and the manifest only
     out = store.download_run("r1", tmp_path / "dl")
     assert {rel: out[rel].read_bytes() for rel in files} == {rel: p.read_bytes() for rel, p in files.items()}
+    assert direct_used(store) and len(gets) == 1  # botocore: the manifest only
 
 
 def test_https_without_the_servers_certificate_is_refused_by_both_paths(monkeypatch, tmp_path):
@@ -386,10 +391,9 @@ def test_https_without_the_servers_certificate_is_refused_by_both_paths(monkeypa
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
     store = open_store(f"s3://{bucket}/team")
-    store.client  # noqa: B018 - made before the blob
     with pytest.raises(InfraError, match="cannot reach https://127.0.0.1.*CERTIFICATE_VERIFY_FAILED"):
         store.put_file(blob_key(sha256_file(write(tmp_path / "a.bin", b"a"))), tmp_path / "a.bin")
-    assert store._direct.off  # it tried, was refused, and left it to botocore, which was refused too
+    assert store.direct.off  # it tried, was refused, and left it to botocore, which was refused too
 
 
 def test_a_wrong_secret_is_access_denied_as_before(monkeypatch, tmp_path):
@@ -404,12 +408,12 @@ def test_a_wrong_secret_is_access_denied_as_before(monkeypatch, tmp_path):
     key = blob_key(sha256_file(path))
     with pytest.raises(InfraError, match=f"access denied to s3://{bucket}/team/{key} .*AWS_SECRET_ACCESS_KEY"):
         store.put_file(key, path)
-    assert store._direct.off
+    assert store.direct.off
 
 
 @pytest.mark.parametrize("direct", ["1", "0"])
 def test_a_file_changed_after_it_was_hashed_is_refused_and_not_stored(direct, bucket, monkeypatch, tmp_path):
-    monkeypatch.setenv("MLCI_S3_DIRECT_PUT", direct)
+    monkeypatch.setenv("MLCI_S3_DIRECT", direct)
     store = open_store(f"s3://{bucket}/p")
     path = write(tmp_path / "weights.bin", b"as it was hashed")
     sha = sha256_file(path)
@@ -435,7 +439,7 @@ def test_an_error_answer_turns_the_direct_path_off_and_botocore_sends_the_file(b
     fault_proxy.fail(1, status=503, methods={"PUT"}, path="/blobs/")
     puts = count_sends(store, "PutObject")
     first, _ = store.put_blob(write(tmp_path / "a.bin", b"a" * 500))
-    assert store._direct.off and len(puts) == 1 and fault_proxy.count("PUT", blob_key(first)) == 2
+    assert store.direct.off and len(puts) == 1 and fault_proxy.count("PUT", blob_key(first)) == 2
     second, _ = store.put_blob(write(tmp_path / "b.bin", b"b" * 500))  # botocore's from now on
     assert len(puts) == 2 and fault_proxy.count("PUT", blob_key(second)) == 1
     assert store.get_bytes(blob_key(first)) == b"a" * 500 and store.get_bytes(blob_key(second)) == b"b" * 500
@@ -445,17 +449,37 @@ def test_the_direct_path_only_where_it_sends_what_botocore_sends(bucket, monkeyp
     def direct(addressing: str = "auto", **env: str | None) -> bool:
         for k, v in env.items():
             monkeypatch.setenv(k, v) if v is not None else monkeypatch.delenv(k, raising=False)
-        store = S3Store(f"s3://{bucket}/p", addressing=addressing)
-        store.client  # noqa: B018 - makes the client, and its direct path where there is one
-        return store._direct is not None
+        return S3Store(f"s3://{bucket}/p", addressing=addressing).direct is not None
 
     endpoint = os.environ["AWS_ENDPOINT_URL"]
     assert direct()
-    assert not direct(MLCI_S3_DIRECT_PUT="0")
-    monkeypatch.delenv("MLCI_S3_DIRECT_PUT")
+    assert not direct(MLCI_S3_DIRECT="0")
+    monkeypatch.delenv("MLCI_S3_DIRECT")
     assert not direct(HTTP_PROXY="http://proxy.internal:3128")  # the proxy is botocore's business
     assert direct(NO_PROXY="127.0.0.1")  # ... unless the endpoint bypasses it
     monkeypatch.delenv("HTTP_PROXY"), monkeypatch.delenv("NO_PROXY")
     assert not direct(AWS_ENDPOINT_URL=endpoint + "/s3")  # an endpoint with a path of its own
     assert not direct(addressing="virtual", AWS_ENDPOINT_URL=endpoint)  # bucket names in the host
     assert not direct(AWS_ENDPOINT_URL=None)  # AWS itself: virtual-host names, its endpoint rules
+
+
+def test_a_download_whose_direct_get_fails_is_finished_by_botocore(bucket, fault_proxy, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    files = {f"{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(700)) for i in range(3)}
+    store.publish_run("r1", files)
+    fault_proxy.fail(1, status=500, methods={"GET"}, path="/blobs/")
+    gets = count_sends(store, "GetObject")
+    out = store.download_run("r1", tmp_path / "dl")
+    assert all(out[rel].read_bytes() == p.read_bytes() for rel, p in files.items())
+    assert store.direct.off and 1 + 1 <= len(gets) <= 1 + 3  # the manifest, then each blob not yet got
+    assert [p.name for p in (tmp_path / "dl").iterdir() if p.name.startswith(".")] == []  # no temp file left
+
+
+def test_a_blob_whose_bytes_do_not_match_its_name_is_refused_on_the_direct_path(bucket, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    sha = "ab" * 32
+    store.put_bytes(blob_key(sha), b"not what the name says")
+    gets = count_sends(store, "GetObject")
+    with pytest.raises(IntegrityError, match=f"blob {sha[:12]} is corrupt"):
+        store.get_blob(sha, tmp_path / "x.bin", size=22)
+    assert direct_used(store) and gets == [] and not (tmp_path / "x.bin").exists()

@@ -111,7 +111,7 @@ def shared_client(addressing: str, pool: int) -> Any:
 
 
 def _shared(addressing: str, pool: int) -> tuple[Any, Any]:
-    """(client, its DirectPut or None: see s3_direct)."""
+    """(client, its Direct or None: see s3_direct)."""
     env = tuple(sorted((k, v) for k, v in os.environ.items()
                        if k.startswith(("AWS_", "MLCI_S3_")) or k.lower() in _PROXY_VARS))
     key = (addressing, pool, env)
@@ -172,9 +172,9 @@ def _make_client(addressing: str, pool: int) -> tuple[Any, Any]:
     # before the body: a second round trip on each small PUT. Objects big enough for that wait to
     # matter go multipart (MLCI_S3_MULTIPART_THRESHOLD), in parts whose round trip is noise.
     client.meta.events.unregister("before-call.s3", add_expect_header)
-    from mlci.store.s3_direct import DirectPut
+    from mlci.store.s3_direct import Direct
 
-    return client, DirectPut.for_client(client, session, addressing)
+    return client, Direct.for_client(client, session, addressing)
 
 
 def _epoch(stamp: str) -> float:
@@ -208,6 +208,12 @@ class S3Store(Store):
             self._client, self._direct = _shared(self.addressing,
                                                  max(32, 4 * self.transfer.concurrency, self._workers()))
         return self._client
+
+    @property
+    def direct(self) -> Any:
+        """mlci's own requests for small files (s3_direct.Direct), or None where botocore makes them all."""
+        _ = self.client  # made with the client
+        return self._direct
 
     def _key(self, key: str) -> str:
         if not key or key.startswith("/") or ".." in key.split("/"):
@@ -402,11 +408,12 @@ class S3Store(Store):
 
     def put_file(self, key: str, path: Path, callback: Callable[[int], None] | None = None) -> None:
         size = path.stat().st_size
-        client = self.client  # (and self._direct with it)
         if size <= MAX_DIRECT and size < self.transfer.threshold:
             body, sha = self._checked_body(key, path)
-            if self._direct is None or not self._direct.put(self.bucket, self._key(key), body, sha):
-                self._call("PUT", key, lambda: client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body))
+            direct = self.direct
+            if direct is None or not direct.put(self.bucket, self._key(key), body, sha):
+                self._call("PUT", key, lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key),
+                                                                      Body=body))
             if callback:
                 callback(size)
             return
@@ -455,6 +462,15 @@ class S3Store(Store):
         os.close(fd)
         tmp = Path(name)
         try:
+            if size is not None and size <= MAX_DIRECT and size < self.transfer.threshold:
+                direct = self.direct
+                data = direct.get(self.bucket, self._key(key)) if direct is not None else None
+                if data is not None:
+                    tmp.write_bytes(data)
+                    if callback:
+                        callback(len(data))
+                    os.replace(tmp, dest)
+                    return
             if size is not None and size < self.transfer.threshold:
                 def get() -> None:
                     r = self.client.get_object(Bucket=self.bucket, Key=self._key(key))

@@ -1,18 +1,21 @@
-"""Small PutObjects without botocore's per-request machinery, for a publish's many small blobs.
+"""Small PutObjects and GetObjects without botocore's per-request machinery, for the many small
+blobs of a publish or a fetch.
 
-botocore spends 0.65-0.95 ms of CPU on each PutObject (parameter checks, endpoint rules, a dozen
+botocore spends 0.65-0.95 ms of CPU on each request (parameter checks, endpoint rules, a dozen
 event hooks, its signer, response parsing), under one GIL: for 500 files of 20 KB that, not the
-server, bounds the upload. This sends the same request, SigV4-signed here with the client's own
-credentials (botocore still finds and refreshes them), over one keep-alive connection per thread:
-0.16-0.25 ms. The payload is signed by its sha256 (the caller's: a blob's name already is that,
-and S3Store checks the bytes against it), so a server that compares the two (AWS, MinIO) checks
-the body it receives.
+server, bounds the transfer. This sends the same requests, SigV4-signed here with the client's
+own credentials (botocore still finds and refreshes them), over one keep-alive connection per
+thread: 0.16-0.25 ms. A PUT's payload is signed by its sha256 (the caller's: a blob's name
+already is that, and S3Store checks the bytes against it), so a server that compares the two
+(AWS, MinIO) checks the body it receives; a GET's bytes are checked against the blob's name by
+the caller.
 
 It is used only where it sends exactly what botocore would: a custom endpoint (MinIO, Ceph,
 SeaweedFS: AWS_ENDPOINT_URL) with path-style addressing, SigV4, no proxy for that endpoint, files
-up to 1 MiB (s3.MAX_DIRECT; larger ones gain nothing measurable); MLCI_S3_DIRECT_PUT=0 turns it off. Anything it does not expect (an error
-answer, a dropped connection twice) turns it off for the rest of the process and hands the file
-to botocore, whose retries and error messages then apply unchanged.
+up to 1 MiB (s3.MAX_DIRECT; larger ones gain nothing measurable); MLCI_S3_DIRECT=0 turns it off.
+Anything it does not expect (an error answer, a dropped connection twice) turns it off for the
+rest of the process and hands the file to botocore, whose retries and error messages then apply
+unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from urllib.parse import quote, urlsplit
 log = logging.getLogger(__name__)
 
 SIGNED = "host;x-amz-content-sha256;x-amz-date"
+EMPTY_SHA = hashlib.sha256(b"").hexdigest()  # the payload hash of a request without a body
 
 
 def signing_key(secret: str, day: str, region: str) -> bytes:
@@ -53,7 +57,7 @@ def authorization(access_key: str, key: bytes, stamp: str, region: str, method: 
     return f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={names}, Signature={signature}"
 
 
-class DirectPut:
+class Direct:
     def __init__(self, endpoint: str, credentials: Any, region: str, timeout: float,
                  context: ssl.SSLContext | None):
         parts = urlsplit(endpoint)
@@ -71,10 +75,10 @@ class DirectPut:
         self._keys: dict[tuple[str, str], bytes] = {}
 
     @classmethod
-    def for_client(cls, client: Any, session: Any, addressing: str) -> "DirectPut | None":
+    def for_client(cls, client: Any, session: Any, addressing: str) -> "Direct | None":
         """The direct path for this client, or None where it would not send what botocore sends."""
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        if (os.environ.get("MLCI_S3_DIRECT_PUT", "1").lower() in ("0", "false", "no", "off")
+        if (os.environ.get("MLCI_S3_DIRECT", "1").lower() in ("0", "false", "no", "off")
                 or not endpoint or addressing != "path"
                 or client.meta.config.signature_version not in (None, "s3v4", "v4")):
             return None
@@ -112,7 +116,7 @@ class DirectPut:
             self._local.conn = conn
         return conn
 
-    def _headers(self, uri: str, sha: str) -> dict[str, str]:
+    def _headers(self, method: str, uri: str, sha: str) -> dict[str, str]:
         frozen = self.credentials.get_frozen_credentials()  # refreshed by botocore when due
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         cache = (frozen.secret_key, stamp[:8])
@@ -120,7 +124,7 @@ class DirectPut:
         if key is None:
             key = self._keys[cache] = signing_key(frozen.secret_key, stamp[:8], self.region)
         headers = {"x-amz-content-sha256": sha, "x-amz-date": stamp,
-                   "Authorization": authorization(frozen.access_key, key, stamp, self.region, "PUT", uri,
+                   "Authorization": authorization(frozen.access_key, key, stamp, self.region, method, uri,
                                                   self.host, sha, frozen.token)}
         if frozen.token:
             headers["x-amz-security-token"] = frozen.token
@@ -129,28 +133,37 @@ class DirectPut:
     def put(self, bucket: str, key: str, body: bytes, sha: str) -> bool:
         """PutObject ``body`` (whose sha256 is ``sha``) at ``key``; False: not sent, or not known
         to be stored, so botocore should send it."""
+        return self._request("PUT", bucket, key, body, sha) is not None
+
+    def get(self, bucket: str, key: str) -> bytes | None:
+        """GetObject ``key``'s bytes; None: botocore should get them (its errors say what is wrong:
+        a missing key, access denied). The caller checks the bytes against their sha256."""
+        return self._request("GET", bucket, key, None, EMPTY_SHA)
+
+    def _request(self, method: str, bucket: str, key: str, body: bytes | None, sha: str) -> bytes | None:
+        """The answer's body if the server answered 200, else None (and the direct path is off)."""
         if self.off:
-            return False
+            return None
         uri = quote(f"/{bucket}/{key}", safe="/~")
         for attempt in range(2):
             conn = self._connection(fresh=attempt > 0)
             reused = conn.sock is not None
             try:
-                conn.request("PUT", uri, body, self._headers(uri, sha))
+                conn.request(method, uri, body, self._headers(method, uri, sha))
                 response = conn.getresponse()
                 answer = response.read()
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 if reused and attempt == 0:
                     continue  # the server closed a kept-alive connection: once more, on a new one
-                return self._give_up(f"{type(exc).__name__}: {exc}")
+                return self._give_up(f"{method}: {type(exc).__name__}: {exc}")
             if response.status == 200:
-                return True
-            return self._give_up(f"HTTP {response.status} {answer[:200]!r}")
-        return self._give_up("the connection dropped twice")
+                return answer
+            return self._give_up(f"{method}: HTTP {response.status} {answer[:200]!r}")
+        return None
 
-    def _give_up(self, why: str) -> bool:
+    def _give_up(self, why: str) -> None:
         if not self.off:
             self.off = True
-            log.debug("direct PutObject turned off for this process (%s); botocore sends the rest", why)
-        return False
+            log.debug("direct requests turned off for this process (%s); botocore makes the rest", why)
+        return None
