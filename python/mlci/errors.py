@@ -6,6 +6,8 @@ Exit codes are the contract with the Jenkins steps:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class MlciError(Exception):
     """Base class; ``exit_code`` is what the CLI exits with."""
@@ -54,6 +56,14 @@ class InfraError(MlciError):
 
 class IntegrityError(UsageError):
     """A stored file does not match its recorded checksum, or a record is corrupt."""
+
+
+class FileChanged(IntegrityError):
+    """A file's bytes are no longer those it was hashed as (it was rewritten while being published)."""
+
+    def __init__(self, message: str, path: Path):
+        super().__init__(message)
+        self.path = path
 
 
 _USERINFO = None

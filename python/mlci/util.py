@@ -110,6 +110,15 @@ class HashCache:
             self.dirty = True
         return sha
 
+    def forget(self, file: Path) -> None:
+        """Hash ``file`` again next time (it changed without its size or mtime showing it)."""
+        try:
+            key = self._stat(file)[0]
+        except OSError:  # gone: nothing of it will match
+            return
+        if self.entries.pop(key, None) is not None:
+            self.dirty = True
+
     def save(self) -> None:
         if self.dirty:
             write_text(self.path, json.dumps(self.entries))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from s3_fixtures import dead_endpoint
 
-from mlci.errors import ConfigError, InfraError, IntegrityError
+from mlci.errors import ConfigError, FileChanged, InfraError, IntegrityError
 from mlci.store import blob_key, open_store, sha256_file
 from mlci.store import s3
 from mlci.store.s3 import S3Store, parse_size
@@ -421,6 +421,27 @@ def test_a_file_changed_after_it_was_hashed_is_refused_and_not_stored(direct, bu
     with pytest.raises(IntegrityError, match=f"{path}: changed after it was hashed .*publish again"):
         store.put_blob(path, sha)
     assert not store.exists(blob_key(sha))  # no blob whose name is not its content
+
+
+def test_a_file_rewritten_with_its_size_and_mtime_kept_is_refused_then_hashed_again(bucket, tmp_path):
+    """The workspace's hash cache trusts size and mtime; a file rewritten with both kept (cp -p,
+    rsync -t) still has its old hash there. Publishing it to a store that lacks the old blob must
+    not store the new bytes under the old name, and the next publish must hash the file again
+    instead of failing for ever."""
+    cache = tmp_path / ".mlci" / "cache" / "hashes.json"
+    then = time.time() - 60
+    path = write(tmp_path / "run" / "model.bin", b"first weights")
+    os.utime(path, (then, then))
+    open_store(f"s3://{bucket}/a").publish_run("r1", {"model.bin": path}, hashes=HashCache(cache))
+    path.write_bytes(b"other weights")  # same size
+    os.utime(path, (then, then))
+    store = open_store(f"s3://{bucket}/b")
+    with pytest.raises(FileChanged, match=f"{path}: changed after it was hashed"):
+        store.publish_run("r1", {"model.bin": path}, hashes=HashCache(cache))
+    assert store.list("runs/") == [] and store.list("blobs/") == []
+    manifest = store.publish_run("r1", {"model.bin": path}, hashes=HashCache(cache))
+    sha = manifest["files"]["model.bin"]["sha256"]
+    assert sha == sha256_file(path) and store.get_bytes(blob_key(sha)) == b"other weights"
 
 
 def test_a_kept_alive_connection_the_server_dropped_is_retried_once_directly(bucket, fault_proxy, tmp_path):

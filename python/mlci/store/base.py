@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from mlci import crashpoints
-from mlci.errors import InfraError, IntegrityError, NotFoundError
+from mlci.errors import FileChanged, InfraError, IntegrityError, NotFoundError
 from mlci.util import CHUNK, HashCache, dumps, sha256_file
 
 T = TypeVar("T")
@@ -312,8 +312,11 @@ class Store(ABC):
         lease = self.take_lease("publish", {"run_id": run_id, "shas": sorted(by_sha)})
         try:
             manifest = self._publish_leased(run_id, key, hashed, by_sha, meta, progress, on_bytes)
-        except BaseException:
+        except BaseException as exc:
             self.release_lease(lease)
+            if hashes and isinstance(exc, FileChanged):  # its remembered hash is stale: read it next time
+                hashes.forget(exc.path)
+                hashes.save()
             raise
         if hold_lease:
             manifest["lease"] = lease

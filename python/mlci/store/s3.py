@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlparse
 
-from mlci.errors import ConfigError, InfraError, IntegrityError, redact
+from mlci.errors import ConfigError, FileChanged, InfraError, IntegrityError, redact
 from mlci.retry import retry
 from mlci.store.base import KeyMissing, ObjectInfo, Store, blob_sha
 
@@ -451,8 +451,8 @@ class S3Store(Store):
         actual = hashlib.sha256(body).hexdigest()
         named = blob_sha(key)
         if named is not None and actual != named:
-            raise IntegrityError(f"{path}: changed after it was hashed (sha256 {named[:12]}, now {actual[:12]}); "
-                                 "nothing of it was stored: publish again once it is no longer being written")
+            raise FileChanged(f"{path}: changed after it was hashed (sha256 {named[:12]}, now {actual[:12]}); "
+                              "nothing of it was stored: publish again once it is no longer being written", path)
         return body, actual
 
     def get_file(self, key: str, dest: Path, size: int | None = None,
