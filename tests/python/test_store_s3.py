@@ -504,3 +504,12 @@ def test_a_blob_whose_bytes_do_not_match_its_name_is_refused_on_the_direct_path(
     with pytest.raises(IntegrityError, match=f"blob {sha[:12]} is corrupt"):
         store.get_blob(sha, tmp_path / "x.bin", size=22)
     assert direct_used(store) and gets == [] and not (tmp_path / "x.bin").exists()
+
+
+def test_a_direct_answer_longer_than_the_blob_is_not_read_into_memory(bucket, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    sha = "cd" * 32
+    store.put_bytes(blob_key(sha), b"x" * 5000)  # the manifest says 100 bytes
+    with pytest.raises(IntegrityError, match=f"blob {sha[:12]} is corrupt"):
+        store.get_blob(sha, tmp_path / "x.bin", size=100)
+    assert store.direct.off  # it stopped at the length and left the rest to botocore, which streams it

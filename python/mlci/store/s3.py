@@ -464,7 +464,7 @@ class S3Store(Store):
         try:
             if size is not None and size <= MAX_DIRECT and size < self.transfer.threshold:
                 direct = self.direct
-                data = direct.get(self.bucket, self._key(key)) if direct is not None else None
+                data = direct.get(self.bucket, self._key(key), size) if direct is not None else None
                 if data is not None:
                     tmp.write_bytes(data)
                     if callback:

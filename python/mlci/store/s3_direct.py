@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SIGNED = "host;x-amz-content-sha256;x-amz-date"
 EMPTY_SHA = hashlib.sha256(b"").hexdigest()  # the payload hash of a request without a body
+ANSWER_LIMIT = 1 << 16  # what a PUT's answer may hold (an error document), read into memory at most
 
 
 def signing_key(secret: str, day: str, region: str) -> bytes:
@@ -133,15 +134,18 @@ class Direct:
     def put(self, bucket: str, key: str, body: bytes, sha: str) -> bool:
         """PutObject ``body`` (whose sha256 is ``sha``) at ``key``; False: not sent, or not known
         to be stored, so botocore should send it."""
-        return self._request("PUT", bucket, key, body, sha) is not None
+        return self._request("PUT", bucket, key, body, sha, ANSWER_LIMIT) is not None
 
-    def get(self, bucket: str, key: str) -> bytes | None:
-        """GetObject ``key``'s bytes; None: botocore should get them (its errors say what is wrong:
-        a missing key, access denied). The caller checks the bytes against their sha256."""
-        return self._request("GET", bucket, key, None, EMPTY_SHA)
+    def get(self, bucket: str, key: str, size: int) -> bytes | None:
+        """GetObject ``key``'s bytes, expected to be ``size``; None: botocore should get them (its
+        errors say what is wrong: a missing key, access denied; a longer answer is not held in
+        memory). The caller checks the bytes against their sha256."""
+        return self._request("GET", bucket, key, None, EMPTY_SHA, size)
 
-    def _request(self, method: str, bucket: str, key: str, body: bytes | None, sha: str) -> bytes | None:
-        """The answer's body if the server answered 200, else None (and the direct path is off)."""
+    def _request(self, method: str, bucket: str, key: str, body: bytes | None, sha: str,
+                 limit: int) -> bytes | None:
+        """The answer's body (at most ``limit`` bytes) if the server answered 200, else None (and the
+        direct path is off)."""
         if self.off:
             return None
         uri = quote(f"/{bucket}/{key}", safe="/~")
@@ -151,7 +155,10 @@ class Direct:
             try:
                 conn.request(method, uri, body, self._headers(method, uri, sha))
                 response = conn.getresponse()
-                answer = response.read()
+                answer = response.read(limit + 1) if (response.length or 0) <= limit else b""
+                if len(answer) > limit or (response.length or 0) > limit:
+                    conn.close()  # the rest of the answer is still on its way
+                    return self._give_up(f"{method}: an answer over {limit} bytes")
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 if reused and attempt == 0:
