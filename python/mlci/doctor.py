@@ -117,6 +117,7 @@ def check_store(uri: str, root: Path | None, required: bool, addressing: str = "
         store.put_bytes(key, payload)
         back = store.get_bytes(key)
         store.delete(key)
+        small = _small_file_path(store, key, payload)
     except (MlciError, OSError) as exc:
         text = _short(exc)
         shown = redact_url(uri)
@@ -126,7 +127,27 @@ def check_store(uri: str, root: Path | None, required: bool, addressing: str = "
     if back != payload:
         return Check(name, "fail", f"{shown}: read back different bytes than written", required)
     ms = (time.perf_counter() - t0) * 1000
-    return Check(name, "ok", f"{shown}: put/get/delete ok ({ms:.0f} ms)", required, {"uri": shown})
+    return Check(name, "ok", f"{shown}: put/get/delete ok ({ms:.0f} ms){small}", required, {"uri": shown})
+
+
+def _small_file_path(store: Any, key: str, payload: bytes) -> str:
+    """On S3, send and fetch a small file as a publish and a fetch do, and say which requests
+    carried it: mlci's own (store/s3_direct.py) or botocore's, and why."""
+    if getattr(store, "direct", None) is None:
+        return "; small files: botocore's requests" if hasattr(store, "direct") else ""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlci-doctor-") as tmp:
+        src, dest = Path(tmp) / "probe", Path(tmp) / "back"
+        src.write_bytes(payload)
+        store.put_file(key, src)
+        store.get_file(key, dest, size=len(payload))
+        store.delete(key)
+        if dest.read_bytes() != payload:
+            raise OSError("a small file read back different bytes than written")
+    if store.direct.off:
+        return f"; small files: botocore's requests (mlci's own were refused: {store.direct.why})"
+    return "; small files: mlci's own requests"
 
 
 def check_docker(required: bool) -> Check:

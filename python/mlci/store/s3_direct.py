@@ -72,6 +72,7 @@ class Direct:
         self.timeout = timeout
         self.context = context
         self.off = False
+        self.why = ""  # why it is off
         self._local = threading.local()
         self._keys: dict[tuple[str, str], bytes] = {}
 
@@ -171,6 +172,6 @@ class Direct:
 
     def _give_up(self, why: str) -> None:
         if not self.off:
-            self.off = True
+            self.off, self.why = True, why
             log.debug("direct requests turned off for this process (%s); botocore makes the rest", why)
         return None
