@@ -132,9 +132,10 @@ def check_store(uri: str, root: Path | None, required: bool, addressing: str = "
 
 def _small_file_path(store: Any, key: str, payload: bytes) -> str:
     """On S3, send and fetch a small file as a publish and a fetch do, and say which requests
-    carried it: mlci's own (store/s3_direct.py) or botocore's, and why."""
+    carried the probe: mlci's own (store/s3_direct.py; with botocore loaded for its credentials,
+    or not at all) or botocore's, and why."""
     if getattr(store, "direct", None) is None:
-        return "; small files: botocore's requests" if hasattr(store, "direct") else ""
+        return "; requests: botocore's" if hasattr(store, "direct") else ""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="mlci-doctor-") as tmp:
@@ -146,8 +147,10 @@ def _small_file_path(store: Any, key: str, payload: bytes) -> str:
         if dest.read_bytes() != payload:
             raise OSError("a small file read back different bytes than written")
     if store.direct.off:
-        return f"; small files: botocore's requests (mlci's own were refused: {store.direct.why})"
-    return "; small files: mlci's own requests"
+        return f"; requests: botocore's (mlci's own were refused: {store.direct.why})"
+    if store.direct.without_botocore:
+        return "; requests: mlci's own, botocore not loaded"
+    return "; requests: mlci's own, with botocore's credentials"
 
 
 def check_docker(required: bool) -> Check:

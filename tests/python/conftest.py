@@ -53,3 +53,12 @@ def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | Non
 def mlci():
     """Call the mlci CLI: ``mlci("train", "-c", cfg, cwd=tmp_path)`` -> CompletedProcess."""
     return run_cli
+
+
+@pytest.fixture(autouse=True)
+def _fresh_direct_s3_requests(monkeypatch):
+    """A test is a process of its own: mlci's own S3 requests, which a failure turns off for the
+    rest of the process (store/s3_direct.py), start on again in each."""
+    from mlci.store import s3
+
+    monkeypatch.setattr(s3, "_directs", {})

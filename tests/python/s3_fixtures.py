@@ -46,6 +46,9 @@ FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
+    # the tests' settings are all in the environment, whatever ~/.aws holds on this machine
+    "AWS_CONFIG_FILE": "/nonexistent/mlci-tests/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/mlci-tests/aws-credentials",
     "AWS_MAX_ATTEMPTS": "2",
     "MLCI_RETRIES": "2",
     "MLCI_RETRY_DELAY": "0.05",
@@ -262,7 +265,9 @@ class FaultProxy:
 
     ``fail(n, status=503)`` answers the next n matching requests with an S3 error;
     ``reset(n)`` reads part of the next n matching request bodies, then drops the connection
-    without answering (a connection reset mid-upload). ``requests`` counts what got through.
+    without answering (a connection reset mid-upload); ``lose(n)`` passes the next n matching
+    requests on, then drops the connection instead of the answer (the request done, its answer
+    lost). ``requests`` counts what got through.
     Header names in ``strip`` are dropped before forwarding (``{"if-none-match", "if-match"}``
     makes the endpoint look like one that ignores conditional writes, as npm's s3rver does).
     """
@@ -292,7 +297,7 @@ class FaultProxy:
                     self.close_connection = True
                     return
                 body = self.rfile.read(length) if length else b""
-                if fault:
+                if fault and fault["kind"] == "status":
                     code = fault.get("code") or {503: "SlowDown", 500: "InternalError",
                                                  403: "AccessDenied"}.get(fault["status"], "Error")
                     payload = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
@@ -309,6 +314,11 @@ class FaultProxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                if fault and fault["kind"] == "lose":
+                    conn.close()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
                 self.send_response(resp.status, resp.reason)
                 for k, v in resp.getheaders():
                     if k.lower() not in _HOP and k.lower() != "content-length":
@@ -345,6 +355,10 @@ class FaultProxy:
     def reset(self, n: int, methods: set[str] | None = None, path: str = "") -> None:
         with self.lock:
             self.faults.append({"kind": "reset", "left": n, "methods": methods, "path": path})
+
+    def lose(self, n: int, methods: set[str] | None = None, path: str = "") -> None:
+        with self.lock:
+            self.faults.append({"kind": "lose", "left": n, "methods": methods, "path": path})
 
     def count(self, method: str, path: str = "") -> int:
         with self.lock:

@@ -189,19 +189,23 @@ def test_s3_store_probe_against_a_real_endpoint(tmp_path, mlci):
     r = mlci("doctor", "--s3", f"s3://{bucket}/doctor", "--json", cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     store = checks_of(r)["store"]
-    assert store["status"] == "ok" and store["detail"].endswith("; small files: mlci's own requests")
+    assert store["status"] == "ok" and store["detail"].endswith("; requests: mlci's own, botocore not loaded")
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = us-east-1\n")
+    r = mlci("doctor", "--s3", f"s3://{bucket}/doctor", "--json", cwd=tmp_path, env={**env, "AWS_CONFIG_FILE": str(config)})
+    assert checks_of(r)["store"]["detail"].endswith("; requests: mlci's own, with botocore's credentials")
     r = mlci("doctor", "--s3", f"s3://{bucket}/doctor", "--json", cwd=tmp_path, env={**env, "MLCI_S3_DIRECT": "0"})
-    assert checks_of(r)["store"]["detail"].endswith("; small files: botocore's requests")
+    assert checks_of(r)["store"]["detail"].endswith("; requests: botocore's")
     r = mlci("doctor", "--s3", "s3://no-such-bucket/x", "--json", cwd=tmp_path, env=env)
     assert r.returncode == 3 and checks_of(r)["store"]["status"] == "fail"
 
 
-def test_the_store_probe_says_why_small_files_fell_back_to_botocore(bucket, fault_proxy):
+def test_the_store_probe_says_why_requests_fell_back_to_botocore(bucket, fault_proxy):
     from mlci.doctor import _small_file_path
     from mlci.store import open_store
 
     store = open_store(f"s3://{bucket}/doctor")
     fault_proxy.fail(1, status=503, code="SlowDown", methods={"PUT"})  # the direct PUT's answer
     said = _small_file_path(store, "_doctor/probe-x", b"probe")
-    assert said.startswith("; small files: botocore's requests (mlci's own were refused: PUT: HTTP 503")
+    assert said.startswith("; requests: botocore's (mlci's own were refused: PUT: HTTP 503")
     assert "SlowDown" in said and store.list("_doctor/") == []

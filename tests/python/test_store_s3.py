@@ -140,15 +140,21 @@ def test_a_small_put_is_one_round_trip(bucket, tmp_path, monkeypatch):
     assert store.get_bytes("blobs/x") == (tmp_path / "x.bin").read_bytes()
 
 
-def test_an_s3_command_imports_botocore_but_not_boto3_and_a_local_one_neither(bucket, s3_env, tmp_path):
-    def imported(*args: str) -> set[str]:
+def test_an_s3_command_imports_botocore_only_where_the_environment_does_not_say_all(bucket, s3_env, tmp_path):
+    """With the endpoint and the credentials in the environment (Jenkins' withCredentials), an S3
+    command makes its requests itself and never imports botocore; with an AWS config file, whose
+    settings are botocore's to read, it imports botocore, and never boto3."""
+    def imported(*args: str, **env: str) -> set[str]:
         r = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlci", *args], cwd=tmp_path,
-                           env={**os.environ, **s3_env}, capture_output=True, text=True, timeout=120)
+                           env={**os.environ, **s3_env, **env}, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr[-2000:]
         return {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
 
     on_s3 = imported("registry", "list", "--store", f"s3://{bucket}/p")
-    assert "botocore.client" in on_s3 and not {"boto3", "s3transfer"} & on_s3
+    assert "mlci.store.s3" in on_s3 and not {"boto3", "botocore", "s3transfer"} & on_s3
+    config = write(tmp_path / "aws-config", b"[default]\nregion = us-east-1\n")
+    with_config = imported("registry", "list", "--store", f"s3://{bucket}/p", AWS_CONFIG_FILE=str(config))
+    assert "botocore.client" in with_config and not {"boto3", "s3transfer"} & with_config
     local = imported("registry", "list", "--store", str(tmp_path / "store"))
     assert not {"boto3", "botocore", "s3transfer"} & local
 
@@ -261,6 +267,19 @@ def test_no_credentials_is_a_clear_error(bucket, monkeypatch, tmp_path):
         store.exists("x")
 
 
+def test_a_profile_that_does_not_exist_or_a_broken_config_file_is_a_config_error(s3_env, mlci, tmp_path):
+    config = write(tmp_path / "config", b"[default]\nregion = us-east-1\n")
+    env = {**s3_env, "AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    r = mlci("registry", "list", "--store", "s3://bucket-x/p", env={**env, "AWS_PROFILE": "nightly"}, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (f"mlci registry: error: AWS_PROFILE: no profile 'nightly' in {config} "
+                                f"or {tmp_path / 'none'}")
+    config.write_text("[default\nregion = us-east-1\n")
+    r = mlci("registry", "list", "--store", "s3://bucket-x/p", env=env, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().startswith(f"mlci registry: error: {config}: not a valid AWS config file"), r.stderr
+
+
 def test_incomplete_multipart_uploads_are_listed_and_aborted(bucket):
     store = open_store(f"s3://{bucket}/p")
     store.client.create_multipart_upload(Bucket=bucket, Key="p/" + blob_key("ab" * 32))
@@ -326,7 +345,8 @@ def test_redact_hides_userinfo_in_any_url():
 
 # --- small files past botocore's request machinery (mlci/store/s3_direct.py) --------------------
 def test_the_direct_signature_is_botocores():
-    """Byte for byte what botocore's own SigV4 signer writes, for odd keys, ports and session tokens."""
+    """Byte for byte what botocore's own SigV4 signer writes, for odd keys, ports, session tokens,
+    listing queries and conditional headers."""
     import hashlib
     from urllib.parse import quote
 
@@ -334,35 +354,47 @@ def test_the_direct_signature_is_botocores():
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from mlci.store.s3_direct import EMPTY_SHA, authorization, signing_key
+    from mlci.store.s3_direct import EMPTY_SHA, authorization, canonical_query, signing_key
 
     body = b"x" * 100
     sha = hashlib.sha256(body).hexdigest()
-    for method, host, key, token in (("PUT", "127.0.0.1:8333", "team/blobs/sha256/ab/cd", None),
-                                     ("PUT", "minio.example", "a b+c/é~(1).bin", None),
-                                     ("PUT", "[::1]:9000", "p/blobs/x", "FwoGZXIvYXdzE//token+/="),
-                                     ("GET", "127.0.0.1:8333", "a b+c/é~(1).bin", "token")):
+    listing = {"list-type": "2", "prefix": "p/a b+c/é~(1)", "encoding-type": "url",
+               "continuation-token": "1Xy/+z=="}
+    for method, host, key, token, query, headers in (
+            ("PUT", "127.0.0.1:8333", "team/blobs/sha256/ab/cd", None, {}, {}),
+            ("PUT", "minio.example", "a b+c/é~(1).bin", None, {}, {}),
+            ("PUT", "[::1]:9000", "p/blobs/x", "FwoGZXIvYXdzE//token+/=", {}, {}),
+            ("GET", "127.0.0.1:8333", "a b+c/é~(1).bin", "token", {}, {}),
+            ("GET", "127.0.0.1:8333", "", None, listing, {}),
+            ("PUT", "127.0.0.1:8333", "p/runs/r1/manifest.json", None, {}, {"If-None-Match": "*"}),
+            ("PUT", "127.0.0.1:8333", "p/registry/m.json", "token", {}, {"If-Match": '"9b2cf535f27731c974343645a3985328"'}),
+            ("HEAD", "127.0.0.1:8333", "p/blobs/x", None, {}, {}),
+            ("DELETE", "127.0.0.1:8333", "p/leases/publish/1.json", None, {}, {})):
         uri = quote(f"/bucket/{key}", safe="/~")
         payload = sha if method == "PUT" else EMPTY_SHA
-        request = AWSRequest(method, f"http://{host}{uri}", data=body if method == "PUT" else None,
-                             headers={"x-amz-content-sha256": payload})
+        url = f"http://{host}{uri}" + (f"?{canonical_query(query)}" if query else "")
+        request = AWSRequest(method, url, data=body if method == "PUT" else None,
+                             headers={"x-amz-content-sha256": payload, **headers})
         S3SigV4Auth(Credentials("AKIDEXAMPLE", "wJalr/K7MDENG+bPxRfiCY", token), "s3", "eu-central-1").add_auth(request)
         stamp = request.headers["X-Amz-Date"]
         mine = authorization("AKIDEXAMPLE", signing_key("wJalr/K7MDENG+bPxRfiCY", stamp[:8], "eu-central-1"),
-                             stamp, "eu-central-1", method, uri, host, payload, token)
-        assert mine == request.headers["Authorization"], (method, host, key)
+                             stamp, "eu-central-1", method, uri, host, payload, token, canonical_query(query), headers)
+        assert mine == request.headers["Authorization"], (method, host, key, query, headers)
 
 
 def direct_used(store: S3Store) -> bool:
     return store.direct is not None and not store.direct.off
 
 
+@pytest.mark.parametrize("credentials", ["environment", "botocore"])
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
-def test_small_blobs_go_direct_to_a_server_that_checks_every_signature(tls, monkeypatch, tmp_path):
+def test_mlcis_own_requests_reach_a_server_that_checks_every_signature(tls, credentials, monkeypatch, tmp_path):
     """SeaweedFS with an identity refuses a request whose SigV4 signature is wrong (403): so a
-    publish whose blobs all arrive, with botocore sending only the lease and the manifest, has
-    signed each of them right, over HTTP and over HTTPS with the certificate checked; and so has
-    the download that gets them back, botocore getting only the manifest."""
+    publish and the download that gets it back, with every request mlci's own (the lease, the
+    listings, the blobs, the conditional manifest write, the release), have signed each of them
+    right, over HTTP and over HTTPS with the certificate checked. With the settings all in the
+    environment no botocore client is made; with an AWS config file botocore finds the
+    credentials and sends nothing."""
     from s3_fixtures import FAKE_ENV, make_bucket, seaweed_ca, start_seaweed
 
     endpoint = start_seaweed(tls=tls)
@@ -370,16 +402,63 @@ def test_small_blobs_go_direct_to_a_server_that_checks_every_signature(tls, monk
         monkeypatch.setenv(k, v)
     if tls:
         monkeypatch.setenv("AWS_CA_BUNDLE", seaweed_ca())
+    if credentials == "botocore":
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(write(tmp_path / "aws-config", b"[default]\nregion = us-east-1\n")))
     bucket = make_bucket(endpoint, verify=seaweed_ca() if tls else None)
     store = open_store(f"s3://{bucket}/team")
     files = {f"model/{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(3_000 + i)) for i in range(40)}
     files["odd name/a b+c é.bin"] = write(tmp_path / "odd.bin", b"odd")
-    puts, gets = count_sends(store, "PutObject"), count_sends(store, "GetObject")
+    sent = count_sends(store, "*") if credentials == "botocore" else []
+    store.check_conditional_writes()
     assert store.publish_run("r1", files)["uploaded"] == 41
-    assert direct_used(store) and len(puts) == 2  # botocore: the lease and the manifest only
     out = store.download_run("r1", tmp_path / "dl")
     assert {rel: out[rel].read_bytes() for rel in files} == {rel: p.read_bytes() for rel, p in files.items()}
-    assert direct_used(store) and len(gets) == 1  # botocore: the manifest only
+    assert store.list("runs/") == ["runs/r1/manifest.json"] and store.list("leases/") == []
+    assert sent == [] and direct_used(store)
+    assert (store._client is None) == (credentials == "environment")
+
+
+@pytest.mark.parametrize("server", ["seaweedfs", "moto"])
+def test_mlcis_own_listing_pages_and_decodes_keys_as_botocore_does(server, monkeypatch):
+    """1,001 keys (two pages) and keys with spaces, '+', '%' and non-ASCII: mlci's own listing
+    gives the keys, sizes and times botocore's gives for the same store."""
+    from s3_fixtures import s3_store_env
+
+    bucket, _ = s3_store_env(server, monkeypatch)
+    store = open_store(f"s3://{bucket}/p")
+    odd = ["a b/c+d.json", "é~(1)/x%41.json", "k=v/a&b.json"]
+    for key in odd + [f"many/{i:04d}.json" for i in range(1001)]:
+        store.put_bytes(key, key.encode())
+    mine = [(i.key, i.size, i.mtime) for i in store.list_info("")]
+    assert direct_used(store) and store._client is None and len(mine) == 1004
+    assert {k for k, _, _ in mine} >= set(odd)
+    monkeypatch.setenv("MLCI_S3_DIRECT", "0")
+    assert [(i.key, i.size, i.mtime) for i in open_store(f"s3://{bucket}/p").list_info("")] == mine
+
+
+def test_mlcis_own_conditional_writes_and_reads(bucket, tmp_path):
+    store = open_store(f"s3://{bucket}/p")
+    assert store.put_if_absent("reg/m.json", b"1") and not store.put_if_absent("reg/m.json", b"2")
+    data, tag = store.get_versioned("reg/m.json")
+    assert data == b"1" and not store.put_if_match("reg/m.json", b"3", '"00000000000000000000000000000000"')
+    assert store.put_if_match("reg/m.json", b"4", tag) and not store.put_if_match("reg/m.json", b"5", tag)
+    store.delete("reg/m.json")
+    assert not store.put_if_match("reg/m.json", b"6", tag)  # deleted since it was read
+    assert not store.exists("reg/m.json") and store.list("reg/") == []
+    with pytest.raises(s3.KeyMissing):
+        store.get_bytes("reg/m.json")
+    assert direct_used(store) and store._client is None
+
+
+def test_a_conditional_write_whose_connection_dropped_is_looked_into_not_guessed(bucket, fault_proxy):
+    """The first attempt's connection is cut after the server stored it: the write went through
+    (ours), and the second attempt's refusal must not make it "someone else's"."""
+    store = open_store(f"s3://{bucket}/p")
+    store.put_bytes("warm.json", b"{}")  # the connection is now kept alive
+    fault_proxy.lose(1, methods={"PUT"})
+    assert store.put_if_absent("runs/r1/manifest.json", b"ours")
+    assert store.get_bytes("runs/r1/manifest.json") == b"ours"
+    assert not store.put_if_absent("runs/r1/manifest.json", b"theirs")
 
 
 def test_https_without_the_servers_certificate_is_refused_by_both_paths(monkeypatch, tmp_path):
@@ -484,6 +563,29 @@ def test_the_direct_path_only_where_it_sends_what_botocore_sends(bucket, monkeyp
     assert not direct(AWS_ENDPOINT_URL=None)  # AWS itself: virtual-host names, its endpoint rules
 
 
+def test_botocore_is_left_out_only_where_the_environment_says_all(bucket, monkeypatch, tmp_path):
+    def without_botocore(**env: str | None) -> bool:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v) if v is not None else monkeypatch.delenv(k, raising=False)
+        store = S3Store(f"s3://{bucket}/p")
+        return store.direct is not None and store.direct.without_botocore
+
+    assert without_botocore()
+    assert without_botocore(AWS_SESSION_TOKEN="token")
+    # where botocore would read more than the environment: a profile, a config file, an expiry
+    config = str(write(tmp_path / "config", b"[default]\n[profile ci]\n"))
+    assert not without_botocore(AWS_CONFIG_FILE=config)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(write(tmp_path / "credentials", b"[ci]\n")))
+    assert not without_botocore(AWS_PROFILE="ci", AWS_CONFIG_FILE=str(tmp_path / "none"))
+    monkeypatch.delenv("AWS_PROFILE")
+    assert not without_botocore(AWS_CREDENTIAL_EXPIRATION="2030-01-01T00:00:00Z")
+    monkeypatch.delenv("AWS_CREDENTIAL_EXPIRATION")
+    # ... or where the credentials are not there (an instance role, a credentials file)
+    assert not without_botocore(AWS_SECRET_ACCESS_KEY=None)
+    with pytest.raises(InfraError, match="no usable S3 credentials .*AWS_SECRET_ACCESS_KEY"):
+        S3Store(f"s3://{bucket}/p").put_bytes("x.json", b"{}")  # botocore's message, exit 3 as before
+
+
 def test_a_download_whose_direct_get_fails_is_finished_by_botocore(bucket, fault_proxy, tmp_path):
     store = open_store(f"s3://{bucket}/p")
     files = {f"{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(700)) for i in range(3)}
@@ -492,7 +594,7 @@ def test_a_download_whose_direct_get_fails_is_finished_by_botocore(bucket, fault
     gets = count_sends(store, "GetObject")
     out = store.download_run("r1", tmp_path / "dl")
     assert all(out[rel].read_bytes() == p.read_bytes() for rel, p in files.items())
-    assert store.direct.off and 1 + 1 <= len(gets) <= 1 + 3  # the manifest, then each blob not yet got
+    assert store.direct.off and 1 <= len(gets) <= 3  # each blob not yet got (the manifest came directly)
     assert [p.name for p in (tmp_path / "dl").iterdir() if p.name.startswith(".")] == []  # no temp file left
 
 
@@ -503,7 +605,8 @@ def test_a_blob_whose_bytes_do_not_match_its_name_is_refused_on_the_direct_path(
     gets = count_sends(store, "GetObject")
     with pytest.raises(IntegrityError, match=f"blob {sha[:12]} is corrupt"):
         store.get_blob(sha, tmp_path / "x.bin", size=22)
-    assert direct_used(store) and gets == [] and not (tmp_path / "x.bin").exists()
+    assert direct_used(store), store.direct.why
+    assert gets == [] and not (tmp_path / "x.bin").exists()
 
 
 def test_a_direct_answer_longer_than_the_blob_is_not_read_into_memory(bucket, tmp_path):

@@ -33,11 +33,13 @@ from urllib.parse import urlparse
 from mlci.errors import ConfigError, FileChanged, InfraError, IntegrityError, redact
 from mlci.retry import retry
 from mlci.store.base import KeyMissing, ObjectInfo, Store, blob_sha
+from mlci.store.s3_direct import MISSING
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MiB = 1 << 20
+_UNSET = object()
 MAX_DIRECT = MiB  # files up to this size may skip botocore's request machinery (s3_direct)
 CREDENTIAL_VARS = "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
 _THROTTLE = {"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded",
@@ -95,6 +97,7 @@ def parse_uri(uri: str) -> tuple[str, str]:
 
 
 _clients: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_directs: dict[tuple[Any, ...], Any] = {}
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")  # botocore reads them once per client
 _clients_lock = threading.Lock()
 
@@ -110,11 +113,14 @@ def shared_client(addressing: str, pool: int) -> Any:
     return _shared(addressing, pool)[0]
 
 
+def _env() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items()
+                        if k.startswith(("AWS_", "MLCI_S3_")) or k.lower() in _PROXY_VARS))
+
+
 def _shared(addressing: str, pool: int) -> tuple[Any, Any]:
     """(client, its Direct or None: see s3_direct)."""
-    env = tuple(sorted((k, v) for k, v in os.environ.items()
-                       if k.startswith(("AWS_", "MLCI_S3_")) or k.lower() in _PROXY_VARS))
-    key = (addressing, pool, env)
+    key = (addressing, pool, _env())
     with _clients_lock:
         if key not in _clients:
             # botocore's modules and S3's model are some 80,000 objects that live as long as the
@@ -131,6 +137,17 @@ def _shared(addressing: str, pool: int) -> tuple[Any, Any]:
             if first:
                 gc.freeze()
         return _clients[key]
+
+
+def _env_direct(addressing: str) -> Any:
+    """The process's botocore-free Direct for these settings, or None (s3_direct.Direct.from_environment)."""
+    key = (addressing, _env())
+    with _clients_lock:
+        if key not in _directs:
+            from mlci.store.s3_direct import Direct
+
+            _directs[key] = Direct.from_environment(addressing)
+        return _directs[key]
 
 
 def _make_client(addressing: str, pool: int) -> tuple[Any, Any]:
@@ -199,21 +216,28 @@ class S3Store(Store):
         self.addressing = addressing if addressing != "auto" else ("path" if self.endpoint else "virtual")
         self.transfer = TransferSettings.from_env()
         self._client: Any = None
-        self._direct: Any = None
+        self._direct: Any = _UNSET
 
     # --- client and error handling ------------------------------------------------------
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client, self._direct = _shared(self.addressing,
-                                                 max(32, 4 * self.transfer.concurrency, self._workers()))
+            self._client = self._shared()[0]
         return self._client
 
     @property
     def direct(self) -> Any:
-        """mlci's own requests for small files (s3_direct.Direct), or None where botocore makes them all."""
-        _ = self.client  # made with the client
+        """mlci's own requests (s3_direct.Direct): without botocore where the environment says all,
+        else with the botocore client's credentials; None where botocore makes them all."""
+        if self._direct is _UNSET:
+            try:
+                self._direct = _env_direct(self.addressing) or self._shared()[1]
+            except Exception:  # no client (no credentials, no such profile): botocore's call says so
+                self._direct = None
         return self._direct
+
+    def _shared(self) -> tuple[Any, Any]:
+        return _shared(self.addressing, max(32, 4 * self.transfer.concurrency, self._workers()))
 
     def _key(self, key: str) -> str:
         if not key or key.startswith("/") or ".." in key.split("/"):
@@ -233,9 +257,9 @@ class S3Store(Store):
         timeouts, with jittered backoff); retry() wraps that for longer outages and raises
         InfraError (exit 3) when the endpoint stays down.
         """
-        from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnError,
+        from botocore.exceptions import (BotoCoreError, ClientError, ConfigParseError, ConnectionError as BotoConnError,
                                          HTTPClientError, IncompleteReadError, NoCredentialsError,
-                                         PartialCredentialsError)
+                                         PartialCredentialsError, ProfileNotFound)
 
         def once() -> T:
             try:
@@ -243,6 +267,12 @@ class S3Store(Store):
             except ClientError as exc:
                 self._raise_client_error(exc, key, transient_ok=True)
                 raise
+            except ProfileNotFound as exc:
+                files = " or ".join(os.path.expanduser(os.environ.get(var) or default) for var, default in (
+                    ("AWS_CONFIG_FILE", "~/.aws/config"), ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")))
+                raise ConfigError(f"AWS_PROFILE: no profile {exc.kwargs.get('profile')!r} in {files}") from None
+            except ConfigParseError as exc:
+                raise ConfigError(f"{exc.kwargs.get('path')}: not a valid AWS config file ({exc})") from None
             except (NoCredentialsError, PartialCredentialsError) as exc:
                 raise InfraError(f"{self._where()}: no usable S3 credentials ({exc}); "
                                  f"set {CREDENTIAL_VARS}") from None
@@ -288,6 +318,10 @@ class S3Store(Store):
 
     # --- primitives -----------------------------------------------------------------------
     def exists(self, key: str) -> bool:
+        direct = self.direct
+        found = direct.head(self.bucket, self._key(key)) if direct is not None else None
+        if found is not None:
+            return found
         try:
             self._call("HEAD", key, lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(key)))
             return True
@@ -295,6 +329,13 @@ class S3Store(Store):
             return False
 
     def _get(self, key: str) -> tuple[bytes, str]:
+        direct = self.direct
+        got = direct.get_object(self.bucket, self._key(key)) if direct is not None else None
+        if got == MISSING:
+            raise KeyMissing(key)
+        if got is not None:
+            return got
+
         def fetch() -> tuple[bytes, str]:
             r = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             return r["Body"].read(), r["ETag"]
@@ -306,12 +347,22 @@ class S3Store(Store):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         # one PutObject: readers see the old object or the new one, never a part
+        direct = self.direct
+        if direct is not None and direct.put(self.bucket, self._key(key), data, hashlib.sha256(data).hexdigest()):
+            return
         self._call("PUT", key, lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
 
     def _conditional_put(self, key: str, data: bytes, **cond: str) -> bool:
-        from botocore.exceptions import ClientError
+        direct = self.direct
+        if direct is not None:
+            headers = {{"IfNoneMatch": "If-None-Match", "IfMatch": "If-Match"}[k]: v for k, v in cond.items()}
+            done = direct.put(self.bucket, self._key(key), data, hashlib.sha256(data).hexdigest(), headers)
+            if done is not None:
+                return done
+        # Handed over by mlci's own request, which may have landed: a refusal is then looked into.
+        tries = {"n": 0 if direct is None else 1}
 
-        tries = {"n": 0}
+        from botocore.exceptions import ClientError
 
         def put() -> bool:
             tries["n"] += 1
@@ -357,6 +408,10 @@ class S3Store(Store):
         full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
 
+        direct = self.direct
+        listed = self._direct_list(direct, full, None) if direct is not None else None
+        items = [ObjectInfo(k[strip:], size, _epoch(stamp)) for k, size, stamp in listed] if listed is not None else None
+
         def scan() -> list[ObjectInfo]:
             out = []
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
@@ -366,7 +421,8 @@ class S3Store(Store):
                                           _epoch(obj["LastModified"])))
             return out
 
-        items = self._call("LIST", prefix, scan)
+        if items is None:
+            items = self._call("LIST", prefix, scan)
         if prefix and not prefix.endswith("/"):  # a directory-like prefix, as LocalStore treats it
             items = [i for i in items if i.key == prefix or i.key.startswith(prefix.rstrip("/") + "/")]
         return sorted(items, key=lambda i: i.key)
@@ -380,6 +436,13 @@ class S3Store(Store):
         budget = max(1, len(shas) // 50)
         base = self._key("blobs/sha256/")
         out: set[str] = set()
+        direct = self.direct
+        if direct is not None:
+            listed = self._direct_list(direct, base, budget)
+            if listed is not None:
+                return set(shas) & {k[len(base):].replace("/", "") for k, _, _ in listed}
+            if not direct.off:
+                return None  # more pages than the budget
 
         def scan() -> bool:
             out.clear()
@@ -394,7 +457,25 @@ class S3Store(Store):
         complete = self._call("LIST", "blobs/sha256/", scan)
         return set(shas) & out if complete else None
 
+    def _direct_list(self, direct: Any, full: str, pages: int | None) -> list[tuple[str, int, str]] | None:
+        """Every key under ``full`` by mlci's own ListObjectsV2 requests, in at most ``pages``
+        pages; None when that is not enough, or the listing was handed over (``direct.off``)."""
+        out: list[tuple[str, int, str]] = []
+        token = None
+        for _ in range(pages) if pages else iter(int, 1):
+            page = direct.list_page(self.bucket, full, token)
+            if page is None:
+                return None
+            out += page[0]
+            token = page[1]
+            if token is None:
+                return out
+        return None
+
     def delete(self, key: str) -> None:
+        direct = self.direct
+        if direct is not None and direct.delete(self.bucket, self._key(key)):
+            return
         self._call("DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
 
     def _transfer(self) -> Any:
