@@ -267,6 +267,18 @@ def test_no_credentials_is_a_clear_error(bucket, monkeypatch, tmp_path):
         store.exists("x")
 
 
+def test_the_region_is_aws_region_else_aws_default_region_for_both_kinds_of_request(bucket, monkeypatch):
+    """As the AWS CLI v2 reads them (botocore alone reads only AWS_DEFAULT_REGION): the region
+    each request is signed for, by mlci and by botocore."""
+    for env, region in (({"AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "us-east-2"}, "eu-west-3"),
+                        ({"AWS_REGION": None, "AWS_DEFAULT_REGION": "eu-north-1"}, "eu-north-1"),
+                        ({"AWS_REGION": None, "AWS_DEFAULT_REGION": None}, "us-east-1")):
+        for k, v in env.items():
+            monkeypatch.setenv(k, v) if v else monkeypatch.delenv(k, raising=False)
+        store = S3Store(f"s3://{bucket}/p")
+        assert (store.direct.region, store.client.meta.region_name) == (region, region)
+
+
 def test_a_profile_that_does_not_exist_or_a_broken_config_file_is_a_config_error(s3_env, mlci, tmp_path):
     config = write(tmp_path / "config", b"[default]\nregion = us-east-1\n")
     env = {**s3_env, "AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}

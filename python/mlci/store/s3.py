@@ -1,9 +1,11 @@
 """S3Store: the store on S3-compatible object storage (AWS S3, MinIO, Ceph RGW).
 
-``s3://bucket/prefix``. botocore (boto3's core) is configured the standard way: the endpoint from
-AWS_ENDPOINT_URL (unset: AWS), credentials from the standard chain (AWS_ACCESS_KEY_ID /
-AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles), region from AWS_REGION /
-AWS_DEFAULT_REGION. Tuning (all optional, sizes accept "8MB", "64MiB" or bytes):
+``s3://bucket/prefix``. Configured the standard way: the endpoint from AWS_ENDPOINT_URL (unset:
+AWS), credentials from the standard chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+AWS_PROFILE, instance roles), region from AWS_REGION, else AWS_DEFAULT_REGION. On a custom
+endpoint the simple requests are mlci's own (s3_direct), without botocore where the environment
+holds all of that; botocore (boto3's core) makes the rest, and takes over on any failure.
+Tuning (all optional, sizes accept "8MB", "64MiB" or bytes):
 
   MLCI_S3_MULTIPART_THRESHOLD  files at least this big go multipart (default 16MiB)
   MLCI_S3_CHUNK_SIZE           multipart part size (default 16MiB)
@@ -183,7 +185,8 @@ def _make_client(addressing: str, pool: int) -> tuple[Any, Any]:
     # botocore parses every timestamp of a response with dateutil, 0.1 ms each: 50 ms for a listing
     # of 500 keys. mlci reads them only as epoch seconds (_epoch), so it takes the text, as awscli does.
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-    region = session.get_config_variable("region") or "us-east-1"
+    # AWS_REGION first, as the AWS CLI v2 and the other SDKs read it (botocore reads only AWS_DEFAULT_REGION)
+    region = os.environ.get("AWS_REGION") or session.get_config_variable("region") or "us-east-1"
     client = session.create_client("s3", region_name=region, config=config)
     # botocore sends every PUT body with `Expect: 100-continue` and waits for the server's go-ahead
     # before the body: a second round trip on each small PUT. Objects big enough for that wait to
@@ -272,7 +275,8 @@ class S3Store(Store):
                     ("AWS_CONFIG_FILE", "~/.aws/config"), ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")))
                 raise ConfigError(f"AWS_PROFILE: no profile {exc.kwargs.get('profile')!r} in {files}") from None
             except ConfigParseError as exc:
-                raise ConfigError(f"{exc.kwargs.get('path')}: not a valid AWS config file ({exc})") from None
+                raise ConfigError(f"{exc.kwargs.get('path')}: not a valid AWS config file (INI sections and "
+                                  "key = value lines)") from None
             except (NoCredentialsError, PartialCredentialsError) as exc:
                 raise InfraError(f"{self._where()}: no usable S3 credentials ({exc}); "
                                  f"set {CREDENTIAL_VARS}") from None

@@ -141,7 +141,7 @@ class Direct:
             context = _context(env["AWS_CA_BUNDLE"])
         token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None
         return cls(endpoint, EnvCredentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], token),
-                   env.get("AWS_DEFAULT_REGION") or "us-east-1", _timeout(), context)
+                   env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1", _timeout(), context)
 
     @classmethod
     def for_client(cls, client: Any, session: Any, addressing: str) -> "Direct | None":
