@@ -565,6 +565,10 @@ def test_the_direct_path_only_where_it_sends_what_botocore_sends(bucket, monkeyp
 
     endpoint = os.environ["AWS_ENDPOINT_URL"]
     assert direct()
+    monkeypatch.setenv("MLCI_S3_CONNECT_TIMEOUT", "2.5")
+    monkeypatch.setenv("MLCI_S3_READ_TIMEOUT", "7")
+    made = S3Store(f"s3://{bucket}/p").direct
+    assert (made.connect_timeout, made.timeout) == (2.5, 7.0)  # the same limits as botocore's
     assert not direct(MLCI_S3_DIRECT="0")
     monkeypatch.delenv("MLCI_S3_DIRECT")
     assert not direct(HTTP_PROXY="http://proxy.internal:3128")  # the proxy is botocore's business

@@ -114,7 +114,8 @@ class Direct:
         self.host = parts.netloc.rsplit(":", 1)[0] if parts.port == default else parts.netloc
         self.credentials = credentials
         self.region = region
-        self.timeout = timeout
+        self.timeout = timeout  # seconds to wait for an answer (MLCI_S3_READ_TIMEOUT)
+        self.connect_timeout = float(os.environ.get("MLCI_S3_CONNECT_TIMEOUT") or 10)  # as botocore's
         self.context = context
         self.off = False
         self.why = ""  # why it is off
@@ -168,8 +169,8 @@ class Direct:
         if conn is None or fresh:
             if conn is not None:
                 conn.close()
-            conn = (http.client.HTTPSConnection(self.address, timeout=self.timeout, context=self.context)
-                    if self.https else http.client.HTTPConnection(self.address, timeout=self.timeout))
+            conn = (http.client.HTTPSConnection(self.address, timeout=self.connect_timeout, context=self.context)
+                    if self.https else http.client.HTTPConnection(self.address, timeout=self.connect_timeout))
             self._local.conn = conn
         return conn
 
@@ -274,6 +275,8 @@ class Direct:
             reused = conn.sock is not None
             try:
                 conn.request(method, target, body, self._headers(method, uri, sha, qs, headers or {}))
+                if conn.sock is not None:  # connected (within the connect timeout): now wait for the answer
+                    conn.sock.settimeout(self.timeout)
                 response = conn.getresponse()
                 answer = response.read(limit + 1) if (response.length or 0) <= limit else b""
                 if len(answer) > limit or (response.length or 0) > limit:
