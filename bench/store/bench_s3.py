@@ -131,7 +131,9 @@ def bench(kind: str, args: argparse.Namespace, large: Path, many: Path, tmp: Pat
 
     endpoint, proc = start_server(kind)
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1", PYTHONPATH=str(REPO / "python"))
+               AWS_DEFAULT_REGION="us-east-1",
+               # every tool sees these settings only, whatever ~/.aws holds (as Jenkins' withCredentials)
+               AWS_CONFIG_FILE="/nonexistent/aws-config", AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials", PYTHONPATH=str(REPO / "python"))
     env.pop("MLCI_STORE", None)
     try:
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",

@@ -79,7 +79,9 @@ def main() -> None:
             # PYTHONDONTWRITEBYTECODE says here), for both alike
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(src_root / "python" / "mlci")], check=True)
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                   AWS_DEFAULT_REGION="us-east-1")
+                   AWS_DEFAULT_REGION="us-east-1",
+                   # every tool sees these settings only, whatever ~/.aws holds (as Jenkins' withCredentials)
+                   AWS_CONFIG_FILE="/nonexistent/aws-config", AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials")
         env.pop("MLCI_STORE", None)
         checkouts = {f"base {args.base}": dict(env, PYTHONPATH=str(base_src / "python")),
                      "this checkout": dict(env, PYTHONPATH=str(REPO / "python"))}
