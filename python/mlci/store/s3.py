@@ -465,13 +465,13 @@ class S3Store(Store):
         """Every key under ``full`` by mlci's own ListObjectsV2 requests, in at most ``pages``
         pages; None when that is not enough, or the listing was handed over (``direct.off``)."""
         out: list[tuple[str, int, str]] = []
-        token = None
-        for _ in range(pages) if pages else iter(int, 1):
+        token, read = None, 0
+        while pages is None or read < pages:
             page = direct.list_page(self.bucket, full, token)
             if page is None:
                 return None
             out += page[0]
-            token = page[1]
+            token, read = page[1], read + 1
             if token is None:
                 return out
         return None

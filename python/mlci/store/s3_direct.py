@@ -104,8 +104,7 @@ def _endpoint_ok(addressing: str) -> str | None:
 
 
 class Direct:
-    def __init__(self, endpoint: str, credentials: Any, region: str, timeout: float,
-                 context: ssl.SSLContext | None):
+    def __init__(self, endpoint: str, credentials: Any, region: str, context: ssl.SSLContext | None):
         parts = urlsplit(endpoint)
         self.https = parts.scheme == "https"
         self.address = parts.netloc
@@ -114,8 +113,9 @@ class Direct:
         self.host = parts.netloc.rsplit(":", 1)[0] if parts.port == default else parts.netloc
         self.credentials = credentials
         self.region = region
-        self.timeout = timeout  # seconds to wait for an answer (MLCI_S3_READ_TIMEOUT)
-        self.connect_timeout = float(os.environ.get("MLCI_S3_CONNECT_TIMEOUT") or 10)  # as botocore's
+        # seconds, as botocore's client is given them (s3._make_client)
+        self.connect_timeout = float(os.environ.get("MLCI_S3_CONNECT_TIMEOUT") or 10)
+        self.timeout = float(os.environ.get("MLCI_S3_READ_TIMEOUT") or 60)  # for an answer
         self.context = context
         self.off = False
         self.why = ""  # why it is off
@@ -142,7 +142,7 @@ class Direct:
             context = _context(env["AWS_CA_BUNDLE"])
         token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN") or None
         return cls(endpoint, EnvCredentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], token),
-                   env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1", _timeout(), context)
+                   env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1", context)
 
     @classmethod
     def for_client(cls, client: Any, session: Any, addressing: str) -> "Direct | None":
@@ -162,7 +162,7 @@ class Direct:
 
                 verify = get_cert_path(True)
             context = _context(verify)
-        return cls(endpoint, credentials, client.meta.region_name or "us-east-1", _timeout(), context)
+        return cls(endpoint, credentials, client.meta.region_name or "us-east-1", context)
 
     def _connection(self, fresh: bool = False) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
@@ -302,7 +302,3 @@ class Direct:
 def _context(verify: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=verify if verify and not os.path.isdir(verify) else None,
                                       capath=verify if verify and os.path.isdir(verify) else None)
-
-
-def _timeout() -> float:
-    return float(os.environ.get("MLCI_S3_READ_TIMEOUT") or 60)
