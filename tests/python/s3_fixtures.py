@@ -300,8 +300,9 @@ class FaultProxy:
                 if fault and fault["kind"] == "status":
                     code = fault.get("code") or {503: "SlowDown", 500: "InternalError",
                                                  403: "AccessDenied"}.get(fault["status"], "Error")
-                    payload = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
-                               f"<Message>injected by the test proxy</Message></Error>").encode()
+                    payload = fault.get("body") or (
+                        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                        f"<Message>injected by the test proxy</Message></Error>").encode()
                     self.send_response(fault["status"])
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
@@ -350,6 +351,12 @@ class FaultProxy:
              methods: set[str] | None = None, path: str = "") -> None:
         with self.lock:
             self.faults.append({"kind": "status", "left": n, "status": status, "code": code,
+                                "methods": methods, "path": path})
+
+    def answer(self, n: int, status: int, body: bytes, methods: set[str] | None = None, path: str = "") -> None:
+        """Answer the next n matching requests with ``body`` and ``status``, as a broken server might."""
+        with self.lock:
+            self.faults.append({"kind": "status", "left": n, "status": status, "body": body,
                                 "methods": methods, "path": path})
 
     def reset(self, n: int, methods: set[str] | None = None, path: str = "") -> None:

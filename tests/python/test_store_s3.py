@@ -608,6 +608,20 @@ def test_botocore_is_left_out_only_where_the_environment_says_all(bucket, monkey
         S3Store(f"s3://{bucket}/p").put_bytes("x.json", b"{}")  # botocore's message, exit 3 as before
 
 
+@pytest.mark.parametrize("body", [b"<Error><Code>SlowDown</Code></Error>", b"<ListBucketResult><Contents>",
+                                  b"<ListBucketResult><Contents><Key>a</Key><Size>many</Size></Contents></ListBucketResult>"],
+                         ids=["an error document", "cut short", "junk in it"])
+def test_a_listing_answered_200_with_something_else_is_never_taken_as_empty(body, bucket, fault_proxy):
+    """gc and publish decide by listings: an answer that is not a whole ListBucketResult is handed
+    to botocore, not read as "nothing there"."""
+    store = open_store(f"s3://{bucket}/p")
+    for key in ("runs/r1/manifest.json", "runs/r2/manifest.json"):
+        store.put_bytes(key, b"{}")
+    fault_proxy.answer(1, status=200, body=body, methods={"GET"}, path="list-type=2")
+    assert store.list("runs/") == ["runs/r1/manifest.json", "runs/r2/manifest.json"]
+    assert store.direct.off and store.direct.why.startswith("LIST: not a listing")
+
+
 def test_a_download_whose_direct_get_fails_is_finished_by_botocore(bucket, fault_proxy, tmp_path):
     store = open_store(f"s3://{bucket}/p")
     files = {f"{i}.bin": write(tmp_path / f"{i}.bin", os.urandom(700)) for i in range(3)}

@@ -242,11 +242,13 @@ class Direct:
             return None
         try:
             root = ElementTree.fromstring(answer[2])
-        except ElementTree.ParseError as exc:
+            ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            if root.tag != f"{ns}ListBucketResult":  # never an empty listing by mistake (gc deletes by it)
+                raise ValueError(f"<{root.tag[len(ns):]}> where <ListBucketResult> was expected")
+            items = [(unquote_plus(c.findtext(f"{ns}Key") or ""), int(c.findtext(f"{ns}Size") or 0),
+                      c.findtext(f"{ns}LastModified") or "") for c in root.iter(f"{ns}Contents")]
+        except (ElementTree.ParseError, ValueError) as exc:
             return self._give_up(f"LIST: not a listing ({exc})")
-        ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-        items = [(unquote_plus(c.findtext(f"{ns}Key") or ""), int(c.findtext(f"{ns}Size") or 0),
-                  c.findtext(f"{ns}LastModified") or "") for c in root.iter(f"{ns}Contents")]
         more = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
         following = root.findtext(f"{ns}NextContinuationToken") if more else None
         if more and not following:
