@@ -468,15 +468,25 @@ def test_mlcis_own_conditional_writes_and_reads(server, monkeypatch):
     assert direct_used(store) and store._client is None
 
 
-def test_a_conditional_write_whose_connection_dropped_is_looked_into_not_guessed(bucket, fault_proxy):
+@pytest.mark.parametrize("server", ["seaweedfs", "moto"])
+def test_a_conditional_write_whose_connection_dropped_is_looked_into_not_guessed(server, monkeypatch):
     """The first attempt's connection is cut after the server stored it: the write went through
-    (ours), and the second attempt's refusal must not make it "someone else's"."""
-    store = open_store(f"s3://{bucket}/p")
-    store.put_bytes("warm.json", b"{}")  # the connection is now kept alive
-    fault_proxy.lose(1, methods={"PUT"})
-    assert store.put_if_absent("runs/r1/manifest.json", b"ours")
-    assert store.get_bytes("runs/r1/manifest.json") == b"ours"
-    assert not store.put_if_absent("runs/r1/manifest.json", b"theirs")
+    (ours), and the second attempt's refusal (the server's own 412) must not make it "someone else's"."""
+    from s3_fixtures import FaultProxy, s3_store_env
+
+    bucket, env = s3_store_env(server, monkeypatch)
+    proxy = FaultProxy(env["AWS_ENDPOINT_URL"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        store = open_store(f"s3://{bucket}/p")
+        store.put_bytes("warm.json", b"{}")  # the connection is now kept alive
+        proxy.lose(1, methods={"PUT"})
+        assert store.put_if_absent("runs/r1/manifest.json", b"ours")
+        assert store.get_bytes("runs/r1/manifest.json") == b"ours"
+        assert not store.put_if_absent("runs/r1/manifest.json", b"theirs")
+        assert proxy.count("PUT", "runs/r1/manifest.json") >= 3  # lost, sent again, refused, then the last
+    finally:
+        proxy.close()
 
 
 def test_https_without_the_servers_certificate_is_refused_by_both_paths(monkeypatch, tmp_path):
